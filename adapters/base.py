@@ -1,0 +1,79 @@
+"""The framework-neutral interface: NumPy arrays in and out.
+
+An adapter builds layers through the framework's public API from framework-native arguments (the
+profile spells them), runs them in training or inference mode, reads and writes their state, freezes
+them the framework's documented way, takes gradients and runs one optimizer step. Nothing else:
+expected values never come from here.
+
+Gradients and steps use the loss L = sum(dy * y) for a given upstream gradient dy.
+State keys: running_mean, running_var, gamma, beta (None where the layer has none).
+"""
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class BatchNormLayer(ABC):
+    @abstractmethod
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Run the layer in training (True) or inference (False) mode."""
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray | None]:
+        """Current running_mean, running_var, gamma, beta."""
+
+    @abstractmethod
+    def set_state(self, **arrays: np.ndarray) -> None:
+        """Overwrite any of running_mean, running_var, gamma, beta."""
+
+    @abstractmethod
+    def freeze(self) -> None:
+        """Freeze the layer the way the framework documents (the profile's frozen.how)."""
+
+    @abstractmethod
+    def gradients(self, x: np.ndarray, dy: np.ndarray, training: bool) -> dict[str, np.ndarray | None]:
+        """dL/dx, dL/dgamma, dL/dbeta (keys x, gamma, beta) for L = sum(dy * y)."""
+
+    @abstractmethod
+    def sgd_step(self, x: np.ndarray, dy: np.ndarray, lr: float, training: bool) -> np.ndarray:
+        """One step of the framework's SGD optimizer on L = sum(dy * y); returns dL/dx of that step."""
+
+    @abstractmethod
+    def reloaded(self) -> "BatchNormLayer":
+        """A fresh layer built the same way, with this one's state saved and loaded the framework's way."""
+
+
+class DropoutLayer(ABC):
+    @abstractmethod
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Run the layer in training (True) or inference (False) mode."""
+
+    @abstractmethod
+    def forward_and_grad(self, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y, dL/dx) of one training call, L = sum(dy * y)."""
+
+
+class Adapter(ABC):
+    """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""
+
+    name: str
+
+    @abstractmethod
+    def version(self) -> str:
+        """The framework's version string."""
+
+    @abstractmethod
+    def environment(self) -> dict:
+        """Device and numeric settings in force (for the report header and the results)."""
+
+    @abstractmethod
+    def seed(self, seed: int) -> None:
+        """Seed the framework's random generator the way its users do."""
+
+    @abstractmethod
+    def batchnorm(self, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
+        """A BatchNorm layer for ``layout`` with ``channels`` features, taking input of ``dtype``."""
+
+    @abstractmethod
+    def dropout(self, variant: str, layout: str, dtype: str, **native) -> DropoutLayer:
+        """A dropout layer of ``variant`` (element, channel, alpha, channel_alpha, gaussian)."""

@@ -1,0 +1,68 @@
+"""Elementwise comparison against the reference under the dtype's tolerance (specs/tolerances.yaml).
+
+pass when |actual - expected| <= atol + rtol |expected| everywhere; margin = max |actual - expected| /
+(atol + rtol |expected|), so a margin below 1 passes and the margin says how close a pass came.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from layerconf import specs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    quantity: str
+    dtype: str
+    rtol: float
+    atol: float
+    worst_error: float
+    margin: float
+    worst_index: tuple
+    expected_at_worst: float
+    actual_at_worst: float
+    shape_ok: bool
+    expected_shape: tuple
+    actual_shape: tuple
+
+    @property
+    def passed(self) -> bool:
+        return self.shape_ok and self.margin <= 1.0
+
+    def describe(self) -> str:
+        if not self.shape_ok:
+            return f"{self.quantity}: shape {self.actual_shape}, expected {self.expected_shape}"
+        return (
+            f"{self.quantity} ({self.dtype}): worst error {self.worst_error:.3e} at index {self.worst_index}: "
+            f"expected {self.expected_at_worst:.9g}, actual {self.actual_at_worst:.9g}; "
+            f"tolerance atol {self.atol:g} + rtol {self.rtol:g} |expected|; margin {self.margin:.3g}"
+        )
+
+
+def dtype_name(array) -> str:
+    """'float32', 'bfloat16' (ml_dtypes), ...; anything else compares as float64."""
+    name = np.asarray(array).dtype.name
+    return name if name in specs.tolerances() else "float64"
+
+
+def compare(quantity: str, actual, expected, dtype: str | None = None) -> Comparison:
+    """Compare ``actual`` (a framework's array) with ``expected`` (the float64 reference).
+
+    The tolerance is that of ``dtype``, by default the dtype of ``actual``. NaN anywhere in actual
+    where expected is finite counts as an infinite error.
+    """
+    dtype = dtype or dtype_name(actual)
+    tol = specs.tolerances()[dtype]
+    a = np.asarray(actual).astype(np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return Comparison(quantity, dtype, tol["rtol"], tol["atol"], np.inf, np.inf, (), np.nan, np.nan,
+                          False, e.shape, a.shape)
+    err = np.abs(a - e)
+    err = np.where(np.isnan(err) & ~(np.isnan(a) & np.isnan(e)), np.inf, np.nan_to_num(err, nan=0.0))
+    ratio = err / (tol["atol"] + tol["rtol"] * np.abs(e))
+    flat = int(np.argmax(ratio)) if ratio.size else 0
+    idx = np.unravel_index(flat, ratio.shape) if ratio.size else ()
+    pick = lambda arr: float(arr[idx]) if arr.size else np.nan  # noqa: E731
+    return Comparison(quantity, dtype, tol["rtol"], tol["atol"], pick(err), pick(ratio),
+                      tuple(int(i) for i in idx), pick(e), pick(a), True, e.shape, a.shape)

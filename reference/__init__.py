@@ -1,0 +1,4 @@
+"""The NumPy reference: pure functions in float64 that state what each behaviour should produce.
+
+No framework is imported here. Every function's docstring gives its formula.
+"""

@@ -1,0 +1,36 @@
+"""Input draws for the conformance tests: per-channel offsets and scales, rounded to the case's dtype."""
+import numpy as np
+
+from reference.dtypes import parameter_dtype, quantize
+from reference.layout import channel_axis, channel_shape, shape_of
+
+
+def batch(rng, layout, dtype="float64", n=4, channels=3, spatial=3, scale=None):
+    """x = offset_c + scale_c * N(0, 1), offset in [-2, 2], scale in [0.5, 2] (or ``scale``), in ``dtype``."""
+    shape = shape_of(layout, n, channels, spatial)
+    offset = rng.uniform(-2, 2, channels).reshape(channel_shape(layout, channels))
+    scales = rng.uniform(0.5, 2, channels) if scale is None else np.full(channels, scale, dtype=float)
+    return quantize(offset + scales.reshape(channel_shape(layout, channels)) * rng.standard_normal(shape), dtype)
+
+
+def affine(rng, channels, dtype="float64"):
+    """Non-trivial gamma (|gamma| in [0.5, 2], either sign) and beta in [-1, 1], in the parameter dtype."""
+    gamma = rng.choice([-1, 1], channels) * rng.uniform(0.5, 2, channels)
+    beta = rng.uniform(-1, 1, channels)
+    p = parameter_dtype(dtype)
+    return quantize(gamma, p), quantize(beta, p)
+
+
+def running(rng, channels, dtype="float64"):
+    """Non-trivial running mean in [-1, 1] and running variance in [0.5, 3], in the parameter dtype."""
+    p = parameter_dtype(dtype)
+    return quantize(rng.uniform(-1, 1, channels), p), quantize(rng.uniform(0.5, 3, channels), p)
+
+
+def nonzero(rng, shape, dtype="float64", low=0.5, high=2.0):
+    """Values with |x| in [low, high] and random sign: no element is 0, so a 0 in y is a drop."""
+    return quantize(rng.choice([-1, 1], shape) * rng.uniform(low, high, shape), dtype)
+
+
+def channels_of(x, layout):
+    return x.shape[channel_axis(layout)]

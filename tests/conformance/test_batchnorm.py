@@ -1,0 +1,405 @@
+"""BatchNormalization conformance: one test per catalogue behaviour (specs/behaviours.yaml)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reference import batchnorm as ref
+from reference.dtypes import quantize
+from reference.layout import channel_shape, reduction_axes, shape_of
+from tests.conformance import draw
+
+behaviour = pytest.mark.behaviour
+EPS = 1e-3          # explicit eps where eps is not under test
+DECAY = 0.8         # explicit decay where the momentum is not under test
+LR = 0.5
+
+
+def build(adapter, profile, case, channels, **neutral):
+    """The case's layer; neutral parameters spelt the framework's way by its profile."""
+    return adapter.batchnorm(case["layout"], channels, case.params.get("dtype", "float32"),
+                             **profile.native("batchnorm", **neutral))
+
+
+def correction(profile):
+    return profile.get("batchnorm.running_var_correction")
+
+
+def set_affine(layer, rng, case, channels):
+    gamma, beta = draw.affine(rng, channels, case.params.get("dtype", "float32"))
+    layer.set_state(gamma=gamma, beta=beta)
+    return gamma, beta
+
+
+def set_all(layer, rng, case, channels):
+    """Non-trivial gamma, beta, running mean and variance; returns them as a dict."""
+    dtype = case.params.get("dtype", "float32")
+    gamma, beta = draw.affine(rng, channels, dtype)
+    mean, var = draw.running(rng, channels, dtype)
+    state = {"gamma": gamma, "beta": beta, "running_mean": mean, "running_var": var}
+    layer.set_state(**state)
+    return state
+
+
+@behaviour("bn.train.output")
+@settings(max_examples=8)
+@given(data=st.data())
+def test_train_output(case, adapter, profile, check, data):
+    n, c, s = data.draw(st.integers(2, 6), "batch"), data.draw(st.integers(1, 5), "channels"), data.draw(st.integers(1, 4), "spatial")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), "values seed"))
+    x = draw.batch(rng, case["layout"], case["dtype"], n, c, s)
+    layer = build(adapter, profile, case, c, eps=EPS, decay=DECAY)
+    gamma, beta = set_affine(layer, rng, case, c)
+    expected, _, _ = ref.train_forward(x, gamma, beta, EPS, case["layout"])
+    check.close("y", layer.forward(x, training=True), expected)
+
+
+@behaviour("bn.train.small_variance")
+def test_train_small_variance(case, adapter, profile, check, rng):
+    eps = case["eps"]
+    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
+    x = quantize(x - x.mean(axis=reduction_axes(case["layout"]), keepdims=True), case["dtype"])  # mean ~0: no cancellation
+    layer = build(adapter, profile, case, 3, eps=eps, decay=DECAY)
+    gamma, beta = set_affine(layer, rng, case, 3)
+    check.close("y", layer.forward(x, training=True), ref.train_forward(x, gamma, beta, eps, case["layout"])[0])
+
+
+def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
+    """Train k steps on batches of varying size; returns (layer, batches, initial mean, initial var)."""
+    c = 3
+    layer = build(adapter, profile, case, c, **layer_args)
+    mean0 = np.full(c, profile.get("batchnorm.initial.running_mean"))
+    var0 = np.full(c, profile.get("batchnorm.initial.running_var"))
+    if initial:
+        mean0, var0 = draw.running(rng, c, case["dtype"])
+        layer.set_state(running_mean=mean0, running_var=var0)
+    batches = [draw.batch(rng, case["layout"], case["dtype"], n, c, 3) for n in (3, 5, 8, 2, 4)[: case["steps"]]]
+    for x in batches:
+        layer.forward(x, training=True)
+    return layer, batches, mean0, var0
+
+
+@behaviour("bn.train.running_mean")
+def test_running_mean(case, adapter, profile, check, rng):
+    decay = case["decay"]
+    layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
+    expected, _ = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), decay)
+    actual = layer.state()["running_mean"]
+    if case["steps"] == 1:
+        batch_mean = ref.batch_moments(batches[0], case["layout"])[0]
+        check.observe("decay", float(np.median((actual - batch_mean) / (mean0 - batch_mean))))
+    check.close("running_mean", actual, expected)
+
+
+@behaviour("bn.train.running_var")
+def test_running_var(case, adapter, profile, check, rng):
+    decay = case["decay"]
+    layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
+    _, expected = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), decay)
+    actual = layer.state()["running_var"]
+    if case["steps"] == 1 and decay < 1:
+        var_b = ref.batch_moments(batches[0], case["layout"])[1]
+        n = ref.count_per_channel(batches[0].shape, case["layout"])
+        check.observe("running_var_factor", float(np.median((actual - decay * var0) / ((1 - decay) * var_b))))
+        check.observe("n", n)
+    check.close("running_var", actual, expected)
+
+
+@behaviour("bn.train.cumulative_average")
+def test_cumulative_average(case, adapter, profile, check, rng):
+    native = {**profile.native("batchnorm", eps=EPS), **profile.get("batchnorm.cumulative_average")}
+    layer = adapter.batchnorm(case["layout"], 3, case["dtype"], **native)
+    batches = [draw.batch(rng, case["layout"], case["dtype"], n, 3, 3) for n in (3, 5, 8)[: case["steps"]]]
+    for x in batches:
+        layer.forward(x, training=True)
+    init = profile.get("batchnorm.initial")
+    mean, var = ref.running_statistics(batches, case["layout"], init["running_mean"], init["running_var"], correction(profile), None)
+    state = layer.state()
+    check.close("running_mean", state["running_mean"], mean)
+    check.close("running_var", state["running_var"], var)
+
+
+@behaviour("bn.eval.output")
+def test_eval_output(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 4, 3)
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 4)
+    expected = ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    check.close("y", layer.forward(x, training=False), expected)
+
+
+@behaviour("bn.eval.state_unchanged")
+def test_eval_state_unchanged(case, adapter, profile, check, rng):
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
+    set_all(layer, rng, case, 4)
+    before = layer.state()
+    for _ in range(2):
+        layer.forward(draw.batch(rng, case["layout"], case["dtype"], 5, 4, 3), training=False)
+    after = layer.state()
+    for key, value in before.items():
+        check.equal(key, after[key], value)
+
+
+@behaviour("bn.eval.batch_independent")
+def test_eval_batch_independent(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 6, 4, 3)
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 4)
+    expected = ref.inference_forward(x[:1], s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    check.close("y[0] alone", layer.forward(x[:1], training=False), expected)
+    check.close("y[0] in the batch", layer.forward(x, training=False)[:1], expected)
+
+
+@behaviour("bn.train.batch_dependent")
+def test_train_batch_dependent(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 6, 4, 3)
+    other = x.copy()
+    other[1:] = quantize(3 * x[1:] + 1, case["dtype"])
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
+    gamma, beta = set_affine(layer, rng, case, 4)
+    expected_a = ref.train_forward(x, gamma, beta, EPS, case["layout"])[0][:1]
+    expected_b = ref.train_forward(other, gamma, beta, EPS, case["layout"])[0][:1]
+    assert np.abs(expected_a - expected_b).max() > 0.1, "test input does not separate the two batches"
+    check.close("y[0] with batch A", layer.forward(x, training=True)[:1], expected_a)
+    check.close("y[0] with batch B", layer.forward(other, training=True)[:1], expected_b)
+    check.observe("training_output_depends_on_batch", True)
+
+
+@behaviour("bn.mode.round_trip")
+def test_round_trip(case, adapter, profile, check, rng):
+    layout, dtype = case["layout"], case["dtype"]
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    x1, x2, x3 = (draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 5, 6))
+    layer.forward(x1, training=True)
+    mean1, var1 = ref.running_statistics([x1], layout, s["running_mean"], s["running_var"], correction(profile), DECAY)
+    check.close("running_mean after train", layer.state()["running_mean"], mean1)
+    y2 = layer.forward(x2, training=False)
+    held = layer.state()  # statistics as the framework stores them, for the next expectation
+    check.close("y in eval", y2, ref.inference_forward(x2, held["running_mean"], held["running_var"], s["gamma"], s["beta"], EPS, layout))
+    y3 = layer.forward(x3, training=True)
+    mean3, var3 = ref.running_statistics([x1, x3], layout, s["running_mean"], s["running_var"], correction(profile), DECAY)
+    check.close("y in train again", y3, ref.train_forward(x3, s["gamma"], s["beta"], EPS, layout)[0])
+    check.close("running_mean after train, eval, train", layer.state()["running_mean"], mean3)
+    check.close("running_var after train, eval, train", layer.state()["running_var"], var3)
+
+
+@behaviour("bn.state.save_load")
+def test_save_load(case, adapter, profile, check, rng):
+    layout, dtype = case["layout"], case["dtype"]
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    set_all(layer, rng, case, 3)
+    layer.forward(draw.batch(rng, layout, dtype, 4, 3, 3), training=True)
+    saved = layer.state()
+    fresh = layer.reloaded()
+    for key, value in saved.items():
+        check.equal(f"{key} after reload", fresh.state()[key], value)
+    x = draw.batch(rng, layout, dtype, 5, 3, 3)
+    check.close("y in eval after reload", fresh.forward(x, training=False),
+                ref.inference_forward(x, saved["running_mean"], saved["running_var"], saved["gamma"], saved["beta"], EPS, layout))
+    fresh.forward(x, training=True)
+    mean, var = ref.running_statistics([x], layout, saved["running_mean"], saved["running_var"], correction(profile), DECAY)
+    check.close("running_mean after reload and train", fresh.state()["running_mean"], mean)
+    check.close("running_var after reload and train", fresh.state()["running_var"], var)
+
+
+@behaviour("bn.defaults.initial_state")
+def test_defaults_initial_state(case, adapter, profile, check):
+    state = adapter.batchnorm(case["layout"], 4, case["dtype"]).state()
+    for key, value in profile.get("batchnorm.initial").items():
+        check.observe(f"initial_{key}", None if state[key] is None else float(np.mean(state[key])))
+        check.close(key, state[key], np.full(4, value))
+
+
+@behaviour("bn.defaults.eps")
+def test_defaults_eps(case, adapter, profile, check, rng):
+    eps = profile.get("batchnorm.defaults.eps")
+    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
+    layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
+    y = layer.forward(x, training=True)
+    mean, var = ref.batch_moments(x, case["layout"])
+    centred = x - mean.reshape(channel_shape(case["layout"], 3))
+    big = np.abs(y) > 0.5
+    observed = np.median((centred[big] / y[big]) ** 2 - np.broadcast_to(var.reshape(channel_shape(case["layout"], 3)), x.shape)[big])
+    check.observe("default_eps", float(observed))
+    check.close("y", y, ref.train_forward(x, np.ones(3), np.zeros(3), eps, case["layout"])[0])
+
+
+@behaviour("bn.defaults.decay")
+def test_defaults_decay(case, adapter, profile, check, rng):
+    decay = profile.get("batchnorm.defaults.decay")
+    init = profile.get("batchnorm.initial")
+    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 3)
+    layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
+    layer.forward(x, training=True)
+    actual = layer.state()["running_mean"]
+    batch_mean = ref.batch_moments(x, case["layout"])[0]
+    check.observe("default_decay", float(np.median((actual - batch_mean) / (init["running_mean"] - batch_mean))))
+    expected, _ = ref.running_statistics([x], case["layout"], np.full(3, init["running_mean"]),
+                                         np.full(3, init["running_var"]), correction(profile), decay)
+    check.close("running_mean", actual, expected)
+
+
+@behaviour("bn.affine_off")
+def test_affine_off(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 4, 3)
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY, affine=False)
+    state = layer.state()
+    check.true("gamma and beta", state["gamma"] is None and state["beta"] is None,
+               f"expected no gamma and beta, found gamma={state['gamma']}, beta={state['beta']}")
+    check.close("y", layer.forward(x, training=True), ref.train_forward(x, np.ones(4), np.zeros(4), EPS, case["layout"])[0])
+
+
+@behaviour("bn.no_running_stats")
+def test_no_running_stats(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 4, 3)
+    layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY, running_stats=False)
+    state = layer.state()
+    check.true("running statistics", state["running_mean"] is None and state["running_var"] is None,
+               f"expected none, found mean={state['running_mean']}, var={state['running_var']}")
+    gamma, beta = set_affine(layer, rng, case, 4)
+    check.close("y in inference", layer.forward(x, training=False), ref.train_forward(x, gamma, beta, EPS, case["layout"])[0])
+
+
+@behaviour("bn.frozen.parameters")
+def test_frozen_parameters(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 3, 3)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    layer.freeze()
+    layer.sgd_step(x, rng.standard_normal(x.shape), LR, training=True)
+    state = layer.state()
+    check.equal("gamma after a step", state["gamma"], s["gamma"].astype(state["gamma"].dtype))
+    check.equal("beta after a step", state["beta"], s["beta"].astype(state["beta"].dtype))
+
+
+@behaviour("bn.frozen.statistics")
+def test_frozen_statistics(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 3, 3)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    layer.freeze()
+    y = layer.forward(x, training=True)
+    state = layer.state()
+    check.observe("frozen_updates_statistics", bool(np.any(state["running_mean"] != s["running_mean"])))
+    if profile.get("batchnorm.frozen.training_updates_statistics"):
+        mean, var = ref.running_statistics([x], case["layout"], s["running_mean"], s["running_var"], correction(profile), DECAY)
+        check.close("running_mean", state["running_mean"], mean)
+        check.close("running_var", state["running_var"], var)
+        check.close("y", y, ref.train_forward(x, s["gamma"], s["beta"], EPS, case["layout"])[0])
+    else:
+        check.equal("running_mean", state["running_mean"], s["running_mean"].astype(state["running_mean"].dtype))
+        check.equal("running_var", state["running_var"], s["running_var"].astype(state["running_var"].dtype))
+        check.close("y", y, ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"]))
+
+
+@behaviour("bn.frozen.fine_tuning")
+def test_fine_tuning(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 5, 3, 3)
+    dy = rng.standard_normal(x.shape)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    layer.freeze()
+    dx = layer.sgd_step(x, dy, LR, training=False)
+    state = layer.state()
+    for key, value in s.items():
+        check.equal(f"{key} after the step", state[key], value.astype(state[key].dtype))
+    expected_dx, _, _ = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, case["layout"])
+    check.close("dx", dx, expected_dx)
+
+
+@behaviour("bn.optimizer.step")
+def test_optimizer_step(case, adapter, profile, check, rng):
+    layout, training = case["layout"], case["training"]
+    x = draw.batch(rng, layout, case["dtype"], 5, 3, 3)
+    dy = rng.standard_normal(x.shape)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    dx = layer.sgd_step(x, dy, LR, training=training)
+    if training:
+        grads = ref.train_backward(x, s["gamma"], EPS, dy, layout)
+    else:
+        grads = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, layout)
+    state = layer.state()
+    check.close("dx", dx, grads[0])
+    check.close("gamma after the step", state["gamma"], ref.sgd_step(s["gamma"], grads[1], LR))
+    check.close("beta after the step", state["beta"], ref.sgd_step(s["beta"], grads[2], LR))
+
+
+def _gradients(case, adapter, profile, check, rng, training):
+    layout, dtype = case["layout"], case["dtype"]
+    x = draw.batch(rng, layout, dtype, 4, 3, 3)
+    dy = quantize(rng.standard_normal(x.shape), dtype)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    s = set_all(layer, rng, case, 3)
+    actual = layer.gradients(x, dy, training=training)
+    if training:
+        expected = ref.train_backward(x, s["gamma"], EPS, dy, layout)
+    else:
+        expected = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, layout)
+    for key, value in zip(("x", "gamma", "beta"), expected):
+        check.close(f"d{key}", actual[key], value)
+
+
+@behaviour("bn.grad.train")
+def test_grad_train(case, adapter, profile, check, rng):
+    _gradients(case, adapter, profile, check, rng, training=True)
+
+
+@behaviour("bn.grad.eval")
+def test_grad_eval(case, adapter, profile, check, rng):
+    _gradients(case, adapter, profile, check, rng, training=False)
+
+
+@behaviour("bn.batch_size_one")
+def test_batch_size_one(case, adapter, profile, check, rng):
+    x = draw.batch(rng, case["layout"], case["dtype"], 1, 3, 1)
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    gamma, beta = set_affine(layer, rng, case, 3)
+    outcome, y = _call(layer, x)
+    check.observe("batch_size_one", "error" if isinstance(outcome, Exception) else "beta")
+    if profile.get("batchnorm.batch_size_one") == "error":
+        check.true("error", isinstance(outcome, Exception), f"expected an error, got output {y}")
+    else:
+        check.true("no error", y is not None, f"expected beta, got {outcome!r}")
+        check.close("y", y, ref.train_forward(x, gamma, beta, EPS, case["layout"])[0])
+
+
+def _call(layer, x, training=True):
+    """(exception or None, output or None) of one call."""
+    try:
+        return None, layer.forward(x, training=training)
+    except Exception as err:  # noqa: BLE001 - any framework error is the observation
+        return err, None
+
+
+@behaviour("bn.error.channels")
+def test_error_channels(case, adapter, profile, check, rng):
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    x = np.ones(shape_of(case["layout"], 4, 5, 2))
+    err, y = _call(layer, x)
+    check.true("error", err is not None, f"a 5-channel input to a 3-channel layer gave output of shape {None if y is None else y.shape}")
+    check.true("message", "3" in str(err) and "5" in str(err), f"message does not state both counts 3 and 5: {err}")
+
+
+def _invalid_argument(case, adapter, profile, check, word, value):
+    native = profile.native("batchnorm", **{word: value})
+    name = next(iter(native))
+    err = None
+    try:
+        layer = adapter.batchnorm(case["layout"], 3, "float32", **native)
+        err, _ = _call(layer, np.ones((4, 3)))
+    except Exception as e:  # noqa: BLE001
+        err = e
+    check.true("error", err is not None, f"{name}={native[name]} was accepted")
+    check.true("message", name in str(err), f"message does not name {name!r}: {err}")
+
+
+@behaviour("bn.error.eps")
+def test_error_eps(case, adapter, profile, check):
+    _invalid_argument(case, adapter, profile, check, "eps", -1.0)
+
+
+@behaviour("bn.error.momentum")
+def test_error_momentum(case, adapter, profile, check):
+    _invalid_argument(case, adapter, profile, check, "decay", 1.5)

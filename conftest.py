@@ -118,20 +118,19 @@ def pytest_generate_tests(metafunc):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark checks with a declared deviation as strict xfail; note entries that match nothing."""
+    """Mark checks with a declared deviation as strict xfail; note entries that match no catalogue check."""
     session = config.layerconf
-    ids = {}
     for item in items:
         case = _case(item)
         if case is None:
             continue
-        ids.setdefault(case.framework, []).append(case.check_id)
         version = session.adapter(case.framework).version()
         for entry in deviations.applying(specs.deviations(case.framework), case.check_id, version):
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"declared deviation: {entry['reason']} ({entry['link']})"))
             item.layerconf_deviation = entry
+    catalogue = [specs.check_id(b.id, values) for b in specs.behaviours().values() for values in b.cases()]
     for framework in session.frameworks:
-        for entry in deviations.stale(specs.deviations(framework), ids.get(framework, [])):
+        for entry in deviations.stale(specs.deviations(framework), catalogue):
             session.stale.append({"framework": framework, **entry})
 
 

@@ -16,6 +16,11 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.f
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
 
 
+def to_tensor(x, dtype: torch.dtype, device: str, requires_grad: bool = False) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(device=device, dtype=dtype)
+    return t.requires_grad_(requires_grad)
+
+
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     t = t.detach().cpu()
     return t.float().numpy().astype(ml_dtypes.bfloat16) if t.dtype == torch.bfloat16 else t.numpy()
@@ -29,8 +34,7 @@ class TorchBatchNorm(BatchNormLayer):
         self.module = getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype)
 
     def _input(self, x, requires_grad=False):
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(device=self.device, dtype=self.dtype)
-        return t.requires_grad_(requires_grad)
+        return to_tensor(x, self.dtype, self.device, requires_grad)
 
     def forward(self, x, training):
         self.module.train(training)
@@ -83,8 +87,7 @@ class TorchDropout(DropoutLayer):
         self.dtype, self.device = DTYPES[dtype], device
 
     def _input(self, x, requires_grad=False):
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(device=self.device, dtype=self.dtype)
-        return t.requires_grad_(requires_grad)
+        return to_tensor(x, self.dtype, self.device, requires_grad)
 
     def forward(self, x, training):
         self.module.train(training)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from reference.dtypes import parameter_dtype, quantize
-from reference.layout import channel_axis, channel_shape, shape_of
+from reference.layout import channel_shape, shape_of
 
 
 def batch(rng, layout, dtype="float64", n=4, channels=3, spatial=3, scale=None):
@@ -30,7 +30,3 @@ def running(rng, channels, dtype="float64"):
 def nonzero(rng, shape, dtype="float64", low=0.5, high=2.0):
     """Values with |x| in [low, high] and random sign: no element is 0, so a 0 in y is a drop."""
     return quantize(rng.choice([-1, 1], shape) * rng.uniform(low, high, shape), dtype)
-
-
-def channels_of(x, layout):
-    return x.shape[channel_axis(layout)]

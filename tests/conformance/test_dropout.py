@@ -11,6 +11,7 @@ from reference import statistics as stats
 from reference.dtypes import as_dtype, quantize
 from reference.layout import channel_axis, shape_of
 from tests.conformance import draw
+from tests.conformance.calls import outcome
 
 behaviour = pytest.mark.behaviour
 STAT_ELEMENTS = 200_000   # elements per rate test: power > 0.99 against a rate off by 0.01 (recorded per check)
@@ -71,10 +72,7 @@ def test_rate_zero(case, adapter, profile, check, rng):
 @behaviour("do.rate.one")
 def test_rate_one(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (32, 32), case["dtype"])
-    try:
-        y, err = build(adapter, profile, case, rate=1.0).forward(x, training=True), None
-    except Exception as e:  # noqa: BLE001 - the error is the observation
-        y, err = None, e
+    err, y = outcome(lambda: build(adapter, profile, case, rate=1.0).forward(x, training=True))
     check.observe("rate_one", "error" if err else "zeros")
     if profile.get("dropout.rate_one") == "error":
         check.true("error", err is not None, "rate 1 was accepted")
@@ -86,11 +84,7 @@ def test_rate_one(case, adapter, profile, check, rng):
 @behaviour("do.error.rate")
 def test_error_rate(case, adapter, profile, check, rng):
     rate = case["rate"]
-    try:
-        build(adapter, profile, case, rate=rate).forward(draw.nonzero(rng, (4, 4)), training=True)
-        err = None
-    except Exception as e:  # noqa: BLE001
-        err = e
+    err, _ = outcome(lambda: build(adapter, profile, case, rate=rate).forward(draw.nonzero(rng, (4, 4)), training=True))
     check.true("error", err is not None, f"rate {rate} was accepted")
     check.true("message", str(rate) in str(err), f"message does not state the rate {rate}: {err}")
 

@@ -26,12 +26,8 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().numpy().astype(ml_dtypes.bfloat16) if t.dtype == torch.bfloat16 else t.numpy()
 
 
-class TorchBatchNorm(BatchNormLayer):
-    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict):
-        self.build = (cls, channels, dtype, device, native)
-        self.dtype, self.device = DTYPES[dtype], device
-        param_dtype = torch.float64 if dtype == "float64" else torch.float32
-        self.module = getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype)
+class _ModuleRunner:
+    """Runs ``self.module`` on NumPy input of ``self.dtype`` in train() or eval() mode."""
 
     def _input(self, x, requires_grad=False):
         return to_tensor(x, self.dtype, self.device, requires_grad)
@@ -40,6 +36,15 @@ class TorchBatchNorm(BatchNormLayer):
         self.module.train(training)
         with torch.no_grad():
             return to_numpy(self.module(self._input(x)))
+
+
+class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
+    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict):
+        self.build = (cls, channels, dtype, device, native)
+        self.dtype, self.device = DTYPES[dtype], device
+        param_dtype = torch.float64 if dtype == "float64" else torch.float32
+        self.module = getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype)
+
 
     def state(self):
         return {k: None if getattr(self.module, a) is None else to_numpy(getattr(self.module, a))
@@ -81,18 +86,11 @@ class TorchBatchNorm(BatchNormLayer):
         return fresh
 
 
-class TorchDropout(DropoutLayer):
+class TorchDropout(_ModuleRunner, DropoutLayer):
     def __init__(self, cls: str, dtype: str, device: str, native: dict):
         self.module = getattr(torch.nn, cls)(**native)
         self.dtype, self.device = DTYPES[dtype], device
 
-    def _input(self, x, requires_grad=False):
-        return to_tensor(x, self.dtype, self.device, requires_grad)
-
-    def forward(self, x, training):
-        self.module.train(training)
-        with torch.no_grad():
-            return to_numpy(self.module(self._input(x)))
 
     def forward_and_grad(self, x, dy):
         self.module.train(True)

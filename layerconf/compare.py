@@ -48,8 +48,8 @@ def dtype_name(array) -> str:
 def compare(quantity: str, actual, expected, dtype: str | None = None) -> Comparison:
     """Compare ``actual`` (a framework's array) with ``expected`` (the float64 reference).
 
-    The tolerance is that of ``dtype``, by default the dtype of ``actual``. NaN anywhere in actual
-    where expected is finite counts as an infinite error.
+    The tolerance is that of ``dtype``, by default the dtype of ``actual``. NaN in actual where
+    expected is not NaN counts as an infinite error; NaN where NaN and equal infinities are exact.
     """
     dtype = dtype or dtype_name(actual)
     tol = specs.tolerances()[dtype]
@@ -58,9 +58,10 @@ def compare(quantity: str, actual, expected, dtype: str | None = None) -> Compar
     if a.shape != e.shape:
         return Comparison(quantity, dtype, tol["rtol"], tol["atol"], np.inf, np.inf, (), np.nan, np.nan,
                           False, e.shape, a.shape)
-    err = np.abs(a - e)
-    err = np.where(np.isnan(err) & ~(np.isnan(a) & np.isnan(e)), np.inf, np.nan_to_num(err, nan=0.0))
-    ratio = err / (tol["atol"] + tol["rtol"] * np.abs(e))
+    same = (a == e) | (np.isnan(a) & np.isnan(e))  # equal infinities and NaN where NaN count as exact
+    err = np.where(same, 0.0, np.abs(a - e))
+    err = np.where(np.isnan(err), np.inf, err)
+    ratio = err / (tol["atol"] + tol["rtol"] * np.abs(np.nan_to_num(e)))
     flat = int(np.argmax(ratio)) if ratio.size else 0
     idx = np.unravel_index(flat, ratio.shape) if ratio.size else ()
     pick = lambda arr: float(arr[idx]) if arr.size else np.nan  # noqa: E731

@@ -1,7 +1,8 @@
 """Declared deviations (specs/deviations/<framework>.yaml): which apply to a check, which are stale.
 
 An entry applies to a check when its ``check`` pattern matches the check id (fnmatch) and the
-framework's version lies in ``versions`` (a PEP 440 specifier set; local labels such as +cpu ignored).
+framework's version lies in ``versions`` (a PEP 440 specifier set; local labels such as +cpu ignored,
+pre-releases and nightlies included).
 An entry whose pattern matches no check id at all is stale.
 """
 from fnmatch import fnmatchcase
@@ -16,7 +17,7 @@ def public_version(version: str) -> Version:
 
 def applying(entries, check_id: str, version: str) -> list[dict]:
     v = public_version(version)
-    return [e for e in entries if fnmatchcase(check_id, e["check"]) and v in SpecifierSet(e["versions"])]
+    return [e for e in entries if fnmatchcase(check_id, e["check"]) and SpecifierSet(e["versions"]).contains(v, prereleases=True)]
 
 
 def stale(entries, check_ids) -> list[dict]:

@@ -56,6 +56,8 @@ def read(path) -> dict:
         document = json.loads(path.read_text())
     except OSError as err:
         raise ResultsError(f"{path}: cannot read: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{path}: not UTF-8 text (compressed or binary?): {err.reason} at byte {err.start}") from err
     except json.JSONDecodeError as err:
         raise ResultsError(f"{path}: not valid JSON (truncated?) at line {err.lineno} column {err.colno}: {err.msg}") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:

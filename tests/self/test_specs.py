@@ -1,0 +1,163 @@
+"""layerconf.specs and layerconf.applicability: the catalogue, profiles, deviations, check ids."""
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+
+from layerconf import SPECS, deviations, specs
+from layerconf.applicability import not_applicable
+from reference.dtypes import NUMPY
+from reference.layout import LAYOUTS
+
+PROFILES = sorted(p.stem for p in (SPECS / "profiles").glob("*.yaml"))
+DEVIATIONS = sorted(p.stem for p in (SPECS / "deviations").glob("*.yaml"))
+
+
+def all_check_ids():
+    return [specs.check_id(b.id, c) for b in specs.behaviours().values() for c in b.cases()]
+
+
+def test_catalogue_loads_with_unique_ids():
+    catalogue = specs.behaviours()
+    ids = [e["id"] for e in yaml.safe_load((SPECS / "behaviours.yaml").read_text())]
+    assert len(ids) == len(set(ids)) == len(catalogue) > 20
+    assert {i.split(".")[0] for i in ids} == {"bn", "do"}
+    assert len(set(all_check_ids())) == len(all_check_ids())  # no two cases share a check id
+
+
+@pytest.mark.parametrize("bid", sorted(specs.behaviours()))
+def test_every_grid_expands_to_known_values(bid):
+    b = specs.behaviours()[bid]
+    cases = b.cases()
+    expected = 1
+    for values in b.grid.values():
+        expected *= len(values)
+    assert len(cases) == expected >= 1
+    assert all(list(c) == list(b.grid) for c in cases)
+    for c in cases:
+        assert c.get("layout", "NC") in LAYOUTS
+        assert c.get("dtype", "float64") in NUMPY
+        for word in ("decay", "eps", "rate"):  # a YAML '1e-5' would load as a string
+            assert word not in c or isinstance(c[word], (int, float)), (word, c[word])
+
+
+def test_tolerances_cover_every_dtype():
+    assert set(specs.tolerances()) == set(NUMPY)
+
+
+@pytest.mark.parametrize("framework", PROFILES)
+def test_profiles_validate_and_every_case_is_decidable(framework):
+    profile = specs.profile(framework)
+    assert profile.data["framework"] == framework
+    for b in specs.behaviours().values():
+        for c in b.cases():
+            reason = not_applicable(b, c, profile)
+            assert reason is None or isinstance(reason, str) and reason
+
+
+def test_torch_native_spelling():
+    torch = specs.profile("torch")
+    assert torch.native("batchnorm", decay=0.7)["momentum"] == pytest.approx(0.3)
+    assert torch.native("batchnorm", decay=0.9, eps=1e-3) == pytest.approx({"momentum": 0.1, "eps": 1e-3})
+    assert torch.native("batchnorm", decay=None) == {"momentum": None}   # cumulative average
+    assert torch.native("dropout", rate=0.25) == {"p": 0.25}
+    with pytest.raises(specs.SpecError, match=r"torch\.yaml: batchnorm/arguments: no argument for 'rate'"):
+        torch.native("batchnorm", rate=0.5)
+    assert torch.get("batchnorm.defaults.eps") == 1e-5 and torch.has("batchnorm.cumulative_average")
+    assert not torch.has("dropout.variants.gaussian") and torch.get("no.such.path", 3) == 3
+
+
+def _profile_copy(tmp_path, edit=None, text=None):
+    data = yaml.safe_load((SPECS / "profiles" / "torch.yaml").read_text())
+    if edit:
+        edit(data)
+    (tmp_path / "torch.yaml").write_text(text if text is not None else yaml.safe_dump(data))
+    return tmp_path
+
+
+@pytest.mark.parametrize("edit, field, words", [
+    (lambda d: d["batchnorm"]["defaults"].pop("eps"), "batchnorm/defaults", "'eps' is a required property"),
+    (lambda d: d["batchnorm"].update(running_var_correction="sometimes"), "batchnorm/running_var_correction", "sometimes"),
+    (lambda d: d.update(dtypes=["float8"]), "dtypes/0", "float8"),
+    (lambda d: d["dropout"]["arguments"]["rate"].update(map="reciprocal"), "dropout/arguments/rate", ""),
+    (lambda d: d.update(colour="blue"), "(top level)", "colour"),
+])
+def test_profile_schema_violation_names_file_and_field(tmp_path, edit, field, words):
+    directory = _profile_copy(tmp_path, edit)
+    with pytest.raises(specs.SpecError) as err:
+        specs.profile("torch", directory)
+    assert f"{directory / 'torch.yaml'}: {field}" in str(err.value) and words in str(err.value)
+
+
+def test_broken_yaml_and_misnamed_profiles(tmp_path):
+    (tmp_path / "a").mkdir()
+    directory = _profile_copy(tmp_path / "a", text="framework: [torch\n")
+    with pytest.raises(specs.SpecError, match=r"a/torch\.yaml: cannot read"):
+        specs.profile("torch", directory)
+    (tmp_path / "b").mkdir()
+    directory = _profile_copy(tmp_path / "b", lambda d: d.update(framework="jax"))
+    with pytest.raises(specs.SpecError, match=r"b/torch\.yaml: framework: says 'jax'"):
+        specs.profile("torch", directory)
+    with pytest.raises(specs.SpecError, match=r"no profile for framework 'mxnet'.*\['torch'\]"):
+        specs.profile("mxnet", directory)
+
+
+def test_catalogue_errors_name_file_and_field(tmp_path):
+    entries = yaml.safe_load((SPECS / "behaviours.yaml").read_text())
+    path = tmp_path / "behaviours.yaml"
+    path.write_text(yaml.safe_dump(entries + [entries[0]]))
+    with pytest.raises(specs.SpecError, match=rf"{path}: {len(entries)}/id: duplicate behaviour id 'bn.train.output'"):
+        specs.behaviours(path)
+    broken = [dict(entries[0], grid={"layout": ["NC"], "colour": ["red"]})]
+    broken[0].pop("layouts_from")
+    path.write_text(yaml.safe_dump(broken))
+    with pytest.raises(specs.SpecError) as err:
+        specs.behaviours(path)
+    assert f"{path}: 0/grid: 'colour'" in str(err.value) and f"{path}: 0: 'layouts_from'" in str(err.value)
+
+
+@pytest.mark.parametrize("framework", DEVIATIONS)
+def test_deviation_files_validate_and_match_the_catalogue(framework):
+    entries = specs.deviations(framework)
+    assert entries, "an empty deviations file should be deleted"
+    assert framework in PROFILES
+    ids = all_check_ids()
+    for entry in entries:
+        SpecifierSet(entry["versions"])  # parses
+        assert not deviations.stale([entry], ids), f"stale deviation {entry['check']!r} matches no check id"
+
+
+def test_deviation_schema_violation(tmp_path):
+    (tmp_path / "torch.yaml").write_text(yaml.safe_dump([{"check": "bn.*", "versions": ">=0", "reason": "x"}]))
+    with pytest.raises(specs.SpecError) as err:
+        specs.deviations("torch", tmp_path)
+    assert f"{tmp_path / 'torch.yaml'}: 0: 'link' is a required property" in str(err.value)
+    assert "0/reason" in str(err.value)            # shorter than 10 characters
+    assert specs.deviations("jax", tmp_path) == ()  # no file: no deviations
+
+
+def test_check_id_format():
+    assert specs.check_id("bn.train.running_var", {"decay": 0.7, "layout": "NCHW", "dtype": "float32"}) \
+        == "bn.train.running_var[decay=0.7,layout=NCHW,dtype=float32]"
+    assert specs.check_id("do.rate.zero", {}) == "do.rate.zero"
+    assert "bn.train.small_variance[eps=1e-05,layout=NCHW,dtype=float64]" in all_check_ids()
+
+
+def _profile(**data):
+    return specs.Profile({"framework": "toy", "dtypes": ["float32"], **data}, Path("toy.yaml"))
+
+
+def test_not_applicable_reasons():
+    bn = specs.Behaviour("bn.x", "batchnorm.x", "a sentence here", "y", {}, ("batchnorm.cumulative_average",),
+                         "batchnorm.layouts")
+    profile = _profile(batchnorm={"layouts": {"NCHW": "BatchNorm2d"}})
+    assert not_applicable(bn, {}, profile) == "toy profile has no batchnorm.cumulative_average"
+    profile.data["batchnorm"]["cumulative_average"] = {}
+    assert not_applicable(bn, {"layout": "NCHW", "dtype": "float32"}, profile) is None
+    assert "dtype bfloat16 not in the profile's dtypes ['float32']" == not_applicable(bn, {"dtype": "bfloat16"}, profile)
+    assert not_applicable(bn, {"layout": "NHWC"}, profile) == "layout NHWC not in batchnorm.layouts of the profile"
+    torch = specs.profile("torch")
+    nhwc = specs.behaviours()["bn.train.output"]
+    assert "NHWC" in not_applicable(nhwc, {"layout": "NHWC", "dtype": "float32"}, torch)
+    assert "gaussian" in not_applicable(specs.behaviours()["do.gaussian.variance"], {"rate": 0.1}, torch)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 import adapters
 from layerconf import deviations, results, specs
 from layerconf.applicability import not_applicable
-from layerconf.checks import Check, CheckFailure
+from layerconf.checks import Check
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -205,9 +205,16 @@ def _outcome(report, call):
         return "passed", None
     if "XPASS(strict)" in str(report.longrepr):
         return "deviation_fixed", str(report.longrepr)
-    if report.when == "call" and call.excinfo is not None and call.excinfo.errisinstance((CheckFailure, AssertionError)):
+    if report.when == "call" and call.excinfo is not None and _only_assertions(call.excinfo.value):
         return "failed", str(call.excinfo.value)
     return "error", report.longreprtext[-2000:]
+
+
+def _only_assertions(exc) -> bool:
+    """An assertion, or a group (hypothesis reports several distinct failures so) of assertions only."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(lambda e: not isinstance(e, (AssertionError, BaseExceptionGroup))) is None
+    return isinstance(exc, AssertionError)
 
 
 def pytest_terminal_summary(terminalreporter, config):

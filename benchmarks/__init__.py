@@ -1,0 +1,1 @@
+"""Benchmarks of the conformance suite: mutation testing (mutations.py) and timing (timing.py)."""

@@ -1,0 +1,1 @@
+"""Semantic mutants of PyTorch, injected by a pytest plugin (plugin.py)."""

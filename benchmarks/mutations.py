@@ -1,0 +1,148 @@
+"""Mutation testing: does the torch conformance suite catch semantic bugs injected into PyTorch?
+
+    /work/venvs/torch/bin/python benchmarks/mutations.py [--only NAME ...] [--jobs N] [--keep DIR]
+
+Runs the suite once unmutated (must exit 0), then once per mutant of benchmarks/mutants/plugin.py,
+each in its own process:
+
+    python -m pytest tests/conformance --framework torch -q -p no:cacheprovider \
+        -p benchmarks.mutants.plugin --results <tmp>/<mutant>.json      (LAYERCONF_MUTANT=<mutant>)
+
+A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failed, error or
+deviation_fixed are the checks that caught it, grouped by behaviour id. Exit status: 0 when the
+baseline passes and every mutant is killed; 1 when a mutant survives (exit 0); 2 when the baseline
+fails or a mutant run breaks (exit other than 0 or 1: collection error, crash, no results).
+
+Bytecode: tox (and this machine) set PYTHONDONTWRITEBYTECODE=1, so every run recompiles PyTorch's
+sources (about 12 s of each run). Unless --no-bytecode-cache, the runs here share a bytecode cache
+in a temporary directory (PYTHONPYCACHEPREFIX), outside the repository; it changes no result.
+Hypothesis: each run has its own example database (HYPOTHESIS_STORAGE_DIRECTORY in the work
+directory). With CI unset, hypothesis draws vary between runs, so the number of failing checks of a
+mutant can vary by a few; set CI=1 for derandomized, repeatable counts.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.mutants.plugin import MUTANTS  # noqa: E402  (imports torch; nothing is patched here)
+
+CAUGHT = ("failed", "error", "deviation_fixed")
+PYTEST = [sys.executable, "-m", "pytest", "tests/conformance", "--framework", "torch", "-q", "-p", "no:cacheprovider"]
+
+
+def run(name, workdir: Path, bytecode_cache: Path | None, extra_args):
+    """One suite run, unmutated when ``name`` is None; returns a result dict."""
+    label = name or "baseline"
+    results, report = workdir / f"{label}.json", workdir / f"{label}.mutant.json"
+    # Each run gets its own hypothesis example database: failing examples found under a mutant are
+    # neither saved into the repository's .hypothesis/ nor replayed by a later run.
+    env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / f"{label}.hypothesis"))
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+    cmd = [*PYTEST, "--results", str(results), *extra_args]
+    if name:
+        env.update(LAYERCONF_MUTANT=name, LAYERCONF_MUTANT_REPORT=str(report))
+        cmd += ["-p", "benchmarks.mutants.plugin"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    out = {"name": label, "exit": proc.returncode, "wall_s": time.perf_counter() - start,
+           "caught": [], "outcomes": Counter(), "mutated_calls": None, "tail": ""}
+    if results.exists():
+        records = json.loads(results.read_text())["records"]
+        out["outcomes"] = Counter(r["outcome"] for r in records)
+        out["caught"] = [r for r in records if r["outcome"] in CAUGHT]
+    if report.exists():
+        out["mutated_calls"] = json.loads(report.read_text())["mutated_calls"]
+    if proc.returncode not in (0, 1) or not results.exists():
+        out["tail"] = (proc.stdout + proc.stderr)[-3000:]
+    return out
+
+
+def verdict(r, baseline=False):
+    if baseline:
+        return "ok" if r["exit"] == 0 else "BASELINE FAILS"
+    if r["exit"] == 0:
+        return "SURVIVED"
+    if r["exit"] == 1 and r["caught"]:
+        return "killed"
+    return f"BROKEN (exit {r['exit']})"
+
+
+def by_behaviour(records):
+    counts = Counter(r["behaviour"] for r in records)
+    return ", ".join(f"{b} ({n})" for b, n in sorted(counts.items()))
+
+
+def table(rows):
+    """rows: list of tuples of str; first row is the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for k, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * max(len(r[-1]) for r in rows[:1]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(MUTANTS), help="run these mutants only")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel suite runs (default: 2)")
+    parser.add_argument("--keep", type=Path, help="keep every results JSON in this directory")
+    parser.add_argument("--no-bytecode-cache", action="store_true", help="respect PYTHONDONTWRITEBYTECODE (slower)")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    args = parser.parse_args(argv)
+
+    names = args.only or list(MUTANTS)
+    with tempfile.TemporaryDirectory(prefix="layerconf-mutations-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        cache = None if args.no_bytecode_cache else Path(tempfile.gettempdir()) / "layerconf-pycache"
+        started = time.perf_counter()
+        # The baseline first: it also warms the bytecode cache for the mutant runs.
+        base = run(None, workdir, cache, args.pytest_args)
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = list(pool.map(lambda n: run(n, workdir, cache, args.pytest_args), names))
+        elapsed = time.perf_counter() - started
+
+    rows = [("mutant", "exit", "verdict", "mutated calls", "failing checks", "behaviour ids caught (failing checks)")]
+    base_counts = ", ".join(f"{n} {o}" for o, n in sorted(base["outcomes"].items()))
+    rows.append(("(unmutated)", str(base["exit"]), verdict(base, True), "-", str(len(base["caught"])), base_counts))
+    for r in results:
+        rows.append((r["name"], str(r["exit"]), verdict(r), str(r["mutated_calls"]), str(len(r["caught"])),
+                     by_behaviour(r["caught"]) or "-"))
+    print(table(rows))
+    print()
+    for r in results:
+        print(f"{r['name']}: {MUTANTS[r['name']][0]}")
+    print()
+    for r in [base, *results]:
+        if r["tail"]:
+            print(f"--- {r['name']}: exit {r['exit']}, output tail ---\n{r['tail']}\n")
+        if r is not base and r["mutated_calls"] == 0:
+            print(f"note: {r['name']} never changed a call: the suite does not exercise the mutated code path")
+
+    survived = [r["name"] for r in results if r["exit"] == 0]
+    broken = [r["name"] for r in results if r["exit"] not in (0, 1) or (r["exit"] == 1 and not r["caught"])]
+    killed = len(results) - len(survived) - len(broken)
+    print(f"{killed}/{len(results)} mutants killed; survived: {', '.join(survived) or 'none'}; "
+          f"broken: {', '.join(broken) or 'none'}; baseline exit {base['exit']}; "
+          f"{elapsed:.0f} s for {len(results) + 1} runs ({args.jobs} at a time)")
+    if base["exit"] != 0 or broken:
+        return 2
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

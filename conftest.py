@@ -128,7 +128,7 @@ def pytest_collection_modifyitems(config, items):
         for entry in deviations.applying(specs.deviations(case.framework), case.check_id, version):
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"declared deviation: {entry['reason']} ({entry['link']})"))
             item.layerconf_deviation = entry
-    catalogue = [specs.check_id(b.id, values) for b in specs.behaviours().values() for values in b.cases()]
+    catalogue = specs.catalogue_check_ids()
     for framework in session.frameworks:
         for entry in deviations.stale(specs.deviations(framework), catalogue):
             session.stale.append({"framework": framework, **entry})

@@ -45,7 +45,6 @@ class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
         param_dtype = torch.float64 if dtype == "float64" else torch.float32
         self.module = getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype)
 
-
     def state(self):
         return {k: None if getattr(self.module, a) is None else to_numpy(getattr(self.module, a))
                 for k, a in STATE.items()}
@@ -90,7 +89,6 @@ class TorchDropout(_ModuleRunner, DropoutLayer):
     def __init__(self, cls: str, dtype: str, device: str, native: dict):
         self.module = getattr(torch.nn, cls)(**native)
         self.dtype, self.device = DTYPES[dtype], device
-
 
     def forward_and_grad(self, x, dy):
         self.module.train(True)

@@ -72,6 +72,11 @@ def behaviours(path: Path = SPECS / "behaviours.yaml") -> dict[str, Behaviour]:
     return catalogue
 
 
+def catalogue_check_ids() -> list[str]:
+    """The check id of every case of every behaviour in the catalogue."""
+    return [check_id(b.id, values) for b in behaviours().values() for values in b.cases()]
+
+
 @functools.cache
 def tolerances(path: Path = SPECS / "tolerances.yaml") -> dict[str, dict]:
     """{dtype: {'rtol': r, 'atol': a}}."""

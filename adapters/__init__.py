@@ -18,6 +18,13 @@ class Entry:
 
 REGISTRY = {
     "torch": Entry("adapters.pytorch", ("torch",)),
+    "keras-tensorflow": Entry("adapters.keras3", ("keras", "tensorflow"), {"KERAS_BACKEND": "tensorflow"}),
+    "keras-jax": Entry("adapters.keras3", ("keras", "jax"), {"KERAS_BACKEND": "jax"}),
+    "keras-torch": Entry("adapters.keras3", ("keras", "torch"), {"KERAS_BACKEND": "torch"}),
+    "tf-keras": Entry("adapters.tf_keras", ("tf_keras", "tensorflow")),
+    "flax-linen": Entry("adapters.flax_linen", ("flax", "jax", "optax")),
+    "flax-nnx": Entry("adapters.flax_nnx", ("flax", "jax", "optax")),
+    "onnxruntime": Entry("adapters.onnxruntime", ("onnx", "onnxruntime")),
 }
 
 
@@ -47,5 +54,5 @@ def default_frameworks() -> list[str]:
 
 
 def load(name: str, device: str = "cpu"):
-    """Import the adapter module and build its Adapter."""
-    return importlib.import_module(entry(name).module).make_adapter(device)
+    """Import the adapter module and build its Adapter (modules serving several frameworks get the name)."""
+    return importlib.import_module(entry(name).module).make_adapter(name, device)

@@ -130,5 +130,5 @@ class TorchAdapter(Adapter):
         return TorchDropout(cls[layout] if isinstance(cls, dict) else cls, dtype, self.device, native)
 
 
-def make_adapter(device: str = "cpu") -> TorchAdapter:
+def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:
     return TorchAdapter(device)

@@ -61,14 +61,15 @@ def check_id(behaviour_id: str, params: dict) -> str:
 
 
 @functools.cache
-def behaviours(path: Path = SPECS / "behaviours.yaml") -> dict[str, Behaviour]:
-    """The catalogue, by id. Duplicate ids are an error."""
+def behaviours(directory: Path = SPECS / "behaviours") -> dict[str, Behaviour]:
+    """The catalogue, by id, from every <family>.yaml under ``directory``. Duplicate ids are an error."""
     catalogue = {}
-    for i, entry in enumerate(load_yaml(path, "behaviours")):
-        if entry["id"] in catalogue:
-            raise SpecError(f"{path}: {i}/id: duplicate behaviour id {entry['id']!r}")
-        entry["requires"] = tuple(entry.get("requires", ()))
-        catalogue[entry["id"]] = Behaviour(**entry)
+    for path in sorted(Path(directory).glob("*.yaml")):
+        for i, entry in enumerate(load_yaml(path, "behaviours")):
+            if entry["id"] in catalogue:
+                raise SpecError(f"{path}: {i}/id: duplicate behaviour id {entry['id']!r}")
+            entry["requires"] = tuple(entry.get("requires", ()))
+            catalogue[entry["id"]] = Behaviour(**entry)
     return catalogue
 
 

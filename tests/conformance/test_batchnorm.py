@@ -1,4 +1,4 @@
-"""BatchNormalization conformance: one test per catalogue behaviour (specs/behaviours.yaml)."""
+"""BatchNormalization conformance: one test per catalogue behaviour (specs/behaviours/batchnorm.yaml)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -1,11 +1,12 @@
-"""Mutation testing: does the torch conformance suite catch semantic bugs injected into PyTorch?
+"""Mutation testing: does the conformance suite catch semantic bugs injected into a framework?
 
-    /work/venvs/torch/bin/python benchmarks/mutations.py [--only NAME ...] [--jobs N] [--keep DIR]
+    python benchmarks/mutations.py [--framework F] [--only NAME ...] [--jobs N] [--keep DIR]
 
-Runs the suite once unmutated (must exit 0), then once per mutant of benchmarks/mutants/plugin.py,
-each in its own process:
+Runs the suite for framework F (default torch) once unmutated (must exit 0), then once per mutant of
+F's module in benchmarks/mutants/, each in its own process (with F's exclusive environment, e.g.
+KERAS_BACKEND, set):
 
-    python -m pytest tests/conformance --framework torch -q -p no:cacheprovider \
+    python -m pytest tests/conformance --framework F -q -p no:cacheprovider \
         -p benchmarks.mutants.plugin --results <tmp>/<mutant>.json      (LAYERCONF_MUTANT=<mutant>)
 
 A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failed, error or
@@ -14,7 +15,7 @@ baseline passes and every mutant is killed; 1 when a mutant survives (exit 0); 2
 fails or a mutant run breaks (exit other than 0 or 1: collection error, crash, no results).
 
 Bytecode: tox (and this machine) set PYTHONDONTWRITEBYTECODE=1, so every run recompiles PyTorch's
-sources (about 12 s of each run). Unless --no-bytecode-cache, the runs here share a bytecode cache
+sources (about 12 s of each torch run). Unless --no-bytecode-cache, the runs here share a bytecode cache
 in a temporary directory (PYTHONPYCACHEPREFIX), outside the repository; it changes no result.
 Hypothesis: each run has its own example database (HYPOTHESIS_STORAGE_DIRECTORY in the work
 directory). With CI unset, hypothesis draws vary between runs, so the number of failing checks of a
@@ -34,23 +35,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.mutants.plugin import MUTANTS  # noqa: E402  (imports torch; nothing is patched here)
+import adapters  # noqa: E402
+from benchmarks.mutants import mutants_of  # noqa: E402
 
 CAUGHT = ("failed", "error", "deviation_fixed")
-PYTEST = [sys.executable, "-m", "pytest", "tests/conformance", "--framework", "torch", "-q", "-p", "no:cacheprovider"]
 
 
-def run(name, workdir: Path, bytecode_cache: Path | None, extra_args):
+def run(framework, name, workdir: Path, bytecode_cache: Path | None, extra_args):
     """One suite run, unmutated when ``name`` is None; returns a result dict."""
     label = name or "baseline"
     results, report = workdir / f"{label}.json", workdir / f"{label}.mutant.json"
     # Each run gets its own hypothesis example database: failing examples found under a mutant are
     # neither saved into the repository's .hypothesis/ nor replayed by a later run.
-    env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / f"{label}.hypothesis"))
+    env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / f"{label}.hypothesis"),
+               **adapters.entry(framework).exclusive_env)
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
-    cmd = [*PYTEST, "--results", str(results), *extra_args]
+    cmd = [sys.executable, "-m", "pytest", "tests/conformance", "--framework", framework, "-q",
+           "-p", "no:cacheprovider", "--results", str(results), *extra_args]
     if name:
         env.update(LAYERCONF_MUTANT=name, LAYERCONF_MUTANT_REPORT=str(report))
         cmd += ["-p", "benchmarks.mutants.plugin"]
@@ -96,24 +99,29 @@ def table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=sorted(MUTANTS), help="run these mutants only")
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--framework", default="torch", choices=sorted(adapters.REGISTRY))
+    framework = first.parse_known_args(argv)[0].framework
+    os.environ.update(adapters.entry(framework).exclusive_env)   # before the mutant module imports it
+    mutants = mutants_of(framework)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[first])
+    parser.add_argument("--only", nargs="+", choices=sorted(mutants), help="run these mutants only")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel suite runs (default: 2)")
     parser.add_argument("--keep", type=Path, help="keep every results JSON in this directory")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="respect PYTHONDONTWRITEBYTECODE (slower)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     args = parser.parse_args(argv)
 
-    names = args.only or list(MUTANTS)
+    names = args.only or list(mutants)
     with tempfile.TemporaryDirectory(prefix="layerconf-mutations-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         cache = None if args.no_bytecode_cache else Path(tempfile.gettempdir()) / "layerconf-pycache"
         started = time.perf_counter()
         # The baseline first: it also warms the bytecode cache for the mutant runs.
-        base = run(None, workdir, cache, args.pytest_args)
+        base = run(framework, None, workdir, cache, args.pytest_args)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(lambda n: run(n, workdir, cache, args.pytest_args), names))
+            results = list(pool.map(lambda n: run(framework, n, workdir, cache, args.pytest_args), names))
         elapsed = time.perf_counter() - started
 
     rows = [("mutant", "exit", "verdict", "mutated calls", "failing checks", "behaviour ids caught (failing checks)")]
@@ -125,7 +133,7 @@ def main(argv=None):
     print(table(rows))
     print()
     for r in results:
-        print(f"{r['name']}: {MUTANTS[r['name']][0]}")
+        print(f"{r['name']}: {mutants[r['name']][0]}")
     print()
     for r in [base, *results]:
         if r["tail"]:

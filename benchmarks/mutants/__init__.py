@@ -1,1 +1,38 @@
-"""Semantic mutants of PyTorch, injected by a pytest plugin (plugin.py)."""
+"""Semantic bugs injected into a framework, to show that the suite catches them.
+
+One module per framework (MODULES) registers its mutants with ``@mutant(name, description)``; an
+install function patches the framework's own layer code and calls ``hit()`` whenever the patch
+changes what a call does, so a mutant the suite never exercises is told apart from one it misses.
+plugin.py is the pytest plugin that installs the mutant named by LAYERCONF_MUTANT.
+"""
+import importlib
+
+MODULES = {   # framework identifier -> module of its mutants
+    "torch": "benchmarks.mutants.torch_bugs",
+}
+
+MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported
+_hits = {"count": 0}
+
+
+def mutant(name, description):
+    def register(install):
+        MUTANTS[name] = (description, install)
+        return install
+    return register
+
+
+def hit():
+    _hits["count"] += 1
+
+
+def hits() -> int:
+    return _hits["count"]
+
+
+def mutants_of(framework: str) -> dict:
+    """Import the framework's mutant module (nothing is patched) and return its mutants."""
+    if framework not in MODULES:
+        raise ValueError(f"no mutants for framework {framework!r}; mutants exist for {sorted(MODULES)}")
+    importlib.import_module(MODULES[framework])
+    return MUTANTS

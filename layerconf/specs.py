@@ -22,12 +22,16 @@ class SpecError(ValueError):
     """A spec file is missing, unreadable or does not match its schema."""
 
 
-def load_yaml(path: Path, schema: str):
-    """Parse ``path`` and validate it against schemas/<schema>.json."""
+def read_yaml(path: Path):
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as err:
         raise SpecError(f"{path}: cannot read: {err}") from err
+
+
+def load_yaml(path: Path, schema: str, data=None):
+    """Parse ``path`` (or take its already merged ``data``) and validate it against schemas/<schema>.json."""
+    data = read_yaml(path) if data is None else data
     validator = jsonschema.Draft202012Validator(json.loads((SCHEMAS / f"{schema}.json").read_text()))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -122,13 +126,34 @@ class Profile:
 _MISSING = object()
 
 
-@functools.cache
-def profile(framework: str, directory: Path = SPECS / "profiles") -> Profile:
+def merged(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` laid over it, mapping by mapping; override's values win."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _profile_data(framework: str, directory: Path, chain: tuple = ()) -> dict:
+    """The profile's data with the profiles it ``extends`` laid under it."""
     path = directory / f"{framework}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise SpecError(f"{path}: no profile for framework {framework!r}; profiles exist for {known}")
-    data = load_yaml(path, "profile")
+    if framework in chain:
+        raise SpecError(f"{path}: extends: cycle {' -> '.join((*chain, framework))}")
+    data = read_yaml(path)
+    if isinstance(data, dict) and "extends" in data:
+        data = merged(_profile_data(data["extends"], directory, (*chain, framework)),
+                      {k: v for k, v in data.items() if k != "extends"})
+    return data
+
+
+@functools.cache
+def profile(framework: str, directory: Path = SPECS / "profiles") -> Profile:
+    """The framework's profile; ``extends: <other framework>`` lays that profile under this one."""
+    path = directory / f"{framework}.yaml"
+    data = load_yaml(path, "profile", _profile_data(framework, directory))
     if data["framework"] != framework:
         raise SpecError(f"{path}: framework: says {data['framework']!r}, file name says {framework!r}")
     return Profile(data, path)

@@ -162,3 +162,15 @@ def test_not_applicable_reasons():
     nhwc = specs.behaviours()["bn.train.output"]
     assert "NHWC" in not_applicable(nhwc, {"layout": "NHWC", "dtype": "float32"}, torch)
     assert "gaussian" in not_applicable(specs.behaviours()["do.gaussian.variance"], {"rate": 0.1}, torch)
+
+
+def test_profile_extends_another(tmp_path):
+    directory = _profile_copy(tmp_path)
+    (directory / "child.yaml").write_text("extends: torch\nframework: child\nbatchnorm: {defaults: {eps: 0.001}}\n")
+    child = specs.profile("child", directory)
+    assert child.get("batchnorm.defaults") == {"decay": 0.9, "eps": 0.001}
+    assert child.get("batchnorm.layouts") == specs.profile("torch").get("batchnorm.layouts")
+    (directory / "a.yaml").write_text("extends: b\nframework: a\n")
+    (directory / "b.yaml").write_text("extends: a\nframework: b\n")
+    with pytest.raises(specs.SpecError, match=r"a\.yaml: extends: cycle b -> a -> b"):
+        specs.profile("b", directory)

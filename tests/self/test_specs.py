@@ -172,5 +172,5 @@ def test_profile_extends_another(tmp_path):
     assert child.get("batchnorm.layouts") == specs.profile("torch").get("batchnorm.layouts")
     (directory / "a.yaml").write_text("extends: b\nframework: a\n")
     (directory / "b.yaml").write_text("extends: a\nframework: b\n")
-    with pytest.raises(specs.SpecError, match=r"a\.yaml: extends: cycle b -> a -> b"):
+    with pytest.raises(specs.SpecError, match=r"b\.yaml: extends: cycle b -> a -> b"):
         specs.profile("b", directory)

@@ -104,6 +104,11 @@ def pytest_generate_tests(metafunc):
     if marker is None:
         return
     behaviour = specs.behaviours()[marker.args[0]]
+    if not metafunc.config.layerconf.frameworks:
+        reason = (f"no framework selected: none of {sorted(adapters.REGISTRY)} is installed and can run in this "
+                  "process; use --framework NAME in an environment that has it (tox -e NAME)")
+        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-framework")])
+        return
     params = []
     for framework in metafunc.config.layerconf.frameworks:
         profile = specs.profile(framework)

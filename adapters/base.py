@@ -52,6 +52,10 @@ class DropoutLayer(ABC):
     def forward_and_grad(self, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(y, dL/dx) of one training call, L = sum(dy * y)."""
 
+    def forward_with_mask(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(y, keep mask) of one call, for layers that return their mask (profile dropout.mask_output)."""
+        raise NotImplementedError(f"{type(self).__name__} returns no mask: its profile has no dropout.mask_output")
+
 
 class Adapter(ABC):
     """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""

@@ -1,18 +1,32 @@
 """Whether a behaviour's case applies to a framework, from its profile alone.
 
-A case is not applicable when the profile lacks a field the behaviour requires, when its dtype is not
-among the profile's dtypes, or when its layout is not among the layouts the behaviour's layer offers
-(the profile field named by the behaviour's ``layouts_from``).
+A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
+behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
+the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``).
+The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
 
 
 def not_applicable(behaviour, params: dict, profile) -> str | None:
     """The reason the case does not apply, or None when it does."""
+    framework = profile.data["framework"]
+    if behaviour.id in _reasons(profile):
+        return f"{framework} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
     for path in behaviour.requires:
         if not profile.has(path):
-            return f"{profile.data['framework']} profile has no {path}"
+            return f"{framework} profile has no {path}" + _why(profile, path)
     if "dtype" in params and params["dtype"] not in profile.get("dtypes"):
-        return f"dtype {params['dtype']} not in the profile's dtypes {profile.get('dtypes')}"
+        return f"dtype {params['dtype']} not in the profile's dtypes {profile.get('dtypes')}" + _why(profile, f"dtypes.{params['dtype']}")
     if "layout" in params and params["layout"] not in profile.get(behaviour.layouts_from, {}):
-        return f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
+        return (f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
+                + _why(profile, f"{behaviour.layouts_from}.{params['layout']}"))
     return None
+
+
+def _reasons(profile) -> dict:
+    return profile.data.get("not_expressible", {})
+
+
+def _why(profile, path: str) -> str:
+    reason = _reasons(profile).get(path)
+    return f": {reason}" if reason else ""

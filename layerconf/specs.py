@@ -156,7 +156,11 @@ def profile(framework: str, directory: Path = SPECS / "profiles") -> Profile:
     data = load_yaml(path, "profile", _profile_data(framework, directory))
     if data["framework"] != framework:
         raise SpecError(f"{path}: framework: says {data['framework']!r}, file name says {framework!r}")
-    return Profile(data, path)
+    loaded = Profile(data, path)
+    for key in data.get("not_expressible", {}):
+        if loaded.has(key) or key.startswith("dtypes.") and key.removeprefix("dtypes.") in data["dtypes"]:
+            raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
+    return loaded
 
 
 @functools.cache

@@ -9,6 +9,7 @@ import importlib
 
 MODULES = {   # framework identifier -> module of its mutants
     "torch": "benchmarks.mutants.torch_bugs",
+    "onnxruntime": "benchmarks.mutants.onnxruntime_bugs",
 }
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported

@@ -5,14 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import batchnorm as ref
-from reference.dtypes import quantize
+from reference.dtypes import as_dtype, quantize
 from reference.layout import channel_shape, reduction_axes, shape_of
 from tests.conformance import draw
 from tests.conformance.calls import outcome
 
 behaviour = pytest.mark.behaviour
-EPS = 1e-3          # explicit eps where eps is not under test
-DECAY = 0.8         # explicit decay where the momentum is not under test
+# Explicit eps and decay where they are not under test; exact in float32, so a layer holding its
+# arguments in float32 (profile batchnorm.arguments_dtype) holds these values exactly.
+EPS = 2.0**-10
+DECAY = 0.75
 LR = 0.5
 
 
@@ -24,6 +26,12 @@ def build(adapter, profile, case, channels, **neutral):
 
 def correction(profile):
     return profile.get("batchnorm.running_var_correction")
+
+
+def held(profile, value):
+    """eps or decay as the layer holds it: rounded to the profile's batchnorm.arguments_dtype, if any."""
+    dtype = profile.get("batchnorm.arguments_dtype")
+    return value if dtype is None else float(as_dtype(value, dtype))
 
 
 def set_affine(layer, rng, case, channels):
@@ -62,7 +70,7 @@ def test_train_small_variance(case, adapter, profile, check, rng):
     x = quantize(x - x.mean(axis=reduction_axes(case["layout"]), keepdims=True), case["dtype"])  # mean ~0: no cancellation
     layer = build(adapter, profile, case, 3, eps=eps, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, 3)
-    check.close("y", layer.forward(x, training=True), ref.train_forward(x, gamma, beta, eps, case["layout"])[0])
+    check.close("y", layer.forward(x, training=True), ref.train_forward(x, gamma, beta, held(profile, eps), case["layout"])[0])
 
 
 def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
@@ -84,7 +92,7 @@ def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
 def test_running_mean(case, adapter, profile, check, rng):
     decay = case["decay"]
     layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
-    expected, _ = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), decay)
+    expected, _ = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
     actual = layer.state()["running_mean"]
     if case["steps"] == 1:
         batch_mean = ref.batch_moments(batches[0], case["layout"])[0]
@@ -96,7 +104,7 @@ def test_running_mean(case, adapter, profile, check, rng):
 def test_running_var(case, adapter, profile, check, rng):
     decay = case["decay"]
     layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
-    _, expected = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), decay)
+    _, expected = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
     actual = layer.state()["running_var"]
     if case["steps"] == 1 and decay < 1:
         var_b = ref.batch_moments(batches[0], case["layout"])[1]
@@ -223,7 +231,7 @@ def test_defaults_eps(case, adapter, profile, check, rng):
     big = np.abs(y) > 0.5
     observed = np.median((centred[big] / y[big]) ** 2 - np.broadcast_to(var.reshape(channel_shape(case["layout"], 3)), x.shape)[big])
     check.observe("default_eps", float(observed))
-    check.close("y", y, ref.train_forward(x, np.ones(3), np.zeros(3), eps, case["layout"])[0])
+    check.close("y", y, ref.train_forward(x, np.ones(3), np.zeros(3), held(profile, eps), case["layout"])[0])
 
 
 @behaviour("bn.defaults.decay")
@@ -237,7 +245,7 @@ def test_defaults_decay(case, adapter, profile, check, rng):
     batch_mean = ref.batch_moments(x, case["layout"])[0]
     check.observe("default_decay", float(np.median((actual - batch_mean) / (init["running_mean"] - batch_mean))))
     expected, _ = ref.running_statistics([x], case["layout"], np.full(3, init["running_mean"]),
-                                         np.full(3, init["running_var"]), correction(profile), decay)
+                                         np.full(3, init["running_var"]), correction(profile), held(profile, decay))
     check.close("running_mean", actual, expected)
 
 

@@ -174,3 +174,25 @@ def test_profile_extends_another(tmp_path):
     (directory / "b.yaml").write_text("extends: a\nframework: b\n")
     with pytest.raises(specs.SpecError, match=r"b\.yaml: extends: cycle b -> a -> b"):
         specs.profile("b", directory)
+
+
+def test_not_expressible_reasons_reach_the_skip_message():
+    bn = specs.Behaviour("bn.x", "batchnorm.x", "a sentence here", "y", {}, ("batchnorm.gradients",), "batchnorm.layouts")
+    profile = _profile(batchnorm={"layouts": {"NCHW": "BN"}}, not_expressible={
+        "batchnorm.gradients": "no autograd", "batchnorm.layouts.NHWC": "channels first only",
+        "dtypes.float16": "no half kernel", "bn.y": "no initial state"})
+    assert not_applicable(bn, {}, profile) == "toy profile has no batchnorm.gradients: no autograd"
+    profile.data["batchnorm"]["gradients"] = "autograd"
+    assert not_applicable(bn, {"layout": "NHWC"}, profile) == "layout NHWC not in batchnorm.layouts of the profile: channels first only"
+    assert not_applicable(bn, {"dtype": "float16"}, profile).endswith("['float32']: no half kernel")
+    named = specs.Behaviour("bn.y", "batchnorm.x", "a sentence here", "y", {})
+    assert not_applicable(named, {}, profile) == "toy cannot express bn.y: no initial state"
+    onnx = specs.profile("onnxruntime")
+    assert "no trainable parameters" in not_applicable(specs.behaviours()["bn.grad.train"], {"layout": "NC", "dtype": "float32"}, onnx)
+
+
+@pytest.mark.parametrize("key", ["batchnorm.defaults", "dtypes.float32"])
+def test_not_expressible_must_name_an_absent_field(tmp_path, key):
+    directory = _profile_copy(tmp_path, lambda d: d.update(not_expressible={key: "but it is there"}))
+    with pytest.raises(specs.SpecError, match=rf"torch\.yaml: not_expressible/{key}: the profile has {key}"):
+        specs.profile("torch", directory)

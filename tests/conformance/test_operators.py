@@ -1,0 +1,60 @@
+"""Operator-level behaviours (specs/behaviours/operators.yaml): operator versions, the mask output, seed arguments."""
+import numpy as np
+import pytest
+
+from reference import batchnorm as ref
+from reference import dropout as ref_dropout
+from reference.dtypes import as_dtype
+from tests.conformance import draw
+from tests.conformance.test_batchnorm import DECAY, EPS, correction, held, set_all
+
+behaviour = pytest.mark.behaviour
+
+
+@behaviour("bn.opset.round_trip")
+def test_opset_round_trip(case, adapter, profile, check, rng):
+    layout, dtype = case["layout"], case["dtype"]
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"])
+    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    s = set_all(layer, rng, case, 3)
+    batches = [draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 6)]
+    for k, x in enumerate(batches):
+        check.close(f"y in training step {k + 1}", layer.forward(x, training=True),
+                    ref.train_forward(x, s["gamma"], s["beta"], EPS, layout)[0])
+    mean, var = ref.running_statistics(batches, layout, s["running_mean"], s["running_var"], correction(profile), held(profile, DECAY))
+    state = layer.state()
+    check.close("running_mean", state["running_mean"], mean)
+    check.close("running_var", state["running_var"], var)
+    x = draw.batch(rng, layout, dtype, 5, 3, 3)
+    check.close("y in inference", layer.forward(x, training=False),
+                ref.inference_forward(x, state["running_mean"], state["running_var"], s["gamma"], s["beta"], EPS, layout))
+
+
+@behaviour("do.mask.output")
+def test_mask_output(case, adapter, profile, check, rng):
+    rate, dtype = case["rate"], case["dtype"]
+    x = draw.nonzero(rng, (64, 64), dtype)
+    layer = adapter.dropout("element", "NC", dtype, **profile.native("dropout", rate=rate))
+    y, mask = layer.forward_with_mask(x, training=True)
+    check.true("mask type", np.asarray(mask).dtype == bool and mask.shape == x.shape,
+               f"expected a boolean mask of shape {x.shape}, got {np.asarray(mask).dtype} {np.shape(mask)}")
+    check.equal("mask == (y != 0)", mask, np.asarray(y) != 0)
+    check.true("some dropped and some kept", 0 < np.count_nonzero(mask) < x.size,
+               f"{np.count_nonzero(mask)} of {x.size} kept at rate {rate}")
+    check.close("y", y, ref_dropout.output(x, mask, rate), dtype=dtype)
+    y_eval, mask_eval = layer.forward_with_mask(x, training=False)
+    check.equal("y in inference", y_eval, as_dtype(x, dtype))
+    check.equal("mask in inference", mask_eval, np.ones(x.shape, dtype=bool))
+
+
+@behaviour("do.seed.argument")
+def test_seed_argument(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (64, 64), "float32")
+
+    def first_mask(seed):
+        layer = adapter.dropout("element", "NC", "float32", **profile.native("dropout", rate=case["rate"], seed=seed))
+        return layer.forward(x, training=True) != 0
+
+    check.equal("masks of two layers with seed 7", first_mask(7), first_mask(7))
+    check.true("seed 8 differs from seed 7", not np.array_equal(first_mask(7), first_mask(8)),
+               f"seeds 7 and 8 drew the same mask of {x.size} elements")

@@ -258,7 +258,20 @@ def outcome_table(documents: dict[str, dict], framework: str) -> list[str]:
     rows = [f"| `{c}` | " + " | ".join(outcomes[e].get(c, "—") for e, _ in ordered) + " |" for c in differing]
     same = len(checks) - len(differing)
     return [*header, *counts, "", f"Checks whose outcome differs between versions ({len(differing)}; "
-            f"{same} have the same outcome in every version):", "", *header[:2], *rows]
+            f"{same} have the same outcome in every version):", "", *header[:2], *rows,
+            *observed_table(documents, framework, ordered, header[:2])]
+
+
+def observed_table(documents: dict[str, dict], framework: str, ordered, header) -> list[str]:
+    """Markdown rows for checks whose observed values (measured decay, drop fraction, ...) differ between
+    versions: a change in behaviour the outcome does not show (e.g. another random stream for one seed)."""
+    observed = {env_id: {r["check"]: r["observed"] for r in documents[env_id]["records"]
+                         if r["framework"] == framework and r.get("observed")} for env_id, _ in ordered}
+    checks = sorted({c for per_env in observed.values() for c in per_env})
+    show = lambda value: json.dumps(value, sort_keys=True) if value is not None else "—"  # noqa: E731
+    rows = [f"| `{c}` | " + " | ".join(show(observed[e].get(c)) for e, _ in ordered) + " |" for c in checks
+            if len({show(observed[e].get(c)) for e, _ in ordered}) > 1]
+    return ["", f"Checks whose observed values differ between versions ({len(rows)}):", "", *header, *rows] if rows else []
 
 
 def combined_markdown(documents: dict[str, dict], runs: list[dict], found: list[Step], changes_markdown) -> str:

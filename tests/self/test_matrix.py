@@ -141,10 +141,11 @@ def test_broken_runs_are_named():
 
 # --- the comparison ---------------------------------------------------------------------------------------
 
-def document(framework_versions: dict, outcomes: dict) -> dict:
+def document(framework_versions: dict, outcomes: dict, observed: dict | None = None) -> dict:
     """A results document: framework -> version, check -> outcome (every framework gets every check)."""
     records = [{"framework": f, "version": v, "behaviour": c.split("[")[0], "family": "bn", "params": {},
-                "check": c, "outcome": o} for f, v in framework_versions.items() for c, o in outcomes.items()]
+                "check": c, "outcome": o, "observed": (observed or {}).get(c, {})}
+               for f, v in framework_versions.items() for c, o in outcomes.items()]
     meta = {"frameworks": {f: {"version": v, "environment": {}} for f, v in framework_versions.items()}}
     return {"schema": "layerconf.results/1", "metadata": meta, "records": records}
 
@@ -191,8 +192,10 @@ def test_steps_compare_consecutive_versions_of_each_framework_alone():
 
 
 def test_combined_report_puts_changes_first_then_versions_side_by_side():
-    docs = {"torch-2.5": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "passed"}),
-            "torch-2.8": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed"})}
+    docs = {"torch-2.5": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "passed", "do.z": "passed"},
+                                  {"do.z": {"drop_fraction": 0.25}, "bn.y": {"decay": 0.9}}),
+            "torch-2.8": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed", "do.z": "passed"},
+                                  {"do.z": {"drop_fraction": 0.26}, "bn.y": {"decay": 0.9}})}
     runs = [{"id": "torch-2.5", "build_s": 61.0, "reused": False, "run_s": 30.0, "exit_code": 0, "results": "r",
              "disk_bytes": 5e9, "disk_own_bytes": 2e7},
             {"id": "torch-2.8", "build_error": "uv exited 1"}]
@@ -202,7 +205,8 @@ def test_combined_report_puts_changes_first_then_versions_side_by_side():
     assert changes < side_by_side < envs
     assert "| torch | 2.5.1 | 2.8.0 | 1 | 0 | 0 | 0 |" in text and "REGRESSED: bn.x" in text
     assert "| `bn.x` | passed | failed |" in text and "`bn.y`" not in text  # only checks that differ
-    assert "| passed | 2 | 1 |" in text
+    assert "| passed | 3 | 2 |" in text
+    assert '| `do.z` | {"drop_fraction": 0.25} | {"drop_fraction": 0.26} |' in text and "decay" not in text
     assert "| torch-2.5 | 61.0 | False | 30.0 | 5000 | 20 | 0 |  |" in text
     assert text.rstrip().endswith("| torch-2.8 | — | — | — | — | — | — | uv exited 1 |")
 

@@ -1,0 +1,225 @@
+"""layerconf.matrix: the definition, --list, cache keys, version order, the combined report. No framework,
+no network: building is only exercised through an environment already marked as built."""
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from layerconf import ROOT, matrix, specs
+
+WORKFLOW = ROOT / ".github" / "workflows" / "layerconf-matrix.yml"
+
+
+def environments():
+    return matrix.load()
+
+
+def write_definition(tmp_path, environments_data, python="3.11"):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(yaml.safe_dump({"python": python, "environments": environments_data}))
+    return path
+
+
+def entry(id="torch-x", frameworks=("torch",), pins=(("torch==2.5.*", "the 2.5 series of PyTorch"),)):
+    return {"id": id, "frameworks": list(frameworks), "pins": [{"requirement": r, "why": w} for r, w in pins]}
+
+
+def test_definition_covers_the_versions_the_matrix_promises():
+    pins = {e.id: e.requirements for e in environments()}
+    assert pins["torch-2.2"][0] == "torch==2.2.*" and "numpy<2" in pins["torch-2.2"]
+    for required in ("torch-2.5", "torch-2.8", "torch-newest", "tf-keras-2.16", "tf-keras-newest",
+                     "flax-0.10", "flax-newest", "onnxruntime-1.17", "onnxruntime-newest"):
+        assert required in pins
+    for backend in ("keras-tensorflow", "keras-jax"):
+        for version in ("3.0", "3.5", "3.10", "newest"):
+            keras = pins[f"{backend}-{version}"]
+            assert keras[0] == ("keras" if version == "newest" else f"keras=={version}.*")
+            assert len(keras) >= 2  # the backend is pinned to a version that suits that Keras
+
+
+def test_every_pin_says_why_and_ids_are_unique():
+    envs = environments()
+    assert len({e.id for e in envs}) == len(envs)
+    assert all(len(why) >= 10 for e in envs for _, why in e.pins)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([entry(), entry()], "duplicate environment id 'torch-x'"),
+    ([entry(frameworks=("pytorch",))], "--framework must be one of"),
+    ([entry(frameworks=("keras-jax", "keras-tensorflow"))], "each needs its own environment"),
+    ([entry(pins=(("torch", "short"),))], "is too short"),
+    ([{"id": "Torch 2", "frameworks": ["torch"], "pins": [{"requirement": "torch", "why": "newest PyTorch"}]}],
+     "does not match"),
+])
+def test_bad_definitions_are_rejected_naming_the_entry(tmp_path, bad, message):
+    with pytest.raises(specs.SpecError, match="environments/") as err:
+        matrix.load(write_definition(tmp_path, bad))
+    assert message in str(err.value)
+
+
+def test_frameworks_sharing_a_process_may_share_an_environment(tmp_path):
+    (env,) = matrix.load(write_definition(tmp_path, [entry(frameworks=("flax-linen", "flax-nnx"))]))
+    assert env.frameworks == ("flax-linen", "flax-nnx") and env.python == "3.11"
+
+
+def test_select_names_unknown_environments():
+    envs = environments()
+    assert [e.id for e in matrix.select(envs, ["torch-2.8", "torch-2.2"])] == ["torch-2.8", "torch-2.2"]
+    with pytest.raises(specs.SpecError, match=r"unknown environment\(s\) \['torch-1.0'\]"):
+        matrix.select(envs, ["torch-1.0"])
+
+
+def test_list_prints_one_line_per_environment(capsys):
+    assert matrix.main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    envs = environments()
+    assert [line.split()[0] for line in lines] == [e.id for e in envs]
+    assert lines[0].split()[1:4] == ["torch", "python", "3.11"] and lines[0].endswith("torch==2.2.* numpy<2")
+
+
+def test_jobs_must_be_positive():
+    with pytest.raises(SystemExit):
+        matrix.parse(["--jobs", "0"])
+
+
+def test_cache_key_depends_on_what_is_installed_only():
+    env = matrix.Environment("a", ("torch",), "3.11", (("torch==2.5.*", "why"), ("numpy<2", "why")))
+    key = matrix.cache_key(env, ("numpy>=1.24", "pyyaml>=6"))
+    reordered = matrix.Environment("b", ("torch",), "3.11", (("numpy<2", "other words"), ("torch==2.5.*", "why")))
+    assert matrix.cache_key(reordered, ("pyyaml>=6", "numpy>=1.24")) == key
+    assert matrix.cache_key(env, ("numpy>=1.24",)) != key
+    assert matrix.cache_key(matrix.Environment("a", ("torch",), "3.12", env.pins), ("numpy>=1.24", "pyyaml>=6")) != key
+
+
+def test_cache_key_is_the_same_in_another_process():
+    env = environments()[0]
+    code = ("from layerconf import matrix; e = matrix.load()[0]; "
+            "print(matrix.cache_key(e, matrix.project_requirements()))")
+    other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PYTHONHASHSEED="123"))
+    assert other.stdout.strip() == matrix.cache_key(env, matrix.project_requirements())
+
+
+def test_a_built_environment_is_reused(tmp_path):
+    env = environments()[0]
+    project = matrix.project_requirements()
+    path = tmp_path / f"{env.id}-{matrix.cache_key(env, project)}"
+    path.mkdir()
+    (path / matrix.MARKER).write_text("{}")
+    assert matrix.build(env, tmp_path, project) == {"path": str(path), "key": matrix.cache_key(env, project),
+                                                    "build_s": 0.0, "reused": True}
+
+
+def test_disk_usage_counts_hard_links_once_and_not_as_own(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 10000)
+    os.link(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "c").write_bytes(b"y" * 10000)
+    total, own = matrix.disk_usage(tmp_path)
+    one = os.stat(tmp_path / "c").st_blocks * 512
+    assert (total, own) == (2 * one, one)
+
+
+def test_suite_runs_with_the_frameworks_exclusive_variables():
+    env = matrix.Environment("keras-jax-3.0", ("keras-jax",), "3.11", (("keras==3.0.*", "why"),))
+    command = matrix.suite_command(env, Path("/venv/bin/python"), Path("/out/keras-jax-3.0.json"))
+    assert command[:4] == ["/venv/bin/python", "-m", "pytest", "tests/conformance"]
+    assert command[4:8] == ["--framework", "keras-jax", "--results", "/out/keras-jax-3.0.json"]
+    variables = matrix.suite_environment(env, Path("/venv"))
+    assert variables["KERAS_BACKEND"] == "jax" and variables["PATH"].startswith("/venv/bin")
+
+
+def test_broken_runs_are_named():
+    assert matrix.broken({"id": "x", "exit_code": 1, "results": "x.json"}) is None
+    assert "exited 4" in matrix.broken({"id": "x", "exit_code": 4, "results": None})
+    assert matrix.broken({"id": "x", "build_error": "uv exited 1"}) == "uv exited 1"
+
+
+# --- the comparison ---------------------------------------------------------------------------------------
+
+def document(framework_versions: dict, outcomes: dict, observed: dict | None = None) -> dict:
+    """A results document: framework -> version, check -> outcome (every framework gets every check)."""
+    records = [{"framework": f, "version": v, "behaviour": c.split("[")[0], "family": "bn", "params": {},
+                "check": c, "outcome": o, "observed": (observed or {}).get(c, {})}
+               for f, v in framework_versions.items() for c, o in outcomes.items()]
+    meta = {"frameworks": {f: {"version": v, "environment": {}} for f, v in framework_versions.items()}}
+    return {"schema": "layerconf.results/1", "metadata": meta, "records": records}
+
+
+@dataclass
+class FakeChanges:
+    old_version: str
+    new_version: str
+    regressions: list = field(default_factory=list)
+    fixes: list = field(default_factory=list)
+    new: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+
+
+def fake_compare(old, new):
+    """Outcome changes between two single-framework documents, recorded with both versions."""
+    (old_fw,), (new_fw,) = old["metadata"]["frameworks"].values(), new["metadata"]["frameworks"].values()
+    changes = FakeChanges(old_fw["version"], new_fw["version"])
+    before = {r["check"]: r["outcome"] for r in old["records"]}
+    for r in new["records"]:
+        if before.get(r["check"]) == "passed" and r["outcome"] == "failed":
+            changes.regressions.append(r["check"])
+        if before.get(r["check"]) == "failed" and r["outcome"] == "passed":
+            changes.fixes.append(r["check"])
+    return changes
+
+
+def test_versions_are_ordered_by_pep440_not_by_text_or_environment_id():
+    docs = {"torch-newest": document({"torch": "2.10.0+cu128"}, {}), "torch-2.9": document({"torch": "2.9.1"}, {}),
+            "torch-2.2": document({"torch": "2.2.2+cu121"}, {}), "other": document({"onnxruntime": "1.17.3"}, {})}
+    assert matrix.versions_in_order(docs, "torch") == [("torch-2.2", "2.2.2+cu121"), ("torch-2.9", "2.9.1"),
+                                                       ("torch-newest", "2.10.0+cu128")]
+
+
+def test_steps_compare_consecutive_versions_of_each_framework_alone():
+    docs = {"b": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed"}),
+            "a": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "failed"}),
+            "c": document({"torch": "2.9.0", "onnxruntime": "1.0"}, {"bn.x": "failed", "bn.y": "passed"})}
+    found = matrix.steps(docs, fake_compare)
+    assert [(s.framework, s.old_env, s.new_env) for s in found] == [("torch", "a", "b"), ("torch", "b", "c")]
+    assert (found[0].changes.regressions, found[0].changes.fixes) == (["bn.x"], ["bn.y"])
+    assert found[1].changes.regressions == found[1].changes.fixes == []
+    assert {r["framework"] for r in matrix.only_framework(docs["c"], "torch")["records"]} == {"torch"}
+
+
+def test_combined_report_puts_changes_first_then_versions_side_by_side():
+    docs = {"torch-2.5": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "passed", "do.z": "passed"},
+                                  {"do.z": {"drop_fraction": 0.25}, "bn.y": {"decay": 0.9}}),
+            "torch-2.8": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed", "do.z": "passed"},
+                                  {"do.z": {"drop_fraction": 0.26}, "bn.y": {"decay": 0.9}})}
+    runs = [{"id": "torch-2.5", "build_s": 61.0, "reused": False, "run_s": 30.0, "exit_code": 0, "results": "r",
+             "disk_bytes": 5e9, "disk_own_bytes": 2e7},
+            {"id": "torch-2.8", "build_error": "uv exited 1"}]
+    text = matrix.combined_markdown(docs, runs, matrix.steps(docs, fake_compare),
+                                    lambda c: "REGRESSED: " + ", ".join(c.regressions))
+    changes, side_by_side, envs = (text.index(h) for h in ("## Changes", "## Versions side by side", "## Environments"))
+    assert changes < side_by_side < envs
+    assert "| torch | 2.5.1 | 2.8.0 | 1 | 0 | 0 | 0 |" in text and "REGRESSED: bn.x" in text
+    assert "| `bn.x` | passed | failed |" in text and "`bn.y`" not in text  # only checks that differ
+    assert "| passed | 3 | 2 |" in text
+    assert '| `do.z` | {"drop_fraction": 0.25} | {"drop_fraction": 0.26} |' in text and "decay" not in text
+    assert "| torch-2.5 | 61.0 | False | 30.0 | 5000 | 20 | 0 |  |" in text
+    assert text.rstrip().endswith("| torch-2.8 | — | — | — | — | — | — | uv exited 1 |")
+
+
+# --- the CI workflow --------------------------------------------------------------------------------------
+
+def test_workflow_takes_its_jobs_from_the_definition_and_gates_on_diff():
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    text = WORKFLOW.read_text()
+    assert "layerconf matrix --list" in text  # the job list comes from the definition, not a copy of it
+    run_job = workflow["jobs"]["run"]
+    assert run_job["strategy"]["fail-fast"] is False
+    steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in run_job["steps"])
+    assert '--only "${{ matrix.environment }}"' in steps and "actions/upload-artifact" in steps
+    assert "diff" in steps and "--combine" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["report"]["steps"])
+    json.dumps(workflow)  # plain data all the way down

@@ -131,13 +131,14 @@ def _status(exit_code, results_path: Path, tail, timeout_s: float):
 
 
 def run_all(frameworks: list[str], timeout_s: float, seed: int = 0, device: str = "cpu",
-            command=pytest_command, stream=sys.stderr) -> tuple[dict, list[FrameworkRun]]:
-    """Every framework in turn; returns the merged results document (with ``runs``) and the runs."""
+            stream=sys.stderr) -> tuple[dict, list[FrameworkRun]]:
+    """Every framework in turn (its command from ``pytest_command``); returns the merged results
+    document (with ``runs``) and the runs."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as tmp:
         for i, name in enumerate(frameworks, start=1):
             stream.write(f"[{i}/{len(frameworks)}] {name}\n")
             path = Path(tmp) / f"{name}.json"
-            runs.append(run_framework(name, path, timeout_s, command(name, path, seed, device), stream))
+            runs.append(run_framework(name, path, timeout_s, pytest_command(name, path, seed, device), stream))
     documents = [r.document for r in runs if r.document is not None]
     return results.merge(documents, {r.framework: r.entry() for r in runs}, seed), runs

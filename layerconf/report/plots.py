@@ -50,7 +50,8 @@ def running_statistics(columns: list) -> str | None:
         params = ", ".join(f"{k}={v}" for k, v in shown[0][2]["params"].items() if k != "steps") if shown else "not run"
         ax.set_title(f"{title} ({params})", fontsize=9)
         ax.set_xlabel("training step")
-        ax.legend(fontsize=8, title="markers: framework; band: its reference", title_fontsize=7)
+        if shown:
+            ax.legend(fontsize=8, title="markers: framework; band: its reference", title_fontsize=7)
     return _svg(fig)
 
 
@@ -75,8 +76,9 @@ def drop_fractions(columns: list) -> str | None:
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_title(RATE_BEHAVIOURS[behaviour], fontsize=9)
         ax.set_xlabel("rate p")
-        ax.set_ylabel("observed fraction - p")
         ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("observed fraction - p")
+    fig.tight_layout()
     fig.suptitle("drop fraction: point = observed, bar = acceptance band (false alarm 1e-6)", fontsize=9)
     return _svg(fig)
 

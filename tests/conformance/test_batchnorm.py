@@ -78,7 +78,7 @@ def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
     states = []
     for x in batches:
         layer.forward(x, training=True)
-        states.append(layer.state())
+        states.append({k: None if v is None else np.array(v) for k, v in layer.state().items()})  # a copy, not a view
     return layer, batches, mean0, var0, states
 
 

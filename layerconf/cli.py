@@ -32,6 +32,8 @@ def _run(args) -> int:
         return _usage("no framework installed: install one, e.g. pip install -e '.[torch]', or run `tox -e run`")
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} (time limit {args.timeout:g} s each)", file=sys.stderr)
+    if not args.framework and runner.without_adapter():
+        print(f"  installed but without an adapter in this checkout: {', '.join(runner.without_adapter())}", file=sys.stderr)
     document, runs = runner.run_all(names, args.timeout, args.seed, args.device, stream=sys.stderr)
     output = Path(args.output)
     path = results.write_document(output / "results.json", document)

@@ -29,8 +29,16 @@ COLLECTED = re.compile(r"collected (\d+) items?")
 
 def available() -> list[str]:
     """Frameworks whose packages and adapter module are importable, in registry order."""
-    return [n for n in adapters.REGISTRY
-            if adapters.installed(n) and importlib.util.find_spec(adapters.entry(n).module) is not None]
+    return [n for n in adapters.REGISTRY if adapters.installed(n) and _has_adapter(n)]
+
+
+def without_adapter() -> list[str]:
+    """Frameworks installed here whose adapter module this checkout lacks."""
+    return [n for n in adapters.REGISTRY if adapters.installed(n) and not _has_adapter(n)]
+
+
+def _has_adapter(name: str) -> bool:
+    return importlib.util.find_spec(adapters.entry(name).module) is not None
 
 
 def pytest_command(framework: str, results_path: Path, seed: int, device: str) -> list[str]:

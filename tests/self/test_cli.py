@@ -108,3 +108,10 @@ def test_python_dash_m_layerconf_has_the_subcommands():
     import subprocess
     out = subprocess.run([sys.executable, "-m", "layerconf", "--help"], capture_output=True, text=True, check=True).stdout
     assert all(name in out for name in ("run", "report", "diff"))
+
+
+def test_a_framework_installed_without_its_adapter_module_is_not_run(monkeypatch):
+    import adapters
+    monkeypatch.setattr(adapters, "REGISTRY", {"json-fw": adapters.Entry("adapters.no_such_module", ("json",)),
+                                               "json-ok": adapters.Entry("adapters.base", ("json",))})
+    assert (runner.available(), runner.without_adapter()) == (["json-ok"], ["json-fw"])

@@ -23,6 +23,7 @@ from layerconf import ROOT, results
 
 COMPLETED_EXITS = (0, 1)   # pytest: all passed / some checks failed; anything else is a crash
 TAIL_LINES = 80
+NON_TTY_EVERY_S = 30
 OUTCOME_LINE = re.compile(r" (PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR)\b")
 COLLECTED = re.compile(r"collected (\d+) items?")
 
@@ -56,7 +57,7 @@ class Progress:
     total: int | None = None
     done: int = 0
     failed: int = 0
-    _last: float = field(default=0.0)
+    _last: float = field(default_factory=time.monotonic)
 
     def line(self, text: str):
         if self.total is None and (m := COLLECTED.search(text)):
@@ -64,9 +65,10 @@ class Progress:
         elif m := OUTCOME_LINE.search(text):
             self.done += 1
             self.failed += m.group(1) in ("FAILED", "ERROR", "XPASS")
-            if self.stream.isatty() and time.monotonic() - self._last > 0.2:
+            tty = self.stream.isatty()
+            if time.monotonic() - self._last > (0.2 if tty else NON_TTY_EVERY_S):   # a log gets a line now and then
                 self._last = time.monotonic()
-                self.stream.write("\r" + self.status())
+                self.stream.write("\r" + self.status() if tty else self.status() + "\n")
                 self.stream.flush()
 
     def status(self) -> str:

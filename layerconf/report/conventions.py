@@ -31,6 +31,11 @@ TITLES = {
 }
 
 
+def ran(records: list[dict], behaviour: str) -> list[str]:
+    """Outcomes of the behaviour's checks that ran (not applicable and skipped left out)."""
+    return [r["outcome"] for r in records if r["behaviour"] == behaviour and r["outcome"] not in ("not_applicable", "skipped")]
+
+
 def observed(records: list[dict], name: str) -> list[tuple[dict, object]]:
     return [(r, r["observed"][name]) for r in records if r.get("observed", {}).get(name) is not None]
 
@@ -129,7 +134,7 @@ def frozen(records) -> Convention:
     c.text = ("updates the running statistics" if updates[0][1] else "leaves the running statistics unchanged")
     if output:
         c.text += f", normalises with the {output[0][1]}"
-    params = [r["outcome"] for r in records if r["behaviour"] == "bn.frozen.parameters"]
+    params = ran(records, "bn.frozen.parameters")
     if params:
         c.text += "; parameters " + ("unchanged" if all(o == "passed" for o in params) else "CHANGED") + " by an optimizer step"
     return c
@@ -164,7 +169,7 @@ def dropout_scaling(records) -> Convention:
     if not seen:
         return c
     inverted = all(abs(s * (1 - p) - 1) < 1e-2 for p, s in seen)   # medians of float16/bfloat16 ratios too
-    identity = [r["outcome"] for r in records if r["behaviour"] == "do.eval.identity"]
+    identity = ran(records, "do.eval.identity")
     p, s = seen[0]
     c.value = ("inverted" if inverted else "other", all(o == "passed" for o in identity) if identity else None)
     c.text = (("kept x/(1-p) in training" if inverted else "kept values NOT x/(1-p)") + f" (measured x{s:.4g} at p = {p:g})"

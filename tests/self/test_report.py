@@ -2,7 +2,7 @@
 import re
 
 from layerconf import report, results
-from tests.self.documents import LINK, document
+from tests.self.documents import LINK, document, record
 
 
 def test_matrix_cells_count_outcomes_and_carry_the_worst_error_and_links():
@@ -80,3 +80,18 @@ def test_two_versions_of_a_framework_get_one_column_each():
     new["metadata"]["frameworks"]["torch"]["version"] = "2.10.0"
     labels = [c.label for c in report.build([old, new]).columns]
     assert labels == ["torch 2.9.1+cpu", "keras-jax 3.11.0 #1", "torch 2.10.0", "keras-jax 3.11.0 #2"]
+
+
+def test_conventions_leave_out_checks_that_did_not_apply_and_tolerate_float32_defaults():
+    doc = document()
+    doc["records"].append(record("torch", "do.eval.identity", "dropout.inference", {"dtype": "bfloat16"},
+                                 outcome="not_applicable", message="no bfloat16"))
+    doc["records"].append(record("torch", "do.eval.identity", "dropout.inference", {"dtype": "float32"}))
+    for r in doc["records"]:
+        if r["behaviour"] == "bn.defaults.decay" and r["framework"] == "keras-jax":
+            r["observed"]["default_decay"] = 0.8999999761581421            # 0.9 held in float32
+        if r["behaviour"] == "bn.defaults.eps" and r["framework"] == "keras-jax":
+            r["observed"]["default_eps"] = 1.0000000000000521e-05
+    r = report.build([doc])
+    assert r.conventions["torch"]["dropout_scaling"].value == ("inverted", True)
+    assert r.pairs[0].settings[0] == "torch momentum=0.1, eps=1e-05 (its defaults) is keras-jax momentum=0.9, epsilon=1e-05"

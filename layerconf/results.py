@@ -33,20 +33,47 @@ def metadata(frameworks: dict, seed: int, stale: list) -> dict:
     }
 
 
+def merge(documents: list[dict], runs: dict | None = None, seed: int = 0) -> dict:
+    """One document from several (one per framework process): records and frameworks joined.
+
+    Run-wide metadata (date, host, python, platform) is the first document's; ``runs`` (framework ->
+    status, exit code, duration, command, output tail) is added when given. With no document, the
+    metadata describes this process and has no frameworks.
+    """
+    base = dict(documents[0]["metadata"]) if documents else metadata({}, seed, [])
+    base["frameworks"] = {name: meta for d in documents for name, meta in d["metadata"]["frameworks"].items()}
+    base["stale_deviations"] = [s for d in documents for s in d["metadata"].get("stale_deviations", [])]
+    merged = {"schema": SCHEMA_ID, "metadata": base}
+    if runs is not None:
+        merged["runs"] = runs
+    merged["records"] = [r for d in documents for r in d["records"]]
+    return validate(merged)
+
+
 def validate(document, source: str = "<results>") -> dict:
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         shown = [f"{source}: {'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:5]]
         more = f"\n... and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise ResultsError("\n".join(shown) + more)
+    frameworks = document["metadata"]["frameworks"]
+    for i, record in enumerate(document["records"]):
+        known = frameworks.get(record["framework"])
+        if known is None or known["version"] != record["version"]:
+            listed = ", ".join(f"{n} {m['version']}" for n, m in frameworks.items()) or "none"
+            raise ResultsError(f"{source}: records/{i}: framework {record['framework']} {record['version']} "
+                               f"is not in metadata/frameworks ({listed})")
     return document
 
 
 def write(path, meta: dict, records: list) -> Path:
+    return write_document(path, {"schema": SCHEMA_ID, "metadata": meta, "records": records})
+
+
+def write_document(path, document: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = validate({"schema": SCHEMA_ID, "metadata": meta, "records": records}, str(path))
-    path.write_text(json.dumps(document, indent=1, allow_nan=False))
+    path.write_text(json.dumps(validate(document, str(path)), indent=1, allow_nan=False))
     return path
 
 

@@ -74,7 +74,7 @@ def test_train_small_variance(case, adapter, profile, check, rng):
 
 
 def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
-    """Train k steps on batches of varying size; returns (layer, batches, initial mean, initial var)."""
+    """Train k steps on batches of varying size; returns (layer, batches, initial mean, initial var, state after each step)."""
     c = 3
     layer = build(adapter, profile, case, c, **layer_args)
     mean0 = np.full(c, profile.get("batchnorm.initial.running_mean"))
@@ -83,27 +83,43 @@ def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
         mean0, var0 = draw.running(rng, c, case["dtype"])
         layer.set_state(running_mean=mean0, running_var=var0)
     batches = [draw.batch(rng, case["layout"], case["dtype"], n, c, 3) for n in (3, 5, 8, 2, 4)[: case["steps"]]]
+    states = []
     for x in batches:
         layer.forward(x, training=True)
-    return layer, batches, mean0, var0
+        states.append({k: None if v is None else np.array(v) for k, v in layer.state().items()})  # a copy, not a view
+    return layer, batches, mean0, var0, states
+
+
+def observe_trajectory(check, key, states, batches, case, profile, mean0, var0, decay):
+    """Channel 0 of the running statistic after each step, and the reference's, for the report's plot."""
+    index = 0 if key == "running_mean" else 1
+    expected = [ref.running_statistics(batches[:k], case["layout"], mean0, var0, correction(profile), decay)[index][0]
+                for k in range(len(batches) + 1)]
+    initial = mean0 if index == 0 else var0
+    check.observe(f"{key}_trajectory", [float(initial[0])] + [float(s[key][0]) for s in states])
+    check.observe(f"{key}_reference", [float(v) for v in expected])
 
 
 @behaviour("bn.train.running_mean")
 def test_running_mean(case, adapter, profile, check, rng):
     decay = case["decay"]
-    layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
+    layer, batches, mean0, var0, states = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
     expected, _ = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
     actual = layer.state()["running_mean"]
     if case["steps"] == 1:
         batch_mean = ref.batch_moments(batches[0], case["layout"])[0]
         check.observe("decay", float(np.median((actual - batch_mean) / (mean0 - batch_mean))))
+        check.observe("decay_argument", profile.native("batchnorm", decay=decay))
+        check.observe("eps_argument", profile.native("batchnorm", eps=EPS))
+    else:
+        observe_trajectory(check, "running_mean", states, batches, case, profile, mean0, var0, held(profile, decay))
     check.close("running_mean", actual, expected)
 
 
 @behaviour("bn.train.running_var")
 def test_running_var(case, adapter, profile, check, rng):
     decay = case["decay"]
-    layer, batches, mean0, var0 = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
+    layer, batches, mean0, var0, states = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
     _, expected = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
     actual = layer.state()["running_var"]
     if case["steps"] == 1 and decay < 1:
@@ -111,6 +127,8 @@ def test_running_var(case, adapter, profile, check, rng):
         n = ref.count_per_channel(batches[0].shape, case["layout"])
         check.observe("running_var_factor", float(np.median((actual - decay * var0) / ((1 - decay) * var_b))))
         check.observe("n", n)
+    elif case["steps"] > 1:
+        observe_trajectory(check, "running_var", states, batches, case, profile, mean0, var0, held(profile, decay))
     check.close("running_var", actual, expected)
 
 
@@ -155,8 +173,10 @@ def test_eval_batch_independent(case, adapter, profile, check, rng):
     layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 4)
     expected = ref.inference_forward(x[:1], s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
-    check.close("y[0] alone", layer.forward(x[:1], training=False), expected)
-    check.close("y[0] in the batch", layer.forward(x, training=False)[:1], expected)
+    alone, in_batch = layer.forward(x[:1], training=False), layer.forward(x, training=False)[:1]
+    check.observe("inference_batch_difference", float(np.max(np.abs(np.asarray(alone, np.float64) - np.asarray(in_batch, np.float64)))))
+    check.close("y[0] alone", alone, expected)
+    check.close("y[0] in the batch", in_batch, expected)
 
 
 @behaviour("bn.train.batch_dependent")
@@ -291,6 +311,10 @@ def test_frozen_statistics(case, adapter, profile, check, rng):
     y = layer.forward(x, training=True)
     state = layer.state()
     check.observe("frozen_updates_statistics", bool(np.any(state["running_mean"] != s["running_mean"])))
+    with_batch = ref.train_forward(x, s["gamma"], s["beta"], EPS, case["layout"])[0]
+    with_running = ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    y64 = np.asarray(y, np.float64)
+    check.observe("frozen_output", "batch statistics" if np.abs(y64 - with_batch).max() < np.abs(y64 - with_running).max() else "running statistics")
     if profile.get("batchnorm.frozen.training_updates_statistics"):
         mean, var = ref.running_statistics([x], case["layout"], s["running_mean"], s["running_var"], correction(profile), DECAY)
         check.close("running_mean", state["running_mean"], mean)

@@ -28,6 +28,7 @@ def rate_check(check, name, dropped: int, n: int, rate: float):
     region = stats.binomial_region(n, rate)
     power = {f"rate{d:+.2f}": stats.binomial_power(n, region, rate + d) for d in (-0.01, 0.01) if 0 <= rate + d <= 1}
     check.observe("drop_fraction", dropped / n)
+    check.observe("drop_trials", n)
     check.within(name, dropped, region, power, f"(n = {n}, rate = {rate}, observed fraction {dropped / n:.5f})")
 
 

@@ -98,8 +98,11 @@ def record(**changes):
             "message": None, "deviation": None, "duration_s": 0.01, **check.summary(), **changes}
 
 
+TORCH_META = {"torch": {"version": "2.9.1+cpu", "environment": {"cuda": False}}}
+
+
 def test_results_round_trip(tmp_path):
-    meta = results.metadata({"torch": {"version": "2.9.1+cpu", "environment": {"cuda": False}}}, 3, [])
+    meta = results.metadata(TORCH_META, 3, [])
     records = [record(), record(outcome="failed", message="bn.train.output ... margin 3")]
     path = results.write(tmp_path / "sub" / "r.json", meta, records)
     document = results.read(path)
@@ -115,9 +118,11 @@ def test_results_round_trip(tmp_path):
     (lambda text, doc: json.dumps({**doc, "records": [{k: v for k, v in doc["records"][0].items() if k != "outcome"}]}),
      "records/0: 'outcome' is a required property"),
     (lambda text, doc: json.dumps({**doc, "metadata": {**doc["metadata"], "seed": "three"}}), "metadata/seed"),
+    (lambda text, doc: json.dumps({**doc, "metadata": {**doc["metadata"], "frameworks": {}}}),
+     "records/0: framework torch 2.9.1+cpu is not in metadata/frameworks (none)"),
 ])
 def test_read_rejects_bad_files_naming_file_and_place(tmp_path, corrupt, place):
-    good = results.write(tmp_path / "good.json", results.metadata({}, 0, []), [record()])
+    good = results.write(tmp_path / "good.json", results.metadata(TORCH_META, 0, []), [record()])
     path = tmp_path / "bad.json"
     path.write_text(corrupt(good.read_text(), json.loads(good.read_text())))
     with pytest.raises(results.ResultsError) as err:

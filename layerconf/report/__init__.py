@@ -1,0 +1,99 @@
+"""The comparison report: from validated results documents, a Markdown report and a self-contained
+HTML page (templates in layerconf/report/templates, plots inline as SVG).
+
+``build`` gathers the content (matrix, failures, observed conventions, porting table, plots, runs);
+``write`` renders it into ``report.md`` (plots as files under ``plots/``) and ``report.html``.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from layerconf.report import conventions, matrix, plots, porting
+from layerconf.report.columns import Column, columns
+
+PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
+               "drop_fractions": "Drop fractions"}
+SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "deviation": "⚠️", "deviation_fixed": "🔔",
+           "not_applicable": "➖", "skipped": "⏭️", "missing": "·"}
+
+
+def _outcome_counts(records: list[dict]) -> str:
+    counts = {}
+    for r in records:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    return ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(counts.items(), key=lambda i: -i[1])) or "no records"
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("layerconf.report", "templates"), autoescape=autoescape,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update({
+        "md": lambda text: str(text).replace("|", "\\|").replace("\n", " "),
+        "first_line": lambda text: next((line for line in str(text or "").splitlines() if line.strip()), ""),
+        "tail": lambda text, n: "\n".join(str(text).splitlines()[-n:]),
+        "outcome_counts": _outcome_counts,
+        "symbol": SYMBOLS.get,
+    })
+    return env
+
+
+MARKDOWN, HTML = _environment(False), _environment(True)
+
+
+@dataclass
+class Report:
+    documents: list
+    columns: list[Column]
+    rows: list[matrix.Row]
+    failures: list
+    conventions: dict            # column label -> {key: Convention}
+    pairs: list[porting.Pair]
+    plots: dict                  # name -> SVG text, only those with data
+
+    @property
+    def families(self) -> dict:
+        grouped = {}
+        for row in self.rows:
+            grouped.setdefault(row.family, []).append(row)
+        return grouped
+
+    @property
+    def titles(self) -> dict:
+        return conventions.TITLES
+
+    @property
+    def plot_titles(self) -> dict:
+        return PLOT_TITLES
+
+
+def build(documents: list[dict]) -> Report:
+    cols = columns(documents)
+    rows = matrix.rows(cols)
+    observed = {c.label: conventions.conventions(c.records) for c in cols if c.records}
+    svgs = {"heat_map": plots.heat_map(rows, [c.label for c in cols]),
+            "running_statistics": plots.running_statistics(cols),
+            "drop_fractions": plots.drop_fractions(cols)}
+    return Report(documents, cols, rows, matrix.failures(cols), observed, porting.pairs(observed),
+                  {k: v for k, v in svgs.items() if v is not None})
+
+
+def markdown(report: Report, plot_dir: str | None = "plots") -> str:
+    return MARKDOWN.get_template("report.md.j2").render(r=report, plot_dir=plot_dir)
+
+
+def html(report: Report) -> str:
+    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS)
+
+
+def write(output: Path, documents: list[dict]) -> dict[str, Path]:
+    """report.md, report.html and plots/*.svg (which the Markdown links) into ``output``."""
+    output = Path(output)
+    (output / "plots").mkdir(parents=True, exist_ok=True)
+    report = build(documents)
+    for name, svg in report.plots.items():
+        (output / "plots" / f"{name}.svg").write_text(svg)
+    paths = {"markdown": output / "report.md", "html": output / "report.html"}
+    paths["markdown"].write_text(markdown(report))
+    paths["html"].write_text(html(report))
+    return paths

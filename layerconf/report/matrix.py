@@ -1,0 +1,85 @@
+"""The conformance matrix: behaviour x column, one cell summarising the behaviour's checks.
+
+A cell's status is the worst of its checks' outcomes in this order: error, failed, deviation_fixed,
+deviation, passed, skipped, not_applicable; a failed cell carries its worst check (largest margin).
+"""
+from dataclasses import dataclass, field
+
+from layerconf import specs
+
+SEVERITY = ["error", "failed", "deviation_fixed", "deviation", "passed", "skipped", "not_applicable"]
+SHORT = {"error": "error", "failed": "fail", "deviation_fixed": "deviation fixed", "deviation": "deviation",
+         "passed": "pass", "skipped": "skipped", "not_applicable": "n/a", "missing": "not run"}
+
+
+@dataclass
+class Cell:
+    status: str                                   # an outcome, or "missing" (no record)
+    counts: dict = field(default_factory=dict)    # outcome -> number of checks
+    worst: dict | None = None                     # the failing record with the largest margin
+    links: list = field(default_factory=list)     # deviation links
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def text(self) -> str:
+        """'pass 16, 12 n/a', 'fail 2/16, worst error 1.2e-03 (4.1x tol, y)', 'deviation 1/2', 'n/a'."""
+        if self.status in ("missing", "not_applicable", "skipped"):
+            return SHORT[self.status]
+        shown, absent = self.counts.get(self.status, 0), self.counts.get("not_applicable", 0) + self.counts.get("skipped", 0)
+        ran = self.total - absent
+        text = SHORT[self.status] + (f" {shown}" if shown == ran else f" {shown}/{ran}")
+        if absent:
+            text += f", {absent} n/a"
+        if self.worst is not None:
+            text += ", " + worst_text(self.worst)
+        return text
+
+
+def worst_text(record: dict) -> str:
+    if record.get("worst_error") is not None and record.get("margin") is not None:
+        return f"worst error {record['worst_error']:.2g} ({record['margin']:.3g}x tol, {record['quantity']})"
+    first = (record.get("message") or "").strip().splitlines()
+    return first[-1].strip()[:120] if first else "no message"
+
+
+@dataclass
+class Row:
+    behaviour: str
+    family: str
+    sentence: str
+    cells: list
+
+
+def cell(records: list[dict]) -> Cell:
+    if not records:
+        return Cell("missing")
+    counts = {}
+    for r in records:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    status = min(counts, key=SEVERITY.index)
+    failing = [r for r in records if r["outcome"] in ("failed", "error")]
+    worst = max(failing, key=lambda r: -1 if r.get("margin") is None else r["margin"], default=None)
+    links = sorted({r["deviation"]["link"] for r in records if r.get("deviation")})
+    return Cell(status, counts, worst, links)
+
+
+def rows(columns: list) -> list[Row]:
+    """One row per behaviour seen in any column, in catalogue order (unknown behaviours last), grouped by family."""
+    catalogue = specs.behaviours()
+    seen = {r["behaviour"]: r["family"] for c in columns for r in c.records}
+    order = [b for b in catalogue if b in seen] + sorted(b for b in seen if b not in catalogue)
+    families = list(dict.fromkeys(seen[b] for b in order))
+    order.sort(key=lambda b: families.index(seen[b]))
+    return [Row(b, seen[b], catalogue[b].sentence if b in catalogue else "",
+                [cell([r for r in c.records if r["behaviour"] == b]) for c in columns]) for b in order]
+
+
+def failures(columns: list) -> list[tuple]:
+    """(column label, record) for every failed or erroring check, worst margin first within a column."""
+    out = []
+    for c in columns:
+        bad = [r for r in c.records if r["outcome"] in ("failed", "error", "deviation_fixed")]
+        out += [(c.label, r) for r in sorted(bad, key=lambda r: -(r.get("margin") or 0))]
+    return out

@@ -1,0 +1,104 @@
+"""Plots as self-contained SVG text (matplotlib, Agg): running statistics per step against the
+reference, drop fractions with their acceptance bands, and the matrix as a heat map.
+
+Each function returns None where the records carry nothing to plot.
+"""
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from layerconf.report.matrix import SEVERITY  # noqa: E402
+
+PREFERRED = {"layout": "NC", "dtype": "float64", "decay": 0.7}   # the trajectory shown, where it ran
+STATUS_COLOURS = {"error": "#7b1fa2", "failed": "#d32f2f", "deviation_fixed": "#f57c00", "deviation": "#fbc02d",
+                  "passed": "#43a047", "skipped": "#bdbdbd", "not_applicable": "#e0e0e0", "missing": "#ffffff"}
+RATE_BEHAVIOURS = {"do.train.rate": "element dropout", "do.spatial.rate": "spatial dropout (channels)",
+                   "do.alpha.rate": "alpha dropout"}
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _trajectory_record(records: list[dict], key: str):
+    candidates = [r for r in records if f"{key}_trajectory" in r.get("observed", {})]
+    return max(candidates, key=lambda r: sum(r["params"].get(k) == v for k, v in PREFERRED.items()), default=None)
+
+
+def running_statistics(columns: list) -> str | None:
+    """Channel 0 of the running mean and variance after each step, per column, with its reference."""
+    panels = [("running_mean", "running mean"), ("running_var", "running variance")]
+    chosen = {(c.label, key): _trajectory_record(c.records, key) for c in columns for key, _ in panels}
+    if not any(chosen.values()):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (key, title) in zip(axes, panels):
+        shown = [(i, c, chosen[(c.label, key)]) for i, c in enumerate(columns) if chosen[(c.label, key)]]
+        for i, c, record in shown:
+            actual, expected = record["observed"][f"{key}_trajectory"], record["observed"][f"{key}_reference"]
+            steps = range(len(actual))
+            line, = ax.plot(steps, expected, "-", alpha=0.45, linewidth=3)
+            ax.plot(steps, actual, "o", color=line.get_color(), markersize=max(3, 7 - i), label=c.label)
+        params = ", ".join(f"{k}={v}" for k, v in shown[0][2]["params"].items() if k != "steps") if shown else "not run"
+        ax.set_title(f"{title} ({params})", fontsize=9)
+        ax.set_xlabel("training step")
+        if shown:
+            ax.legend(fontsize=8, title="markers: framework; band: its reference", title_fontsize=7)
+    return _svg(fig)
+
+
+def drop_fractions(columns: list) -> str | None:
+    """Observed drop fraction - rate, with the acceptance band (false alarm <= 1e-6), per rate and column."""
+    panels = [b for b in RATE_BEHAVIOURS if any(r["behaviour"] == b and "drop_trials" in r["observed"]
+                                                  for c in columns for r in c.records)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, behaviour in zip(axes[0], panels):
+        for i, c in enumerate(columns):
+            points = [r for r in c.records if r["behaviour"] == behaviour and "drop_trials" in r["observed"]]
+            if not points:
+                continue
+            rates = [r["params"]["rate"] + 0.012 * (i - (len(columns) - 1) / 2) for r in points]
+            n = [r["observed"]["drop_trials"] for r in points]
+            centre = [r["observed"]["drop_fraction"] - r["params"]["rate"] for r in points]
+            low = [m - (r["statistics"][0]["region"][0] / k - r["params"]["rate"]) for m, r, k in zip(centre, points, n)]
+            high = [(r["statistics"][0]["region"][1] / k - r["params"]["rate"]) - m for m, r, k in zip(centre, points, n)]
+            ax.errorbar(rates, centre, yerr=[low, high], fmt="o", capsize=3, label=c.label)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_title(RATE_BEHAVIOURS[behaviour], fontsize=9)
+        ax.set_xlabel("rate p")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("observed fraction - p")
+    fig.tight_layout()
+    fig.suptitle("drop fraction: point = observed, bar = acceptance band (false alarm 1e-6)", fontsize=9)
+    return _svg(fig)
+
+
+def heat_map(rows: list, labels: list[str]) -> str | None:
+    """Rows x columns coloured by the cell's status."""
+    if not rows or not labels:
+        return None
+    order = SEVERITY + ["missing"]
+    grid = [[order.index(cell.status) for cell in row.cells] for row in rows]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(labels), 0.8 + 0.22 * len(rows)))
+    ax.imshow(grid, cmap=ListedColormap([STATUS_COLOURS[s] for s in order]), vmin=-0.5, vmax=len(order) - 0.5,
+              aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), [row.behaviour for row in rows], fontsize=7)
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+    for y, row in enumerate(rows):
+        for x, cell in enumerate(row.cells):
+            if cell.status in ("failed", "error", "deviation", "deviation_fixed"):
+                ax.text(x, y, cell.counts.get(cell.status, ""), ha="center", va="center", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=STATUS_COLOURS[s]) for s in order]
+    ax.legend(handles, [s.replace("_", " ") for s in order], loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
+    return _svg(fig)

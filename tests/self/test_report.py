@@ -1,0 +1,97 @@
+"""layerconf.report: matrix cells, observed conventions, porting statements, plots, Markdown and HTML."""
+import re
+
+from layerconf import report, results
+from tests.self.documents import LINK, document, record
+
+
+def test_matrix_cells_count_outcomes_and_carry_the_worst_error_and_links():
+    r = report.build([document()])
+    assert [c.label for c in r.columns] == ["torch", "keras-jax"]
+    rows = {row.behaviour: row for row in r.rows}
+    torch_output, keras_output = rows["bn.train.output"].cells
+    assert torch_output.text() == "pass 1, 1 n/a"
+    assert keras_output.status == "failed"
+    assert keras_output.text() == "fail 1/2, 1 n/a, worst error 0.002 (4.5x tol, y)"
+    deviation, missing = rows["bn.error.momentum"].cells
+    assert (deviation.status, deviation.links, missing.status) == ("deviation", [LINK], "missing")
+    families = list(r.families)
+    assert families.index("batchnorm.training") < families.index("dropout.training")   # grouped by family
+    assert [label for label, rec in r.failures] == ["keras-jax"]
+
+
+def test_conventions_are_measured_from_the_records():
+    conv = report.build([document()]).conventions
+    torch, keras = conv["torch"], conv["keras-jax"]
+    assert (torch["momentum"].value, keras["momentum"].value) == ("batch", "old")
+    assert torch["momentum"].text.startswith("momentum weights the batch: new = (1 - momentum) old + momentum batch")
+    assert (torch["default_momentum"].value, keras["default_momentum"].value) == (("momentum", 0.1), ("momentum", 0.99))
+    assert (torch["default_eps"].value, keras["default_eps"].value) == (("eps", 1e-5), ("epsilon", 1e-3))
+    assert (torch["running_var"].value, keras["running_var"].value) == ("unbiased", "biased")
+    assert "measured factor 1.5 at n = 3" in torch["running_var"].text
+    assert torch["frozen"].value == (True, "batch statistics") and keras["frozen"].value == (False, "running statistics")
+    assert torch["batch_dependence"].value is False and torch["dropout_scaling"].value == ("inverted", None)
+    assert torch["initial_state"].text == "not measured"   # no record observed it
+
+
+def test_porting_states_the_translation_and_what_no_setting_removes():
+    (pair,) = report.build([document()]).pairs
+    assert (pair.a, pair.b) == ("torch", "keras-jax")
+    assert pair.settings[0] == ("torch momentum=0.1, eps=1e-05 (its defaults) is keras-jax momentum=0.9, epsilon=1e-05; "
+                                "keras-jax's defaults (momentum=0.99, epsilon=0.001) differ: set them explicitly")
+    assert "call torch's frozen part in inference mode" in pair.settings[1]
+    assert pair.remaining[0].startswith("running variance: torch adds var_B n/(n-1), keras-jax adds var_B")
+    assert "measured update ratio x1.5 at n = 3" in pair.remaining[0]
+    assert any(s.startswith("training batch of one: torch raises an error; keras-jax returns beta") for s in pair.remaining)
+
+
+def test_html_is_self_contained_with_every_plot(tmp_path):
+    paths = report.write(tmp_path, [document()])
+    page = paths["html"].read_text()
+    assert page.count("<svg") == 3 and "plots/" not in page
+    assert not re.search(r"""(src|href)=["'](?!https://github|#|data:)""", page)   # nothing fetched
+    assert "fail 1/2, 1 n/a, worst error 0.002" in page and f'href="{LINK}"' in page
+    markdown = paths["markdown"].read_text()
+    assert "| `bn.train.output` | ✅ pass 1, 1 n/a | ❌ fail 1/2, 1 n/a, worst error 0.002 (4.5x tol, y) |" in markdown
+    for name in ("heat_map", "running_statistics", "drop_fractions"):
+        assert f"(plots/{name}.svg)" in markdown and (tmp_path / "plots" / f"{name}.svg").read_text().startswith("<svg")
+
+
+def test_a_framework_that_crashed_has_a_column_and_its_output(tmp_path):
+    crashed = {"status": "crashed", "exit_code": -11, "duration_s": 3.0, "command": ["python"], "environment": {},
+               "output_tail": "collected 12 items\nFatal Python error: Segmentation fault"}
+    doc = results.merge([document()], {"torch": {**crashed, "status": "completed", "exit_code": 0},
+                                       "keras-torch": crashed})
+    r = report.build([doc])
+    assert [c.label for c in r.columns] == ["torch", "keras-jax", "keras-torch"]
+    paths = report.write(tmp_path, [doc])
+    markdown, page = paths["markdown"].read_text(), paths["html"].read_text()
+    assert "| keras-torch | - | ? | CRASHED (exit -11) | no records |" in markdown
+    assert "### keras-torch: CRASHED (exit -11)" in markdown and "Segmentation fault" in markdown
+    assert "Segmentation fault" in page
+
+
+def test_two_versions_of_a_framework_get_one_column_each():
+    old = document()
+    new = results.merge([document()])
+    for r in new["records"]:
+        if r["framework"] == "torch":
+            r["version"] = "2.10.0"
+    new["metadata"]["frameworks"]["torch"]["version"] = "2.10.0"
+    labels = [c.label for c in report.build([old, new]).columns]
+    assert labels == ["torch 2.9.1+cpu", "keras-jax 3.11.0 #1", "torch 2.10.0", "keras-jax 3.11.0 #2"]
+
+
+def test_conventions_leave_out_checks_that_did_not_apply_and_tolerate_float32_defaults():
+    doc = document()
+    doc["records"].append(record("torch", "do.eval.identity", "dropout.inference", {"dtype": "bfloat16"},
+                                 outcome="not_applicable", message="no bfloat16"))
+    doc["records"].append(record("torch", "do.eval.identity", "dropout.inference", {"dtype": "float32"}))
+    for r in doc["records"]:
+        if r["behaviour"] == "bn.defaults.decay" and r["framework"] == "keras-jax":
+            r["observed"]["default_decay"] = 0.8999999761581421            # 0.9 held in float32
+        if r["behaviour"] == "bn.defaults.eps" and r["framework"] == "keras-jax":
+            r["observed"]["default_eps"] = 1.0000000000000521e-05
+    r = report.build([doc])
+    assert r.conventions["torch"]["dropout_scaling"].value == ("inverted", True)
+    assert r.pairs[0].settings[0] == "torch momentum=0.1, eps=1e-05 (its defaults) is keras-jax momentum=0.9, epsilon=1e-05"

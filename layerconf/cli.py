@@ -5,6 +5,7 @@ run     every installed framework (or each --framework), one process each; write
         1 when a check failed or a framework crashed or timed out, 2 on a usage error.
 report  the Markdown report and the HTML page from one or more results files.
 diff    what changed from OLD to NEW, as Markdown; exit 1 when there is a regression, 0 otherwise.
+matrix  the version matrix of specs/matrix.yaml (layerconf.matrix): `layerconf matrix --help`.
 """
 import argparse
 import sys
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import adapters
-from layerconf import diff, report, results, runner
+from layerconf import diff, matrix, report, results, runner
 
 USAGE_ERROR = 2
 
@@ -93,6 +94,10 @@ def parser() -> argparse.ArgumentParser:
     dif.add_argument("new", metavar="NEW")
     dif.add_argument("--output", metavar="FILE", help="also write the Markdown here")
     dif.set_defaults(handler=_diff)
+
+    mat = sub.add_parser("matrix", help="run the suite over the version matrix (specs/matrix.yaml)")
+    matrix.add_arguments(mat)
+    mat.set_defaults(handler=matrix.execute)
     return top
 
 

@@ -325,6 +325,12 @@ def progress(record: dict) -> str:
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="layerconf matrix", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The matrix options, for this module's own parser and the `layerconf matrix` subcommand."""
     parser.add_argument("--definition", type=Path, default=DEFINITION, help="the matrix definition (YAML)")
     parser.add_argument("--list", action="store_true", help="print one line per environment and exit")
     parser.add_argument("--resolve", action="store_true", help="resolve each environment with uv pip compile, install nothing")
@@ -335,16 +341,19 @@ def parse(argv):
     parser.add_argument("--rebuild", action="store_true", help="rebuild the environments even when cached")
     parser.add_argument("--combine", action="store_true",
                         help="build and run nothing: combine the results already in --output (e.g. from parallel CI jobs)")
-    args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be 1 or more, got {args.jobs}")
-    return args
 
 
 def main(argv=None, compare=None, changes_markdown=None) -> int:
     """Exit status 0 when every environment built and ran the suite (failed checks included), 1 otherwise.
     ``compare``/``changes_markdown`` default to the diff module's compare and to_markdown."""
-    args = parse(argv)
+    return execute(parse(argv), compare, changes_markdown)
+
+
+def execute(args, compare=None, changes_markdown=None) -> int:
+    """Run the matrix for parsed ``args`` (see main)."""
+    if args.jobs < 1:
+        print(f"layerconf matrix: error: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
+        return 2
     try:
         environments = select(load(args.definition), args.only)
     except specs.SpecError as err:

@@ -107,7 +107,14 @@ def test_report_writes_both_files_from_several_results(tmp_path):
 def test_python_dash_m_layerconf_has_the_subcommands():
     import subprocess
     out = subprocess.run([sys.executable, "-m", "layerconf", "--help"], capture_output=True, text=True, check=True).stdout
-    assert all(name in out for name in ("run", "report", "diff"))
+    assert all(name in out for name in ("run", "report", "diff", "matrix"))
+
+
+def test_matrix_subcommand_takes_the_matrix_options(capsys):
+    assert cli.main(["matrix", "--list", "--only", "torch-2.2"]) == 0
+    assert capsys.readouterr().out.startswith("torch-2.2 ")
+    assert cli.main(["matrix", "--jobs", "0"]) == 2
+    assert "--jobs must be 1 or more, got 0" in capsys.readouterr().err
 
 
 def test_a_framework_installed_without_its_adapter_module_is_not_run(monkeypatch):

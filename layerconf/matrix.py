@@ -329,6 +329,12 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The matrix options, for this module's own parser and the `layerconf matrix` subcommand."""
     parser.add_argument("--definition", type=Path, default=DEFINITION, help="the matrix definition (YAML)")
@@ -337,7 +343,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", metavar="ENV", help="only these environments")
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "matrix", help="results directory")
     parser.add_argument("--cache", type=Path, default=ROOT / ".matrix", help="where the environments are kept")
-    parser.add_argument("--jobs", type=int, default=1, help="environments built and run at once (default 1)")
+    parser.add_argument("--jobs", type=_at_least_one, default=1, help="environments built and run at once (default 1)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the environments even when cached")
     parser.add_argument("--combine", action="store_true",
                         help="build and run nothing: combine the results already in --output (e.g. from parallel CI jobs)")
@@ -351,9 +357,6 @@ def main(argv=None, compare=None, changes_markdown=None) -> int:
 
 def execute(args, compare=None, changes_markdown=None) -> int:
     """Run the matrix for parsed ``args`` (see main)."""
-    if args.jobs < 1:
-        print(f"layerconf matrix: error: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
-        return 2
     try:
         environments = select(load(args.definition), args.only)
     except specs.SpecError as err:

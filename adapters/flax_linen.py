@@ -1,7 +1,7 @@
 """Flax linen: module.init / module.apply with explicit variables, optax for the optimizer step.
 
-The mode goes at call time (``use_running_average`` / ``deterministic``) unless the profile's native
-arguments fixed it at construction; training makes the ``batch_stats`` collection mutable and takes the
+The mode goes at call time (``use_running_average`` / ``deterministic``, the common linen pattern);
+training makes the ``batch_stats`` collection mutable and takes the
 updated statistics back; dropout draws from the 'dropout' rng stream with a key split off the
 adapter's key per call (the explicit-key seeding linen users do). Freezing is optax.multi_transform
 with set_to_zero on the frozen parameters; saving is flax.serialization of the variables.
@@ -25,20 +25,16 @@ class LinenBatchNorm(BatchNormLayer):
         self.build = (layout, channels, dtype, native)
         self.dtype, self.param_dtype = dtype, _jax.dtypes(dtype)["param_dtype"]
         self.module = nn.BatchNorm(axis=_jax.channel_axis(layout), **_jax.dtypes(dtype), **native)
-        self.mode_at_call = "use_running_average" not in native
         sample = jnp.zeros([channels if a == "C" else 1 for a in layout], _jax.DTYPES[dtype])
-        self.variables = self.module.init(jax.random.key(0), sample, **self._mode(training=False))
-
-    def _mode(self, training: bool) -> dict:
-        return {"use_running_average": not training} if self.mode_at_call else {}
+        self.variables = self.module.init(jax.random.key(0), sample, use_running_average=True)
 
     def _apply(self, params, x, training: bool):
         """(y, new batch_stats): the forward pass, batch_stats mutable in training as linen requires."""
         variables = {**self.variables, "params": params}
         if training:
-            y, updates = self.module.apply(variables, x, mutable=["batch_stats"], **self._mode(True))
+            y, updates = self.module.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
             return y, updates["batch_stats"]
-        return self.module.apply(variables, x, **self._mode(False)), self.variables["batch_stats"]
+        return self.module.apply(variables, x, use_running_average=True), self.variables["batch_stats"]
 
     def forward(self, x, training):
         y, stats = self._apply(self.variables.get("params", {}), _jax.to_jax(x, self.dtype), training)
@@ -103,11 +99,9 @@ class LinenDropout(DropoutLayer):
     def __init__(self, dtype: str, native: dict, next_key):
         self.dtype, self.next_key = dtype, next_key
         self.module = nn.Dropout(**native)
-        self.mode_at_call = "deterministic" not in native
 
     def _apply(self, x, training: bool, key=None):
-        mode = {"deterministic": not training} if self.mode_at_call else {}
-        return self.module.apply({}, x, rngs=None if key is None else {"dropout": key}, **mode)
+        return self.module.apply({}, x, deterministic=not training, rngs=None if key is None else {"dropout": key})
 
     def forward(self, x, training):
         return _jax.to_numpy(self._apply(_jax.to_jax(x, self.dtype), training, self.next_key() if training else None))

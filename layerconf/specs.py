@@ -15,7 +15,12 @@ import yaml
 from layerconf import SPECS
 
 SCHEMAS = Path(__file__).with_name("schemas")
-NEUTRAL_MAPS = {"identity": lambda v: v, "one_minus": lambda v: None if v is None else 1.0 - v}
+NEUTRAL_MAPS = {
+    "identity": lambda v: v,
+    "one_minus": lambda v: None if v is None else 1.0 - v,
+    # a noise shape spelt as the axes it broadcasts along (Flax broadcast_dims): (16, 1, 12) -> (1,)
+    "unit_axes": lambda v: tuple(i for i, size in enumerate(v) if size == 1),
+}
 
 
 class SpecError(ValueError):

@@ -10,6 +10,8 @@ import importlib
 MODULES = {   # framework identifier -> module of its mutants
     "torch": "benchmarks.mutants.torch_bugs",
     "onnxruntime": "benchmarks.mutants.onnxruntime_bugs",
+    "flax-linen": "benchmarks.mutants.flax_bugs",
+    "flax-nnx": "benchmarks.mutants.flax_bugs",
 }
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported

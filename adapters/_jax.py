@@ -1,0 +1,53 @@
+"""What the Flax adapters (linen and nnx) share: JAX arrays in and out, dtypes, the loss, the layer axes.
+
+float64 needs JAX's x64 mode, which a float64 user switches on once (jax_enable_x64); it leaves
+float32/float16/bfloat16 arithmetic as it is. Half-precision inputs run through a layer whose
+computation dtype is the input's and whose parameters are float32 (Flax's mixed-precision recipe:
+``dtype=`` the activations' dtype, ``param_dtype=float32``).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+DTYPES = {"float64": jnp.float64, "float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16}
+
+
+def dtypes(dtype: str) -> dict:
+    """The layer's dtype (computation and output) and param_dtype for input of ``dtype``."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    return {"dtype": DTYPES[dtype], "param_dtype": jnp.float64 if dtype == "float64" else jnp.float32}
+
+
+def to_jax(x, dtype: str) -> jax.Array:
+    return jnp.asarray(np.asarray(x, dtype=np.float64)).astype(DTYPES[dtype])
+
+
+def to_numpy(a) -> np.ndarray:
+    return np.asarray(jax.device_get(a))
+
+
+def channel_axis(layout: str) -> int:
+    """Flax BatchNorm's ``axis``: the position of C in the layout (Flax accepts any axis)."""
+    return layout.index("C")
+
+
+def spatial_axes(layout: str) -> tuple[int, ...]:
+    """Dropout's ``broadcast_dims`` for channel-wise dropout: every axis but N and C."""
+    return tuple(i for i, a in enumerate(layout) if a not in "NC")
+
+
+def weighted_sum(y, dy):
+    """The loss L = sum(dy * y) of every gradient and optimizer step, in y's dtype."""
+    return jnp.sum(y * dy.astype(y.dtype))
+
+
+def device(name: str):
+    """The JAX device for --device (cpu, cuda/gpu)."""
+    platform = {"cuda": "gpu"}.get(name, name)
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError as err:
+        raise ValueError(f"--device must be one JAX can use (cpu, cuda), got {name!r}: {err}") from err

@@ -1,0 +1,148 @@
+"""Flax nnx: stateful nnx.BatchNorm / nnx.Dropout objects, model.train() / model.eval(), nnx.Optimizer.
+
+The BatchNorm sits in a small model under the attribute ``bn`` (as in a user's network), so that
+freezing it is the documented parameter filter on the optimizer and on the gradient:
+``nnx.All(nnx.Param, nnx.Not(nnx.PathContains('bn')))``. Dropout owns its 'dropout' rng stream
+(``rngs=nnx.Rngs(dropout=seed)``); reseeding is nnx.reseed on the live layers. Saving is the pure
+dictionary of nnx.state, serialized with flax.serialization's msgpack, restored by nnx.update.
+"""
+import weakref
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, serialization
+
+from adapters import _jax
+from adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf import specs
+
+STATE = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}
+TRAINABLE = nnx.Param
+FROZEN_BN = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("bn")))
+
+
+class Model(nnx.Module):
+    def __init__(self, bn: nnx.BatchNorm):
+        self.bn = bn
+
+    def __call__(self, x):
+        return self.bn(x)
+
+
+class NnxBatchNorm(BatchNormLayer):
+    def __init__(self, layout: str, channels: int, dtype: str, native: dict):
+        self.build = (layout, channels, dtype, native)
+        self.dtype, self.param_dtype = dtype, _jax.dtypes(dtype)["param_dtype"]
+        bn = nnx.BatchNorm(channels, axis=_jax.channel_axis(layout), **_jax.dtypes(dtype), **native, rngs=nnx.Rngs(0))
+        self.model, self.wrt = Model(bn), TRAINABLE
+
+    def _mode(self, training: bool):
+        self.model.train() if training else self.model.eval()
+
+    def forward(self, x, training):
+        self._mode(training)
+        return _jax.to_numpy(self.model(_jax.to_jax(x, self.dtype)))
+
+    def state(self):
+        return {k: None if getattr(self.model.bn, a) is None else _jax.to_numpy(getattr(self.model.bn, a)[...])
+                for k, a in STATE.items()}
+
+    def set_state(self, **arrays):
+        for key, value in arrays.items():
+            getattr(self.model.bn, STATE[key]).set_value(_jax.to_jax(value, "float64").astype(self.param_dtype))
+
+    def freeze(self):
+        self.wrt = FROZEN_BN
+
+    def _grads(self, x, dy, training):
+        """(dL/d(state selected by wrt), dL/dx) by nnx.grad of L = sum(dy * y); batch stats update in training."""
+        self._mode(training)
+        dy = _jax.to_jax(dy, self.dtype)
+        loss = lambda model, x: _jax.weighted_sum(model(x), dy)  # noqa: E731
+        return nnx.grad(loss, argnums=(nnx.DiffState(0, self.wrt), 1))(self.model, _jax.to_jax(x, self.dtype))
+
+    def gradients(self, x, dy, training):
+        dmodel, dx = self._grads(x, dy, training)
+        bn = nnx.to_pure_dict(dmodel).get("bn", {})
+        grad = lambda n: _jax.to_numpy(bn[n]) if n in bn else None  # noqa: E731
+        return {"x": _jax.to_numpy(dx), "gamma": grad("scale"), "beta": grad("bias")}
+
+    def sgd_step(self, x, dy, lr, training):
+        optimizer = nnx.Optimizer(self.model, optax.sgd(lr), wrt=self.wrt)
+        dmodel, dx = self._grads(x, dy, training)
+        optimizer.update(self.model, dmodel)
+        return _jax.to_numpy(dx)
+
+    def reloaded(self):
+        saved = serialization.msgpack_serialize(nnx.to_pure_dict(nnx.state(self.model)))
+        fresh = NnxBatchNorm(*self.build)
+        state = nnx.state(fresh.model)
+        nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, serialization.msgpack_restore(saved)))
+        nnx.update(fresh.model, state)
+        return fresh
+
+
+class NnxDropout(DropoutLayer):
+    def __init__(self, dtype: str, native: dict, seed: int):
+        self.dtype = dtype
+        self.module = nnx.Dropout(**native, rngs=nnx.Rngs(dropout=seed))
+
+    def _mode(self, training: bool):
+        self.module.train() if training else self.module.eval()
+
+    def forward(self, x, training):
+        self._mode(training)
+        return _jax.to_numpy(self.module(_jax.to_jax(x, self.dtype)))
+
+    def forward_and_grad(self, x, dy):
+        self._mode(True)
+        dy = _jax.to_jax(dy, self.dtype)
+
+        def loss(module, x):
+            y = module(x)
+            return _jax.weighted_sum(y, dy), y
+
+        (_, y), dx = nnx.value_and_grad(loss, argnums=1, has_aux=True)(self.module, _jax.to_jax(x, self.dtype))
+        return _jax.to_numpy(y), _jax.to_numpy(dx)
+
+
+class NnxAdapter(Adapter):
+    name = "flax-nnx"
+
+    def __init__(self, device: str):
+        self.device = device
+        jax.config.update("jax_default_device", _jax.device(device))
+        self.profile = specs.profile(self.name)
+        self.seed_value = 0
+        self.live = weakref.WeakSet()   # dropout modules to reseed
+
+    def version(self):
+        import flax
+        return flax.__version__
+
+    def environment(self):
+        return {"device": str(_jax.device(self.device)), "jax": jax.__version__, "optax": optax.__version__,
+                "x64": bool(jax.config.jax_enable_x64)}
+
+    def seed(self, seed):
+        """New layers get nnx.Rngs(dropout=seed); live ones are reseeded with nnx.reseed(module, dropout=seed)."""
+        self.seed_value = seed
+        for module in self.live:
+            nnx.reseed(module, dropout=seed)
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        return NnxBatchNorm(layout, channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        if variant not in ("element", "channel"):
+            raise ValueError(f"variant must be 'element' or 'channel' (nnx.Dropout has no other), got {variant!r}")
+        if variant == "channel":
+            native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
+        layer = NnxDropout(dtype, native, self.seed_value)
+        self.live.add(layer.module)
+        return layer
+
+
+def make_adapter(name: str = "flax-nnx", device: str = "cpu") -> NnxAdapter:
+    return NnxAdapter(device)

@@ -1,7 +1,7 @@
 """BatchNormalization conformance: one test per catalogue behaviour (specs/behaviours/batchnorm.yaml)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reference import batchnorm as ref
@@ -57,6 +57,8 @@ def test_train_output(case, adapter, profile, check, data):
     n, c, s = data.draw(st.integers(2, 6), "batch"), data.draw(st.integers(1, 5), "channels"), data.draw(st.integers(1, 4), "spatial")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), "values seed"))
     x = draw.batch(rng, case["layout"], case["dtype"], n, c, s)
+    mean, var = ref.batch_moments(x, case["layout"])
+    assume(np.all(mean**2 <= 16 * var))   # |mean_B| <= 4 sd_B: cancellation is bn.train.offset_data's concern
     layer = build(adapter, profile, case, c, eps=EPS, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, c)
     expected, _, _ = ref.train_forward(x, gamma, beta, EPS, case["layout"])

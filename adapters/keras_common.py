@@ -70,7 +70,8 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
     def set_state(self, **arrays):
         for key, value in arrays.items():
             variable = self._variable(key)
-            variable.assign(self.flavour.tensor(value, self.flavour.keras.backend.standardize_dtype(variable.dtype)))
+            dtype = getattr(variable.dtype, "name", variable.dtype)   # a tf.DType in tf_keras, a str in Keras 3
+            variable.assign(self.flavour.tensor(value, dtype))
 
     def freeze(self):
         self.layer.trainable = False

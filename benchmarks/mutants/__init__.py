@@ -9,6 +9,9 @@ import importlib
 
 MODULES = {   # framework identifier -> module of its mutants
     "torch": "benchmarks.mutants.torch_bugs",
+    "keras-tensorflow": "benchmarks.mutants.keras_bugs",
+    "keras-jax": "benchmarks.mutants.keras_bugs",
+    "keras-torch": "benchmarks.mutants.keras_bugs",
 }
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported

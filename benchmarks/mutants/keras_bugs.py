@@ -76,14 +76,18 @@ def _():
 
 @mutant("bn_epsilon_default", "default epsilon 1e-5 instead of the documented 1e-3")
 def _():
-    def make(init):
-        def wrapper(self, *args, **kwargs):
-            if "epsilon" not in kwargs and len(args) < 3:
+    # Keras reads __init__'s signature for get_config, so the default itself is changed, not wrapped;
+    # hit() counts the layers built with epsilon 1e-5 (an explicit 1e-5 counts too).
+    init = BatchNormalization.__init__
+    init.__defaults__ = tuple(1e-5 if d == 1e-3 else d for d in init.__defaults__)
+
+    def make(build):
+        def wrapper(self, input_shape):
+            if self.epsilon == 1e-5:
                 hit()
-                kwargs["epsilon"] = 1e-5
-            init(self, *args, **kwargs)
+            return build(self, input_shape)
         return wrapper
-    _wrap(BatchNormalization, "__init__", make)
+    _wrap(BatchNormalization, "build", make)
 
 
 @mutant("bn_unbiased_variance", "batch variance with Bessel's correction n/(n-1), for normalising and for the moving update")

@@ -81,3 +81,56 @@ class Adapter(ABC):
     @abstractmethod
     def dropout(self, variant: str, layout: str, dtype: str, **native) -> DropoutLayer:
         """A dropout layer of ``variant`` (element, channel, alpha, channel_alpha, gaussian)."""
+
+
+class FlagModel(ABC):
+    """A small model for the training flag and the trainable attribute (Keras semantics).
+
+    inputs (N, C) -> base: a nested model holding one BatchNormalization over the C features, called
+    with ``base_training`` (True, False, or None: the argument omitted) -> head: Dense(1) -> output.
+    Compiled with mean squared error and the framework's SGD(lr). State keys: running_mean,
+    running_var, gamma, beta (the BatchNormalization) and kernel (C, 1), bias (1,) (the head).
+    """
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """Current values of every state key."""
+
+    @abstractmethod
+    def set_state(self, **arrays: np.ndarray) -> None:
+        """Overwrite any state keys."""
+
+    @abstractmethod
+    def set_trainable(self, part: str, value: bool) -> None:
+        """Set ``trainable`` on part 'base' (the nested model) or 'bn' (the layer), then compile again."""
+
+    @abstractmethod
+    def train(self, x: np.ndarray, t: np.ndarray, method: str) -> float:
+        """One optimizer step on the whole batch: method 'fit' (batch_size N, one epoch, no shuffling)
+        or 'train_on_batch'; returns the loss the framework reports for the step."""
+
+    @abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """model.predict."""
+
+    @abstractmethod
+    def evaluate(self, x: np.ndarray, t: np.ndarray) -> float:
+        """model.evaluate: the loss."""
+
+    @abstractmethod
+    def call(self, x: np.ndarray, training: bool | None) -> np.ndarray:
+        """The model called directly, model(x, training=training); None omits the argument."""
+
+    @abstractmethod
+    def bn_step(self, x: np.ndarray, dy: np.ndarray, lr: float, training: bool | None) -> np.ndarray:
+        """The BatchNormalization layer called directly, bn(x, training=training) (None omits the
+        argument), differentiated for L = sum(dy * y), then one SGD step on its trainable variables;
+        returns y."""
+
+
+class TrainingFlagAdapter(ABC):
+    """Adapters of frameworks with a per-call training flag and a trainable attribute (Keras)."""
+
+    @abstractmethod
+    def flag_model(self, channels: int, base_training: bool | None, lr: float, **native) -> FlagModel:
+        """The FlagModel with ``channels`` features; ``native`` are BatchNormalization arguments."""

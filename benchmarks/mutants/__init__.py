@@ -12,6 +12,9 @@ MODULES = {   # framework identifier -> module of its mutants
     "onnxruntime": "benchmarks.mutants.onnxruntime_bugs",
     "flax-linen": "benchmarks.mutants.flax_bugs",
     "flax-nnx": "benchmarks.mutants.flax_bugs",
+    "keras-tensorflow": "benchmarks.mutants.keras_bugs",
+    "keras-jax": "benchmarks.mutants.keras_bugs",
+    "keras-torch": "benchmarks.mutants.keras_bugs",
 }
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported

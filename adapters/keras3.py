@@ -1,0 +1,35 @@
+"""Keras 3 on the backend named by KERAS_BACKEND (keras-tensorflow, keras-jax, keras-torch).
+
+Quirks kept here: on JAX, float64 needs jax_enable_x64 (set before the first array is made, as JAX
+users do; without it JAX silently computes float64 layers in float32); arrays cross the API with
+keras.ops.convert_to_tensor / convert_to_numpy.
+"""
+import keras
+import numpy as np
+
+from adapters.keras_common import Flavour, KerasAdapter
+from layerconf import specs
+
+BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
+
+
+def _tensor(x, dtype):
+    return keras.ops.convert_to_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+
+
+def _numpy(t):
+    return keras.ops.convert_to_numpy(t)
+
+
+def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
+    if name not in BACKENDS:
+        raise ValueError(f"framework must be one of {sorted(BACKENDS)}, got {name!r}")
+    backend = keras.backend.backend()
+    if backend != BACKENDS[name]:
+        raise RuntimeError(f"{name} needs KERAS_BACKEND={BACKENDS[name]}; keras was imported with backend {backend!r}")
+    if device != "cpu":
+        raise ValueError(f"--device must be cpu for {name} (Keras places arrays on the backend's default device), got {device!r}")
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    return KerasAdapter(name, Flavour(keras, backend, _tensor, _numpy), specs.profile(name))

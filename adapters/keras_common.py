@@ -1,0 +1,146 @@
+"""What Keras 3 and Keras 2 (tf_keras) share: layers from ``keras.layers`` built and called the same way.
+
+``KerasAdapter(flavour)`` is parameterized by a ``Flavour``: the keras package, its backend, and how
+NumPy arrays become that backend's tensors and back. The per-backend gradient code lives in
+adapters/keras_gradients.py; the quirks of each package live in adapters/keras3.py and tf_keras.py.
+
+Conventions kept here: the layer's dtype policy follows the input dtype (float16/bfloat16 run under
+the mixed_float16/mixed_bfloat16 policy: float32 variables, half-precision compute, the way Keras users
+train in half precision); a layer is built for its input rank (tf_keras chooses its fused kernel from
+the rank) with the channel count fixed; the training flag is passed as the call argument.
+"""
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+from adapters.keras_flag import KerasFlagModel
+from adapters.keras_gradients import sgd, vjp
+from reference.layout import channel_axis
+
+POLICIES = {"float64": "float64", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma": "gamma", "beta": "beta"}
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One Keras package on one backend: ``tensor(x, dtype)`` and ``numpy(t)`` convert arrays."""
+
+    keras: object
+    backend: str
+    tensor: object
+    numpy: object
+
+
+def build_shape(layout: str, channels: int) -> tuple:
+    """The shape a layer is built for: the layout's rank, the channel count, every other extent free."""
+    c = channel_axis(layout)
+    return tuple(channels if a == c else None for a in range(len(layout)))
+
+
+class _LayerRunner:
+    """Calls ``self.layer`` on NumPy input of ``self.dtype`` with the training flag passed."""
+
+    def _call(self, x, training):
+        return self.flavour.numpy(self.layer(self.flavour.tensor(x, self.dtype), training=training))
+
+    def forward(self, x, training):
+        return self._call(x, training)
+
+    def _vjp(self, x, dy, training):
+        return vjp(self.flavour, self.layer, x, dy, self.dtype, training=training)
+
+
+class KerasBatchNorm(_LayerRunner, BatchNormLayer):
+    def __init__(self, flavour: Flavour, layer, dtype: str, build: tuple):
+        self.flavour, self.layer, self.dtype, self.build = flavour, layer, dtype, build
+
+    @classmethod
+    def create(cls, flavour, layout, channels, dtype, native):
+        layer = flavour.keras.layers.BatchNormalization(**native, dtype=POLICIES[dtype])
+        layer.build(build_shape(layout, channels))
+        return cls(flavour, layer, dtype, (layout, channels))
+
+    def _variable(self, key):
+        return getattr(self.layer, STATE[key], None)
+
+    def state(self):
+        return {k: None if self._variable(k) is None else self.flavour.numpy(self._variable(k)) for k in STATE}
+
+    def set_state(self, **arrays):
+        for key, value in arrays.items():
+            variable = self._variable(key)
+            dtype = getattr(variable.dtype, "name", variable.dtype)   # a tf.DType in tf_keras, a str in Keras 3
+            variable.assign(self.flavour.tensor(value, dtype))
+
+    def freeze(self):
+        self.layer.trainable = False
+
+    def _names(self):
+        """The state key of each trainable variable, in the layer's order."""
+        return [next(k for k in ("gamma", "beta") if self._variable(k) is v) for v in self.layer.trainable_variables]
+
+    def gradients(self, x, dy, training):
+        _, dx, dv = self._vjp(x, dy, training)
+        grads = {"x": self.flavour.numpy(dx), "gamma": None, "beta": None}
+        grads.update({name: self.flavour.numpy(g) for name, g in zip(self._names(), dv)})
+        return grads
+
+    def sgd_step(self, x, dy, lr, training):
+        _, dx, dv = self._vjp(x, dy, training)
+        sgd(self.flavour, lr, dv, self.layer.trainable_variables)
+        return self.flavour.numpy(dx)
+
+    def reloaded(self):
+        """Saved in a model to a .keras archive and loaded with keras.models.load_model."""
+        keras = self.flavour.keras
+        layout, channels = self.build
+        model = keras.Sequential([keras.Input(build_shape(layout, channels)[1:], dtype=self.layer.compute_dtype), self.layer])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "layer.keras"
+            model.save(path)
+            loaded = keras.models.load_model(path)
+        return KerasBatchNorm(self.flavour, loaded.layers[-1], self.dtype, self.build)
+
+
+class KerasDropout(_LayerRunner, DropoutLayer):
+    def __init__(self, flavour, cls: str, dtype: str, native: dict):
+        self.flavour, self.dtype = flavour, dtype
+        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+
+    def forward_and_grad(self, x, dy):
+        y, dx, _ = self._vjp(x, dy, True)
+        return self.flavour.numpy(y), self.flavour.numpy(dx)
+
+
+class KerasAdapter(Adapter, TrainingFlagAdapter):
+    """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
+
+    def __init__(self, name: str, flavour: Flavour, profile):
+        self.name, self.flavour, self.profile = name, flavour, profile
+        self.keras = flavour.keras
+
+    def version(self):
+        return self.keras.__version__
+
+    def environment(self):
+        return {"backend": self.flavour.backend, "floatx": self.keras.backend.floatx()}
+
+    def seed(self, seed):
+        self.keras.utils.set_random_seed(seed)
+
+    def _layout_arguments(self, layer, layout):
+        return self.profile.get(f"{layer}.layout_arguments", {}).get(layout, {})
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        native = {**self._layout_arguments("batchnorm", layout), **native}
+        return KerasBatchNorm.create(self.flavour, layout, channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        cls = self.profile.get(f"dropout.variants.{variant}")
+        if isinstance(cls, dict):
+            cls, native = cls[layout], {**self._layout_arguments("dropout", layout), **native}
+        return KerasDropout(self.flavour, cls, dtype, native)
+
+    def flag_model(self, channels, base_training, lr, **native):
+        return KerasFlagModel(self.flavour, channels, base_training, lr, native)

@@ -1,0 +1,68 @@
+"""The FlagModel of adapters/base.py with the public Keras API (Keras 3 and tf_keras alike).
+
+inputs -> base = keras.Model(Input, BatchNormalization(Input)) called as base(h) or
+base(h, training=flag) -> Dense(1) -> output; compiled with loss="mse" and keras.optimizers.SGD(lr).
+"""
+from adapters.base import FlagModel
+from adapters.keras_gradients import call_args, sgd, vjp
+
+DTYPE = "float32"
+
+
+class KerasFlagModel(FlagModel):
+    def __init__(self, flavour, channels: int, base_training, lr: float, native: dict):
+        keras = flavour.keras
+        self.flavour, self.lr = flavour, lr
+        inputs = keras.Input((channels,))
+        self.bn = keras.layers.BatchNormalization(**native)
+        self.base = keras.Model(inputs, self.bn(inputs), name="base")
+        outer = keras.Input((channels,))
+        self.head = keras.layers.Dense(1)
+        self.model = keras.Model(outer, self.head(self.base(outer, **call_args(base_training))))
+        self._compile()
+
+    def _compile(self):
+        self.model.compile(optimizer=self.flavour.keras.optimizers.SGD(learning_rate=self.lr), loss="mse")
+
+    def _variables(self):
+        return {"running_mean": self.bn.moving_mean, "running_var": self.bn.moving_variance,
+                "gamma": self.bn.gamma, "beta": self.bn.beta, "kernel": self.head.kernel, "bias": self.head.bias}
+
+    def state(self):
+        return {k: self.flavour.numpy(v) for k, v in self._variables().items()}
+
+    def set_state(self, **arrays):
+        variables = self._variables()
+        for key, value in arrays.items():
+            variables[key].assign(self.flavour.tensor(value, DTYPE))
+
+    def set_trainable(self, part, value):
+        parts = {"base": self.base, "bn": self.bn}
+        if part not in parts:
+            raise ValueError(f"part must be one of {sorted(parts)}, got {part!r}")
+        parts[part].trainable = value
+        self._compile()
+
+    def train(self, x, t, method):
+        x, t = self.flavour.tensor(x, DTYPE), self.flavour.tensor(t, DTYPE)
+        if method == "fit":
+            history = self.model.fit(x, t, batch_size=int(x.shape[0]), epochs=1, shuffle=False, verbose=0)
+            return float(history.history["loss"][0])
+        if method == "train_on_batch":
+            return float(self.model.train_on_batch(x, t))
+        raise ValueError(f"method must be 'fit' or 'train_on_batch', got {method!r}")
+
+    def predict(self, x):
+        return self.model.predict(self.flavour.tensor(x, DTYPE), batch_size=len(x), verbose=0)
+
+    def evaluate(self, x, t):
+        return float(self.model.evaluate(self.flavour.tensor(x, DTYPE), self.flavour.tensor(t, DTYPE),
+                                         batch_size=len(x), verbose=0))
+
+    def call(self, x, training):
+        return self.flavour.numpy(self.model(self.flavour.tensor(x, DTYPE), **call_args(training)))
+
+    def bn_step(self, x, dy, lr, training):
+        y, _, grads = vjp(self.flavour, self.bn, x, dy, DTYPE, **call_args(training))
+        sgd(self.flavour, lr, grads, self.bn.trainable_variables)
+        return self.flavour.numpy(y)

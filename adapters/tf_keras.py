@@ -1,0 +1,24 @@
+"""Keras 2 through the tf_keras package, on TensorFlow (eager).
+
+Quirks kept here: arrays cross the API as TensorFlow tensors (tf.cast from float64, Tensor.numpy()).
+"""
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from adapters.keras_common import Flavour, KerasAdapter
+from layerconf import specs
+
+
+def _tensor(x, dtype):
+    return tf.cast(tf.constant(np.asarray(x, dtype=np.float64)), dtype)
+
+
+def _numpy(t):
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def make_adapter(name: str = "tf-keras", device: str = "cpu") -> KerasAdapter:
+    if device != "cpu":
+        raise ValueError(f"--device must be cpu for {name} (TensorFlow places ops on its default device), got {device!r}")
+    return KerasAdapter(name, Flavour(tf_keras, "tensorflow", _tensor, _numpy), specs.profile(name))

@@ -15,6 +15,7 @@ MODULES = {   # framework identifier -> module of its mutants
     "keras-tensorflow": "benchmarks.mutants.keras_bugs",
     "keras-jax": "benchmarks.mutants.keras_bugs",
     "keras-torch": "benchmarks.mutants.keras_bugs",
+    "tf-keras": "benchmarks.mutants.tf_keras_bugs",
 }
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported

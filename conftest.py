@@ -13,16 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 import adapters
 from layerconf import deviations, results, specs
 from layerconf.applicability import not_applicable
 from layerconf.checks import Check
 
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+# No shrinking: a failing draw is reported as drawn (parameters, worst element, reproduction blob).
+# Shrinking a declared deviation's failure re-ran the layer on dozens of new shapes, each one a new
+# compilation under JAX (minutes per case, for an outcome already known).
+NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True, phases=NO_SHRINK,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.register_profile("dev", deadline=None, print_blob=True,
+settings.register_profile("dev", deadline=None, print_blob=True, phases=NO_SHRINK,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 

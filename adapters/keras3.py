@@ -21,6 +21,14 @@ def _numpy(t):
     return keras.ops.convert_to_numpy(t)
 
 
+def _default_device(backend: str) -> str:
+    """The device Keras places arrays on: the backend's first device (torch: cuda when available)."""
+    if backend == "torch":   # keras.distribution has no torch implementation
+        import torch
+        return "cuda:0" if torch.cuda.is_available() else "cpu:0"
+    return keras.distribution.list_devices()[0]
+
+
 def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
     if name not in BACKENDS:
         raise ValueError(f"framework must be one of {sorted(BACKENDS)}, got {name!r}")
@@ -32,4 +40,4 @@ def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
     if backend == "jax":
         import jax
         jax.config.update("jax_enable_x64", True)
-    return KerasAdapter(name, Flavour(keras, backend, _tensor, _numpy), specs.profile(name))
+    return KerasAdapter(name, Flavour(keras, backend, _tensor, _numpy, _default_device(backend)), specs.profile(name))

@@ -24,12 +24,14 @@ STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma
 
 @dataclass(frozen=True)
 class Flavour:
-    """One Keras package on one backend: ``tensor(x, dtype)`` and ``numpy(t)`` convert arrays."""
+    """One Keras package on one backend: ``tensor(x, dtype)`` and ``numpy(t)`` convert arrays;
+    ``device`` is where the backend places them by default (Keras has no per-layer device)."""
 
     keras: object
     backend: str
     tensor: object
     numpy: object
+    device: str
 
 
 def build_shape(layout: str, channels: int) -> tuple:
@@ -124,7 +126,7 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
         return self.keras.__version__
 
     def environment(self):
-        return {"backend": self.flavour.backend, "floatx": self.keras.backend.floatx()}
+        return {"device": self.flavour.device, "backend": self.flavour.backend, "floatx": self.keras.backend.floatx()}
 
     def seed(self, seed):
         self.keras.utils.set_random_seed(seed)

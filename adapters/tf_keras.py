@@ -18,7 +18,13 @@ def _numpy(t):
     return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
+def _default_device() -> str:
+    """Where TensorFlow places ops by default: the first GPU, else the CPU."""
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return devices[0].name
+
+
 def make_adapter(name: str = "tf-keras", device: str = "cpu") -> KerasAdapter:
     if device != "cpu":
         raise ValueError(f"--device must be cpu for {name} (TensorFlow places ops on its default device), got {device!r}")
-    return KerasAdapter(name, Flavour(tf_keras, "tensorflow", _tensor, _numpy), specs.profile(name))
+    return KerasAdapter(name, Flavour(tf_keras, "tensorflow", _tensor, _numpy, _default_device()), specs.profile(name))

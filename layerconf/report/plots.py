@@ -45,14 +45,24 @@ def running_statistics(columns: list) -> str | None:
         for i, c, record in shown:
             actual, expected = record["observed"][f"{key}_trajectory"], record["observed"][f"{key}_reference"]
             steps = range(len(actual))
-            line, = ax.plot(steps, expected, "-", alpha=0.45, linewidth=3)
-            ax.plot(steps, actual, "o", color=line.get_color(), markersize=max(3, 7 - i), label=c.label)
+            ax.plot(steps, expected, "-", color=f"C{i}", alpha=0.45, linewidth=3)
+            ax.plot(steps, actual, "o", color=f"C{i}", markersize=max(3, 7 - i), label=c.label)
         params = ", ".join(f"{k}={v}" for k, v in shown[0][2]["params"].items() if k != "steps") if shown else "not run"
         ax.set_title(f"{title} ({params})", fontsize=9)
         ax.set_xlabel("training step")
-        if shown:
-            ax.legend(fontsize=8, title="markers: framework; band: its reference", title_fontsize=7)
+    _legend_below(fig, axes, "markers: framework; band: its reference")
     return _svg(fig)
+
+
+def _legend_below(fig, axes, title=None):
+    """One legend for the figure, under the panels (never over the data): every label once."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(entries.values(), entries.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(len(entries), 4), fontsize=8, title=title, title_fontsize=7, frameon=False)
 
 
 def drop_fractions(columns: list) -> str | None:
@@ -63,23 +73,27 @@ def drop_fractions(columns: list) -> str | None:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, behaviour in zip(axes[0], panels):
+        rates = sorted({r["params"]["rate"] for c in columns for r in c.records if r["behaviour"] == behaviour})
         for i, c in enumerate(columns):
             points = [r for r in c.records if r["behaviour"] == behaviour and "drop_trials" in r["observed"]]
             if not points:
                 continue
-            rates = [r["params"]["rate"] + 0.012 * (i - (len(columns) - 1) / 2) for r in points]
+            # each rate at its own position on the axis, the columns side by side within it
+            where = [rates.index(r["params"]["rate"]) + 0.7 * (i / max(len(columns) - 1, 1) - 0.5) for r in points]
             n = [r["observed"]["drop_trials"] for r in points]
             centre = [r["observed"]["drop_fraction"] - r["params"]["rate"] for r in points]
             low = [m - (r["statistics"][0]["region"][0] / k - r["params"]["rate"]) for m, r, k in zip(centre, points, n)]
             high = [(r["statistics"][0]["region"][1] / k - r["params"]["rate"]) - m for m, r, k in zip(centre, points, n)]
-            ax.errorbar(rates, centre, yerr=[low, high], fmt="o", capsize=3, label=c.label)
+            ax.errorbar(where, centre, yerr=[low, high], fmt="o", color=f"C{i}", capsize=3, label=c.label)
         ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(rates)), [f"{rate:g}" for rate in rates])
+        ax.set_xlim(-0.6, len(rates) - 0.4)
         ax.set_title(RATE_BEHAVIOURS[behaviour], fontsize=9)
         ax.set_xlabel("rate p")
-        ax.legend(fontsize=8)
     axes[0][0].set_ylabel("observed fraction - p")
-    fig.tight_layout()
     fig.suptitle("drop fraction: point = observed, bar = acceptance band (false alarm 1e-6)", fontsize=9)
+    fig.tight_layout()
+    _legend_below(fig, axes[0])
     return _svg(fig)
 
 
@@ -92,7 +106,7 @@ def heat_map(rows: list, labels: list[str]) -> str | None:
     fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(labels), 0.8 + 0.22 * len(rows)))
     ax.imshow(grid, cmap=ListedColormap([STATUS_COLOURS[s] for s in order]), vmin=-0.5, vmax=len(order) - 0.5,
               aspect="auto")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="left", rotation_mode="anchor", fontsize=8)
     ax.set_yticks(range(len(rows)), [row.behaviour for row in rows], fontsize=7)
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
     for y, row in enumerate(rows):

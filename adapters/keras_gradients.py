@@ -23,6 +23,8 @@ def _jax(layer, x, dy, call_args):
     """jax.vjp of layer.stateless_call; the new non-trainable values are assigned afterwards."""
     import jax
 
+    if not layer.built:   # stateless_call needs a built layer; Dropout was built only by a first call before 3.10
+        layer.build(x.shape)
     non_trainable = [v.value for v in layer.non_trainable_variables]
 
     def call(x, trainable):

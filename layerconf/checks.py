@@ -47,15 +47,16 @@ class Check:
 
     def within(self, name: str, value: float, region, power: dict[str, float], detail: str = ""):
         """Assert a statistic lies in its acceptance region; record the false alarm and the power."""
-        self.statistics.append({"name": name, "value": float(value), "region": [region.lo, region.hi],
+        self.statistics.append({"name": name, "value": _finite(value), "region": [region.lo, region.hi],
                                 "false_alarm": region.false_alarm, "power": power})
         if value not in region:
             self._fail(f"{name} = {value} outside the acceptance region [{region.lo}, {region.hi}] "
                        f"(false-alarm probability {region.false_alarm:.2e}) {detail}")
 
     def observe(self, convention: str, value):
-        """Record a convention measured by this check (for the report's conventions table)."""
-        self.observed[convention] = value
+        """Record a convention measured by this check (for the report's conventions table); a NaN or
+        infinite measurement (a broken layer) is recorded as null, as JSON has no such numbers."""
+        self.observed[convention] = _finite_tree(value)
 
     def summary(self) -> dict:
         """Worst comparison: the fields a result record carries."""
@@ -73,6 +74,15 @@ class Check:
 
 def _finite(v: float):
     return float(v) if np.isfinite(v) else None
+
+
+def _finite_tree(value):
+    """``value`` with every non-finite float (in lists too) replaced by None."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, (list, tuple)):
+        return [_finite_tree(v) for v in value]
+    return value
 
 
 def _excerpt(actual, expected, n: int = 6) -> str:

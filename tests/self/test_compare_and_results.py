@@ -90,6 +90,21 @@ def test_check_within_records_statistics():
     assert check.summary()["margin"] is None and check.summary()["statistics"] == check.statistics
 
 
+
+def test_non_finite_measurements_are_recorded_as_null(tmp_path):
+    """A broken layer's NaN must not keep its results from being written (JSON has no NaN)."""
+    check = make_check()
+    check.observe("running_var_trajectory", [1.0, float("nan"), float("inf")])
+    check.observe("default_eps", float("nan"))
+    with pytest.raises(CheckFailure):
+        check.within("dropped", float("nan"), Region(10, 20, 1e-7), {})
+    with pytest.raises(CheckFailure):
+        check.close("y", np.float32([np.nan]), [1.0])
+    summary = check.summary()
+    assert summary["observed"] == {"running_var_trajectory": [1.0, None, None], "default_eps": None}
+    assert summary["statistics"][0]["value"] is None and summary["worst_error"] is None
+    results.write(tmp_path / "r.json", results.metadata(TORCH_META, 0, []), [record(outcome="failed", **summary)])
+
 def record(**changes):
     check = make_check()
     check.close("y", np.float32([1.0]), [1.0])

@@ -65,11 +65,17 @@ def test_train_output(case, adapter, profile, check, data):
     check.close("y", layer.forward(x, training=True), expected)
 
 
+def small_batch(rng, case, eps):
+    """A batch with variance ~ eps per channel (8 x 3 x 4^k), its batch mean ~0: the output shows eps, and no
+    cancellation in a one-pass variance (that is bn.train.offset_data's concern)."""
+    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
+    return quantize(x - x.mean(axis=reduction_axes(case["layout"]), keepdims=True), case["dtype"])
+
+
 @behaviour("bn.train.small_variance")
 def test_train_small_variance(case, adapter, profile, check, rng):
     eps = case["eps"]
-    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
-    x = quantize(x - x.mean(axis=reduction_axes(case["layout"]), keepdims=True), case["dtype"])  # mean ~0: no cancellation
+    x = small_batch(rng, case, eps)
     layer = build(adapter, profile, case, 3, eps=eps, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, 3)
     check.close("y", layer.forward(x, training=True), ref.train_forward(x, gamma, beta, held(profile, eps), case["layout"])[0])
@@ -245,7 +251,7 @@ def test_defaults_initial_state(case, adapter, profile, check):
 @behaviour("bn.defaults.eps")
 def test_defaults_eps(case, adapter, profile, check, rng):
     eps = profile.get("batchnorm.defaults.eps")
-    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
+    x = small_batch(rng, case, eps)
     layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
     y = layer.forward(x, training=True)
     mean, var = ref.batch_moments(x, case["layout"])

@@ -129,6 +129,16 @@ def test_spatial_whole_channels(case, adapter, profile, check, rng):
     check.close("y", y, ref.output(x, np.broadcast_to(mask, x.shape), rate), dtype="float32")
 
 
+@behaviour("do.spatial.fresh_mask")
+def test_spatial_fresh_mask(case, adapter, profile, check, rng):
+    layout, rate = case["layout"], case["rate"]
+    x = draw.nonzero(rng, shape_of(layout, 32, 32, 2), "float32")
+    layer = build(adapter, profile, case, "channel", layout, rate=rate)
+    first, second = (_channel_mask(layer.forward(x, training=True), layout)[0] for _ in range(2))
+    check.true("channel masks", not np.array_equal(first, second), f"two calls drew the same mask of {first.size} "
+               f"(sample, channel) pairs (probability {rate**2 + (1 - rate)**2}^{first.size})")
+
+
 @behaviour("do.spatial.rate")
 def test_spatial_rate(case, adapter, profile, check, rng):
     layout = case["layout"]

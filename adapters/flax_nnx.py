@@ -144,5 +144,15 @@ class NnxAdapter(Adapter):
         return layer
 
 
+OLDEST = "0.11"   # nnx.Optimizer(model, tx, wrt=...) and optimizer.update(model, grads), the API used here
+
+
 def make_adapter(name: str = "flax-nnx", device: str = "cpu") -> NnxAdapter:
+    import flax
+    from packaging.version import Version
+
+    if Version(flax.__version__) < Version(OLDEST):
+        raise RuntimeError(f"the flax-nnx adapter needs flax >= {OLDEST} (nnx.Optimizer(model, tx, wrt=...), "
+                           f"optimizer.update(model, grads): the nnx API of 0.11); found flax {flax.__version__}. "
+                           "flax-linen runs on older flax.")
     return NnxAdapter(device)

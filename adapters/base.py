@@ -42,6 +42,11 @@ class BatchNormLayer(ABC):
     def reloaded(self) -> "BatchNormLayer":
         """A fresh layer built the same way, with this one's state saved and loaded the framework's way."""
 
+    def forward_masked(self, x: np.ndarray, mask: np.ndarray, training: bool) -> np.ndarray:
+        """Run the layer with a mask (x's shape without the channel axis; True: the entry counts in the
+        batch statistics), for layers that take one (profile batchnorm.mask)."""
+        raise NotImplementedError(f"{type(self).__name__} takes no mask: its profile has no batchnorm.mask")
+
 
 class DropoutLayer(ABC):
     @abstractmethod

@@ -75,6 +75,10 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
             dtype = getattr(variable.dtype, "name", variable.dtype)   # a tf.DType in tf_keras, a str in Keras 3
             variable.assign(self.flavour.tensor(value, dtype))
 
+    def forward_masked(self, x, mask, training):
+        tensor = self.flavour.tensor
+        return self.flavour.numpy(self.layer(tensor(x, self.dtype), training=training, mask=tensor(mask, "bool")))
+
     def freeze(self):
         self.layer.trainable = False
 

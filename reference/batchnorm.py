@@ -5,7 +5,7 @@ over the other axes, whose total size is n (batch x spatial).
 """
 import numpy as np
 
-from reference.layout import channel_shape, reduction_axes
+from reference.layout import channel_axis, channel_shape, reduction_axes
 
 
 def _f64(a):
@@ -29,6 +29,17 @@ def batch_moments(x, layout: str):
     mean = x.mean(axis=axes)
     var = ((x - _per_channel(mean, layout)) ** 2).mean(axis=axes)
     return mean, var
+
+
+def masked_moments(x, mask, layout: str):
+    """Moments over the entries the mask keeps (m = 1): mean = sum m x / sum m;
+    var = sum m (x - mean)^2 / sum m (biased), per channel. ``mask`` has x's shape without the channel axis."""
+    x = _f64(x)
+    m = np.broadcast_to(np.expand_dims(_f64(mask), channel_axis(layout)), x.shape)
+    axes = reduction_axes(layout)
+    kept = m.sum(axis=axes)
+    mean = (m * x).sum(axis=axes) / kept
+    return mean, (m * (x - _per_channel(mean, layout)) ** 2).sum(axis=axes) / kept
 
 
 def normalize(x, mean, var, gamma, beta, eps: float, layout: str):

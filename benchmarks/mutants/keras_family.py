@@ -68,6 +68,16 @@ def register(layers):
             return wrapper
         wrap(BatchNormalization, "call", make)
 
+    @mutant("bn_mask_ignored", "BatchNormalization ignores its mask: masked-out entries count in the batch statistics")
+    def _():
+        def make(call):
+            def wrapper(self, inputs, training=None, mask=None):
+                if mask is not None:
+                    hit()
+                return call(self, inputs, training=training, mask=None)
+            return wrapper
+        wrap(BatchNormalization, "call", make)
+
     @mutant("bn_epsilon_default", "default epsilon 1e-5 instead of the documented 1e-3")
     def _():
         # Keras reads __init__'s signature for get_config, so the default itself is changed (under

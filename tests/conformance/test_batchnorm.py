@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from reference import batchnorm as ref
 from reference.dtypes import as_dtype, quantize
-from reference.layout import channel_shape, reduction_axes, shape_of
+from reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
 from tests.conformance import draw
 from tests.conformance.calls import outcome
 
@@ -63,6 +63,25 @@ def test_train_output(case, adapter, profile, check, data):
     gamma, beta = set_affine(layer, rng, case, c)
     expected, _, _ = ref.train_forward(x, gamma, beta, EPS, case["layout"])
     check.close("y", layer.forward(x, training=True), expected)
+
+
+@behaviour("bn.train.masked")
+def test_train_masked(case, adapter, profile, check, rng):
+    layout, dtype = case["layout"], case["dtype"]
+    x = draw.batch(rng, layout, dtype, 6, 3, 5)
+    mask = rng.uniform(size=np.delete(x.shape, channel_axis(layout))) < 0.6
+    mask.flat[:2] = True   # at least two kept entries per channel
+    layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
+    gamma, beta = set_affine(layer, rng, case, 3)
+    mean0, var0 = draw.running(rng, 3, dtype)
+    layer.set_state(running_mean=mean0, running_var=var0)
+    y = layer.forward_masked(x, mask, training=True)
+    mean, var = ref.masked_moments(x, mask, layout)
+    check.close("y", y, ref.normalize(x, mean, var, gamma, beta, held(profile, EPS), layout))
+    state = layer.state()
+    check.close("running_mean", state["running_mean"], ref.update_running(mean0, mean, DECAY))
+    var_update = ref.corrected_variance(var, int(mask.sum()), correction(profile))
+    check.close("running_var", state["running_var"], ref.update_running(var0, var_update, DECAY))
 
 
 def small_batch(rng, case, eps):

@@ -18,6 +18,19 @@ def channels_last(x, layout):
 
 # --- forward, by hand ---------------------------------------------------------------------------
 
+def test_masked_moments_by_hand_and_against_the_kept_subset():
+    x = np.array([[1.0, 10.0], [3.0, 20.0], [100.0, -5.0]])  # NC, 3 samples; the mask drops the third
+    mean, var = bn.masked_moments(x, [True, True, False], "NC")
+    np.testing.assert_array_equal(mean, [2.0, 15.0])
+    np.testing.assert_array_equal(var, [1.0, 25.0])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5, 3))                       # NLC
+    mask = rng.uniform(size=(4, 5)) < 0.5
+    mask[0, 0] = True
+    kept = x[mask]                                           # (k, C): the kept entries
+    np.testing.assert_allclose(bn.masked_moments(x, mask, "NLC"), (kept.mean(axis=0), kept.var(axis=0)), rtol=1e-13)
+    np.testing.assert_allclose(bn.masked_moments(x, np.ones((4, 5)), "NLC"), bn.batch_moments(x, "NLC"), rtol=1e-13)
+
 def test_train_forward_by_hand():
     x = np.array([[1.0], [3.0]])  # NC: one channel, mean 2, biased variance 1
     y, mean, var = bn.train_forward(x, [1.0], [0.0], EPS, "NC")

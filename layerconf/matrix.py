@@ -268,10 +268,22 @@ def observed_table(documents: dict[str, dict], framework: str, ordered, header) 
     observed = {env_id: {r["check"]: r["observed"] for r in documents[env_id]["records"]
                          if r["framework"] == framework and r.get("observed")} for env_id, _ in ordered}
     checks = sorted({c for per_env in observed.values() for c in per_env})
-    show = lambda value: json.dumps(value, sort_keys=True) if value is not None else "—"  # noqa: E731
+    show = lambda value: json.dumps(_significant(value), sort_keys=True) if value is not None else "—"  # noqa: E731
     rows = [f"| `{c}` | " + " | ".join(show(observed[e].get(c)) for e, _ in ordered) + " |" for c in checks
             if len({show(observed[e].get(c)) for e, _ in ordered}) > 1]
     return ["", f"Checks whose observed values differ between versions ({len(rows)}):", "", *header, *rows] if rows else []
+
+
+def _significant(value, digits: int = 10):
+    """``value`` with every float rounded to ``digits`` significant digits (inside lists and dicts too):
+    a last-bit difference from another summation order is not a change in behaviour."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_significant(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _significant(v, digits) for k, v in value.items()}
+    return value
 
 
 def combined_markdown(documents: dict[str, dict], runs: list[dict], found: list[Step], changes_markdown) -> str:

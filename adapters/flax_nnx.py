@@ -30,6 +30,14 @@ class Model(nnx.Module):
         return self.bn(x)
 
 
+def _replace(variable, value):
+    """Replace a variable's array: Variable.set_value from flax 0.12.1, the .value setter before it."""
+    if hasattr(variable, "set_value"):
+        variable.set_value(value)
+    else:
+        variable.value = value
+
+
 class NnxBatchNorm(BatchNormLayer):
     def __init__(self, layout: str, channels: int, dtype: str, native: dict):
         self.build = (layout, channels, dtype, native)
@@ -50,7 +58,7 @@ class NnxBatchNorm(BatchNormLayer):
 
     def set_state(self, **arrays):
         for key, value in arrays.items():
-            getattr(self.model.bn, STATE[key]).set_value(_jax.to_jax(value, "float64").astype(self.param_dtype))
+            _replace(getattr(self.model.bn, STATE[key]), _jax.to_jax(value, "float64").astype(self.param_dtype))
 
     def freeze(self):
         self.wrt = FROZEN_BN

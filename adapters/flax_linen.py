@@ -13,7 +13,7 @@ from flax import linen as nn
 from flax import serialization, traverse_util
 
 from adapters import _jax
-from adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
 
 STATE = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var"),

@@ -14,7 +14,7 @@ import optax
 from flax import nnx, serialization
 
 from adapters import _jax
-from adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
 
 STATE = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}

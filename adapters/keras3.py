@@ -7,7 +7,7 @@ keras.ops.convert_to_tensor / convert_to_numpy.
 import keras
 import numpy as np
 
-from adapters.keras_common import Flavour, KerasAdapter
+from layerconf.adapters.keras_common import Flavour, KerasAdapter
 from layerconf import specs
 
 BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}

@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
-from adapters.keras_flag import KerasFlagModel
-from adapters.keras_gradients import sgd, vjp
-from reference.layout import channel_axis
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+from layerconf.adapters.keras_flag import KerasFlagModel
+from layerconf.adapters.keras_gradients import sgd, vjp
+from layerconf.reference.layout import channel_axis
 
 POLICIES = {"float64": "float64", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma": "gamma", "beta": "beta"}

@@ -3,8 +3,8 @@
 inputs -> base = keras.Model(Input, BatchNormalization(Input)) called as base(h) or
 base(h, training=flag) -> Dense(1) -> output; compiled with loss="mse" and keras.optimizers.SGD(lr).
 """
-from adapters.base import FlagModel
-from adapters.keras_gradients import call_args, sgd, vjp
+from layerconf.adapters.base import FlagModel
+from layerconf.adapters.keras_gradients import call_args, sgd, vjp
 
 DTYPE = "float32"
 

@@ -19,9 +19,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
-from reference.dtypes import as_dtype, parameter_dtype
+from layerconf.reference.dtypes import as_dtype, parameter_dtype
 
 ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
 STATE = {"running_mean": "input_mean", "running_var": "input_var", "gamma": "scale", "beta": "B"}

@@ -9,7 +9,7 @@ import ml_dtypes
 import numpy as np
 import torch
 
-from adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from adapters.keras_common import Flavour, KerasAdapter
+from layerconf.adapters.keras_common import Flavour, KerasAdapter
 from layerconf import specs
 
 

@@ -3,11 +3,11 @@
     python benchmarks/mutations.py [--framework F] [--only NAME ...] [--jobs N] [--keep DIR]
 
 Runs the suite for framework F (default torch) once unmutated (must exit 0), then once per mutant of
-F's module in benchmarks/mutants/, each in its own process (with F's exclusive environment, e.g.
-KERAS_BACKEND, set):
+F's module in benchmarks/mutants/ (the manifest's ``mutants``), each in its own process (with F's
+environment, e.g. KERAS_BACKEND, set):
 
-    python -m pytest tests/conformance --framework F -q -p no:cacheprovider \
-        -p benchmarks.mutants.plugin --results <tmp>/<mutant>.json      (LAYERCONF_MUTANT=<mutant>)
+    python -m layerconf.suite --framework F --results <tmp>/<mutant>.json -q \
+        -p benchmarks.mutants.plugin      (LAYERCONF_MUTANT=<mutant>; layerconf.suite.command)
 
 A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failed, error or
 deviation_fixed are the checks that caught it, grouped by behaviour id. Exit status: 0 when the
@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import adapters  # noqa: E402
 from benchmarks.mutants import mutants_of  # noqa: E402
+from layerconf import flavours, suite  # noqa: E402
 
 CAUGHT = ("failed", "error", "deviation_fixed")
 
@@ -48,15 +48,14 @@ def run(framework, name, workdir: Path, bytecode_cache: Path | None, extra_args)
     # Each run gets its own hypothesis example database: failing examples found under a mutant are
     # neither saved into the repository's .hypothesis/ nor replayed by a later run.
     env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / f"{label}.hypothesis"),
-               **adapters.entry(framework).exclusive_env)
+               **flavours.environment(framework))
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
-    cmd = [sys.executable, "-m", "pytest", "tests/conformance", "--framework", framework, "-q",
-           "-p", "no:cacheprovider", "--results", str(results), *extra_args]
+    plugin = ["-p", "benchmarks.mutants.plugin"] if name else []
+    cmd = suite.command(framework, results=results, extra=["-q", *plugin, *extra_args])
     if name:
         env.update(LAYERCONF_MUTANT=name, LAYERCONF_MUTANT_REPORT=str(report))
-        cmd += ["-p", "benchmarks.mutants.plugin"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     out = {"name": label, "exit": proc.returncode, "wall_s": time.perf_counter() - start,
@@ -100,9 +99,9 @@ def table(rows):
 
 def main(argv=None):
     first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--framework", default="torch", choices=sorted(adapters.REGISTRY))
+    first.add_argument("--framework", default="torch", choices=flavours.names())
     framework = first.parse_known_args(argv)[0].framework
-    os.environ.update(adapters.entry(framework).exclusive_env)   # before the mutant module imports it
+    os.environ.update(flavours.environment(framework))   # before the mutant module imports it
     mutants = mutants_of(framework)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[first])
     parser.add_argument("--only", nargs="+", choices=sorted(mutants), help="run these mutants only")

@@ -2,7 +2,7 @@
 
     /work/venvs/torch/bin/python benchmarks/timing.py [--framework torch] [--repeat N] [--bytecode-cache] [--target 30]
 
-Runs ``python -m pytest tests/conformance --framework NAME -q -p no:cacheprovider --results <tmp>``
+Runs ``python -m layerconf.suite --framework NAME --results <tmp> -q`` (layerconf.suite.command)
 in a subprocess with benchmarks/timing_plugin.py loaded, then prints
 - per behaviour family: checks, the sum of the records' ``duration_s`` (the test call), and the
   setup + teardown time of the same tests (fixtures, hypothesis setup);
@@ -28,16 +28,18 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from layerconf import flavours, suite  # noqa: E402
 
 
 def run_suite(framework, workdir: Path, bytecode_cache: Path | None, extra):
     results, timing = workdir / "results.json", workdir / "timing.json"
-    env = dict(os.environ, LAYERCONF_TIMING_OUT=str(timing))
+    env = dict(os.environ, LAYERCONF_TIMING_OUT=str(timing), **flavours.environment(framework))
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
-    cmd = [sys.executable, "-m", "pytest", "tests/conformance", "--framework", framework, "-q",
-           "-p", "no:cacheprovider", "-p", "benchmarks.timing_plugin", "--results", str(results), *extra]
+    cmd = suite.command(framework, results=results, extra=["-q", "-p", "benchmarks.timing_plugin", *extra])
     started = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     ended = time.time()

@@ -1,4 +1,4 @@
-"""Whether a behaviour's case applies to a framework, from its profile alone.
+"""Whether a behaviour's case applies to a flavour, from its profile alone.
 
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
 behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
@@ -9,7 +9,7 @@ The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) 
 
 def not_applicable(behaviour, params: dict, profile) -> str | None:
     """The reason the case does not apply, or None when it does."""
-    framework = profile.data["framework"]
+    framework = profile.name
     if behaviour.id in _reasons(profile):
         return f"{framework} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
     for path in behaviour.requires:

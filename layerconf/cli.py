@@ -12,8 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import adapters
-from layerconf import diff, matrix, report, results, runner
+from layerconf import diff, flavours, matrix, report, results, runner
 
 USAGE_ERROR = 2
 
@@ -23,8 +22,8 @@ def _run(args) -> int:
         names = list(dict.fromkeys(args.framework)) if args.framework else runner.available()
         missing = [n for n in names if n not in runner.available()]
         for name in names:
-            adapters.entry(name)
-    except adapters.UnknownFramework as err:
+            flavours.manifest(name)
+    except flavours.UnknownFlavour as err:
         return _usage(str(err))
     if missing:
         return _usage(f"--framework: not installed here: {', '.join(missing)} "
@@ -33,8 +32,6 @@ def _run(args) -> int:
         return _usage("no framework installed: install one, e.g. pip install -e '.[torch]', or run `tox -e run`")
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} (time limit {args.timeout:g} s each)", file=sys.stderr)
-    if not args.framework and runner.without_adapter():
-        print(f"  installed but without an adapter in this checkout: {', '.join(runner.without_adapter())}", file=sys.stderr)
     document, runs = runner.run_all(names, args.timeout, args.seed, args.device, stream=sys.stderr)
     output = Path(args.output)
     path = results.write_document(output / "results.json", document)
@@ -76,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the conformance suite for every installed framework and write the report")
     run.add_argument("--framework", action="append", metavar="NAME",
-                     help=f"framework to run, repeatable; one of {sorted(adapters.REGISTRY)}; default: every installed one")
+                     help=f"framework to run, repeatable; one of {flavours.names()}; default: every installed one")
     run.add_argument("--output", default="report", metavar="DIR", help="folder for results.json, report.md, report.html (default: report)")
     run.add_argument("--timeout", type=_positive, default=1800.0, metavar="SECONDS",
                      help="time limit per framework process (default 1800)")

@@ -1,10 +1,10 @@
-"""The version matrix: one uv environment per entry of specs/matrix.yaml, the suite run in each, and
-the changes between consecutive versions of every framework.
+"""The version matrix: one uv environment per version in a flavour's manifest (specs/flavours/*.yaml,
+``matrix``), the suite run in each, and the changes between consecutive versions of every flavour.
 
-An environment holds the project's dependencies (pyproject.toml) plus the entry's pins; the project
-itself is not installed (the suite runs from the repository root). Environments live in the cache
-directory as <id>-<key>, key = hash of the Python version and the requirements; a directory holding
-the marker file is complete and reused, anything else is rebuilt.
+An environment holds the project from this source checkout (installed editable, with its dependencies)
+plus the entry's pins. Environments live in the cache directory as <id>-<key>, key = hash of the Python
+version, pyproject.toml and the pins; a directory holding the marker file is complete and reused,
+anything else is rebuilt.
 
 Output directory: <id>.json (the results), <id>.log (pytest's output), <id>.run.json (build and run
 times, disk use, exit code), matrix.md (the combined report).
@@ -23,15 +23,16 @@ from pathlib import Path
 
 from packaging.version import Version
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+import layerconf
+from layerconf import flavours, results, specs, suite
 
-import adapters
-from layerconf import ROOT, SPECS, results, specs
+DEFINITION = specs.DIRECTORY / "matrix.yaml"
 
-DEFINITION = SPECS / "matrix.yaml"
+
+def default_source() -> Path:
+    """The checkout the package runs from (a clone, or an editable install), else the current directory."""
+    here = Path(layerconf.__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
 MARKER = "layerconf-matrix-built.json"
 SUITE_OUTCOMES = (0, 1)  # pytest: all passed / some checks failed; anything else means the run broke
 
@@ -39,7 +40,7 @@ SUITE_OUTCOMES = (0, 1)  # pytest: all passed / some checks failed; anything els
 @dataclass(frozen=True)
 class Environment:
     id: str
-    frameworks: tuple[str, ...]
+    flavour: str
     python: str
     pins: tuple[tuple[str, str], ...]  # (requirement, why)
 
@@ -49,28 +50,11 @@ class Environment:
 
 
 def load(path: Path = DEFINITION) -> list[Environment]:
-    """The definition's environments. Unknown frameworks, duplicate ids and frameworks that cannot share
-    one process (different exclusive environment variables) raise SpecError naming the entry."""
-    data = specs.load_yaml(path, "matrix")
-    seen, out = set(), []
-    for i, entry in enumerate(data["environments"]):
-        where = f"{path}: environments/{i}"
-        if entry["id"] in seen:
-            raise specs.SpecError(f"{where}/id: duplicate environment id {entry['id']!r}")
-        seen.add(entry["id"])
-        try:
-            exclusive = [adapters.entry(f).exclusive_env for f in entry["frameworks"]]
-        except adapters.UnknownFramework as err:
-            raise specs.SpecError(f"{where}/frameworks: {err}") from err
-        merged = {}
-        for env_vars in exclusive:
-            for key, value in env_vars.items():
-                if merged.setdefault(key, value) != value:
-                    raise specs.SpecError(f"{where}/frameworks: {entry['frameworks']} need {key}={merged[key]} and "
-                                          f"{key}={value}: each needs its own environment")
-        out.append(Environment(entry["id"], tuple(entry["frameworks"]), entry.get("python", data["python"]),
-                               tuple((p["requirement"], p["why"]) for p in entry["pins"])))
-    return out
+    """Every flavour's matrix versions as environments <flavour>-<label>, flavours in name order, versions
+    in manifest order; the Python version comes from ``path``."""
+    python = specs.load_yaml(path, "matrix")["python"]
+    return [Environment(f"{name}-{label}", name, python, tuple((p["requirement"], p["why"]) for p in pins))
+            for name in flavours.names() for label, pins in specs.manifest(name)["matrix"].items()]
 
 
 def select(environments: list[Environment], only: list[str] | None) -> list[Environment]:
@@ -84,21 +68,29 @@ def select(environments: list[Environment], only: list[str] | None) -> list[Envi
     return [known[name] for name in only]
 
 
-def project_requirements(pyproject: Path = ROOT / "pyproject.toml") -> tuple[str, ...]:
-    """The project's own dependencies, which every environment gets."""
-    return tuple(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+def project_requirements(source: Path | None = None) -> tuple[str, ...]:
+    """What every environment installs besides its pins: the checkout ``source`` (default_source), editable,
+    its dependencies with it."""
+    source = default_source() if source is None else source
+    if not (source / "pyproject.toml").exists():
+        raise specs.SpecError(f"{source}: layerconf matrix builds environments from a source checkout "
+                              "(pyproject.toml); run it from a clone of the repository")
+    return ("-e", str(source))
 
 
 def cache_key(env: Environment, project: tuple[str, ...]) -> str:
-    """Hash of what the environment installs: same Python and requirements (in any order), same key."""
-    text = json.dumps({"python": env.python, "requirements": sorted({*project, *env.requirements})})
+    """Hash of what the environment installs: the same Python, pyproject.toml and pins (in any order) give the
+    same key."""
+    pyproject = Path(project[-1], "pyproject.toml")
+    text = json.dumps({"python": env.python, "project": pyproject.read_text() if pyproject.exists() else project,
+                       "requirements": sorted(env.requirements)})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def list_lines(environments: list[Environment]) -> list[str]:
-    """One line per environment: id, frameworks, Python, pins."""
+    """One line per environment: id, flavour, Python, pins."""
     width = max(len(e.id) for e in environments)
-    return [f"{e.id:<{width}}  {','.join(e.frameworks)}  python {e.python}  {' '.join(e.requirements)}"
+    return [f"{e.id:<{width}}  {e.flavour}  python {e.python}  {' '.join(e.requirements)}"
             for e in environments]
 
 
@@ -145,16 +137,13 @@ def python_of(path: Path) -> Path:
 
 
 def suite_command(env: Environment, python: Path, results_path: Path) -> list[str]:
-    frameworks = [arg for f in env.frameworks for arg in ("--framework", f)]
-    return [str(python), "-m", "pytest", "tests/conformance", *frameworks, "--results", str(results_path),
-            "-p", "no:cacheprovider", "-q"]
+    return suite.command(env.flavour, results=results_path, extra=["-q"], python=str(python))
 
 
 def suite_environment(env: Environment, venv: Path) -> dict:
-    """This process's environment with the venv activated and the frameworks' exclusive variables set."""
-    out = dict(os.environ, VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    for framework in env.frameworks:
-        out.update(adapters.entry(framework).exclusive_env)
+    """This process's environment with the venv activated and the flavour's environment variables set."""
+    out = dict(os.environ, VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+               **flavours.environment(env.flavour))
     out.pop("PYTHONHOME", None)
     return out
 
@@ -164,7 +153,7 @@ def run_environment(env: Environment, cache: Path, output: Path, project: tuple[
     output.mkdir(parents=True, exist_ok=True)
     results_path, log_path = output / f"{env.id}.json", output / f"{env.id}.log"
     results_path.unlink(missing_ok=True)
-    record = {"id": env.id, "frameworks": list(env.frameworks), "python": env.python,
+    record = {"id": env.id, "flavour": env.flavour, "python": env.python,
               "requirements": list(env.requirements)}
     with log_path.open("w") as log:
         try:
@@ -174,7 +163,7 @@ def run_environment(env: Environment, cache: Path, output: Path, project: tuple[
             return _write_run(output, record)
         start = time.perf_counter()
         venv = Path(record["path"])
-        completed = subprocess.run(suite_command(env, python_of(venv), results_path), cwd=ROOT,
+        completed = subprocess.run(suite_command(env, python_of(venv), results_path),
                                    env=suite_environment(env, venv), stdout=log, stderr=subprocess.STDOUT)
     record.update(run_s=time.perf_counter() - start, exit_code=completed.returncode,
                   results=results_path.name if results_path.exists() else None)
@@ -325,7 +314,7 @@ def combine(output: Path, environments: list[Environment], compare, changes_mark
 def resolve(env: Environment, project: tuple[str, ...]) -> str:
     """uv pip compile of the environment's requirements (nothing installed): 'pkg==v ...' or the error."""
     done = subprocess.run(["uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-                           "--python-version", env.python, "-"], input="\n".join([*project, *env.requirements]),
+                           "--python-version", env.python, "-"], input="\n".join([" ".join(project), *env.requirements]),
                           capture_output=True, text=True)
     return " ".join(done.stdout.split()) if done.returncode == 0 else "UNRESOLVABLE: " + done.stderr.strip()
 
@@ -353,8 +342,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="print one line per environment and exit")
     parser.add_argument("--resolve", action="store_true", help="resolve each environment with uv pip compile, install nothing")
     parser.add_argument("--only", nargs="+", metavar="ENV", help="only these environments")
-    parser.add_argument("--output", type=Path, default=ROOT / "results" / "matrix", help="results directory")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".matrix", help="where the environments are kept")
+    parser.add_argument("--output", type=Path, default=Path("results", "matrix"), help="results directory (default results/matrix)")
+    parser.add_argument("--cache", type=Path, default=Path(".matrix"), help="where the environments are kept (default .matrix)")
     parser.add_argument("--jobs", type=_at_least_one, default=1, help="environments built and run at once (default 1)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the environments even when cached")
     parser.add_argument("--combine", action="store_true",

@@ -1,12 +1,12 @@
 """`layerconf run`: the conformance suite once per framework, each in its own process.
 
-Each framework runs as ``python -m pytest tests/conformance --framework F --results <tmp>/F.json``
-with its exclusive environment (KERAS_BACKEND for Keras 3), a time limit and captured output. A
+Each framework runs as ``python -m layerconf.suite --framework F --results <tmp>/F.json``
+(layerconf.suite.command) with its manifest's environment (KERAS_BACKEND for Keras 3), a time limit and
+captured output. A
 process that crashes, exits with a usage or internal error, writes no valid results, or runs past the
 limit is recorded as such (status, exit code, output tail) and the others still run.
 """
 import collections
-import importlib.util
 import os
 import re
 import signal
@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import adapters
-from layerconf import ROOT, results
+from layerconf import flavours, results, suite
 
 COMPLETED_EXITS = (0, 1)   # pytest: all passed / some checks failed; anything else is a crash
 TAIL_LINES = 80
@@ -29,23 +28,13 @@ COLLECTED = re.compile(r"collected (\d+) items?")
 
 
 def available() -> list[str]:
-    """Frameworks whose packages and adapter module are importable, in registry order."""
-    return [n for n in adapters.REGISTRY if adapters.installed(n) and _has_adapter(n)]
-
-
-def without_adapter() -> list[str]:
-    """Frameworks installed here whose adapter module this checkout lacks."""
-    return [n for n in adapters.REGISTRY if adapters.installed(n) and not _has_adapter(n)]
-
-
-def _has_adapter(name: str) -> bool:
-    return importlib.util.find_spec(adapters.entry(name).module) is not None
+    """Installed flavours, in name order."""
+    return [n for n in flavours.names() if flavours.installed(n)]
 
 
 def pytest_command(framework: str, results_path: Path, seed: int, device: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "tests/conformance", "--framework", framework,
-            "--results", str(results_path), "--seed", str(seed), "--device", device,
-            "-v", "-p", "no:cacheprovider", "-o", "console_output_style=count"]
+    return suite.command(framework, results=results_path, seed=seed, device=device,
+                         extra=["-v", "-o", "console_output_style=count"])
 
 
 @dataclass
@@ -96,12 +85,12 @@ class FrameworkRun:
 def run_framework(framework: str, results_path: Path, timeout_s: float, command: list[str],
                   stream=sys.stderr) -> FrameworkRun:
     """Run one framework's process to its end or the time limit; never raises for the process's failure."""
-    extra = dict(adapters.entry(framework).exclusive_env)
+    extra = flavours.environment(framework)
     env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
     progress = Progress(framework, stream)
     tail = collections.deque(maxlen=TAIL_LINES)
     start = time.monotonic()
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", start_new_session=True)
 
     def read():

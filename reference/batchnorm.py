@@ -5,7 +5,7 @@ over the other axes, whose total size is n (batch x spatial).
 """
 import numpy as np
 
-from reference.layout import channel_axis, channel_shape, reduction_axes
+from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes
 
 
 def _f64(a):

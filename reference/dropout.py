@@ -1,7 +1,7 @@
 """Dropout and its variants, in float64. A mask holds 1 where an element is kept, 0 where dropped."""
 import numpy as np
 
-from reference.layout import channel_axis
+from layerconf.reference.layout import channel_axis
 
 # SELU's negative saturation value, -scale * alpha (Klambauer et al. 2017, eq. for alpha dropout).
 ALPHA_PRIME = 1.7580993408473766

@@ -1,22 +1,13 @@
 """Semantic bugs injected into a framework, to show that the suite catches them.
 
-One module per framework (MODULES) registers its mutants with ``@mutant(name, description)``; an
+One module per framework (the ``mutants`` of each flavour's manifest) registers its mutants with ``@mutant(name, description)``; an
 install function patches the framework's own layer code and calls ``hit()`` whenever the patch
 changes what a call does, so a mutant the suite never exercises is told apart from one it misses.
 plugin.py is the pytest plugin that installs the mutant named by LAYERCONF_MUTANT.
 """
 import importlib
 
-MODULES = {   # framework identifier -> module of its mutants
-    "torch": "benchmarks.mutants.torch_bugs",
-    "onnxruntime": "benchmarks.mutants.onnxruntime_bugs",
-    "flax-linen": "benchmarks.mutants.flax_bugs",
-    "flax-nnx": "benchmarks.mutants.flax_bugs",
-    "keras-tensorflow": "benchmarks.mutants.keras_bugs",
-    "keras-jax": "benchmarks.mutants.keras_bugs",
-    "keras-torch": "benchmarks.mutants.keras_bugs",
-    "tf-keras": "benchmarks.mutants.tf_keras_bugs",
-}
+from layerconf import flavours
 
 MUTANTS = {}   # name -> (description, install function), filled when a framework's module is imported
 _hits = {"count": 0}
@@ -39,7 +30,5 @@ def hits() -> int:
 
 def mutants_of(framework: str) -> dict:
     """Import the framework's mutant module (nothing is patched) and return its mutants."""
-    if framework not in MODULES:
-        raise ValueError(f"no mutants for framework {framework!r}; mutants exist for {sorted(MODULES)}")
-    importlib.import_module(MODULES[framework])
+    importlib.import_module(flavours.manifest(framework)["mutants"])
     return MUTANTS

@@ -1,8 +1,8 @@
 """Input draws for the conformance tests: per-channel offsets and scales, rounded to the case's dtype."""
 import numpy as np
 
-from reference.dtypes import parameter_dtype, quantize
-from reference.layout import channel_shape, shape_of
+from layerconf.reference.dtypes import parameter_dtype, quantize
+from layerconf.reference.layout import channel_shape, shape_of
 
 
 def batch(rng, layout, dtype="float64", n=4, channels=3, spatial=3, scale=None):

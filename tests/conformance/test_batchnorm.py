@@ -4,50 +4,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from reference import batchnorm as ref
-from reference.dtypes import as_dtype, quantize
-from reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
-from tests.conformance import draw
-from tests.conformance.calls import outcome
+from layerconf.reference import batchnorm as ref
+from layerconf.reference.dtypes import as_dtype, quantize
+from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
+from . import draw
+from .calls import outcome
+from .helpers import DECAY, EPS, LR, build, correction, held, set_affine, set_all
 
 behaviour = pytest.mark.behaviour
-# Explicit eps and decay where they are not under test; exact in float32, so a layer holding its
-# arguments in float32 (profile batchnorm.arguments_dtype) holds these values exactly.
-EPS = 2.0**-10
-DECAY = 0.75
-LR = 0.5
-
-
-def build(adapter, profile, case, channels, **neutral):
-    """The case's layer; neutral parameters spelt the framework's way by its profile."""
-    return adapter.batchnorm(case["layout"], channels, case.params.get("dtype", "float32"),
-                             **profile.native("batchnorm", **neutral))
-
-
-def correction(profile):
-    return profile.get("batchnorm.running_var_correction")
-
-
-def held(profile, value):
-    """eps or decay as the layer holds it: rounded to the profile's batchnorm.arguments_dtype, if any."""
-    dtype = profile.get("batchnorm.arguments_dtype")
-    return value if dtype is None else float(as_dtype(value, dtype))
-
-
-def set_affine(layer, rng, case, channels):
-    gamma, beta = draw.affine(rng, channels, case.params.get("dtype", "float32"))
-    layer.set_state(gamma=gamma, beta=beta)
-    return gamma, beta
-
-
-def set_all(layer, rng, case, channels):
-    """Non-trivial gamma, beta, running mean and variance; returns them as a dict."""
-    dtype = case.params.get("dtype", "float32")
-    gamma, beta = draw.affine(rng, channels, dtype)
-    mean, var = draw.running(rng, channels, dtype)
-    state = {"gamma": gamma, "beta": beta, "running_mean": mean, "running_var": var}
-    layer.set_state(**state)
-    return state
 
 
 @behaviour("bn.train.output")

@@ -1,10 +1,10 @@
 """BatchNorm numerics (specs/behaviours/batchnorm_numerics.yaml): inputs that expose cancellation."""
 import pytest
 
-from reference import batchnorm as ref
-from reference.dtypes import quantize
-from tests.conformance import draw
-from tests.conformance.test_batchnorm import EPS, DECAY, build, set_affine
+from layerconf.reference import batchnorm as ref
+from layerconf.reference.dtypes import quantize
+from . import draw
+from .helpers import EPS, DECAY, build, set_affine
 
 behaviour = pytest.mark.behaviour
 OFFSET = 1.0e4   # mean / spread ~ 1e4: E[x^2] - E[x]^2 loses ~8 of float64's 16 digits, a two-pass variance none

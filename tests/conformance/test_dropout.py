@@ -6,12 +6,12 @@ Statistical tests accept a count inside its exact central region of probability 
 import numpy as np
 import pytest
 
-from reference import dropout as ref
-from reference import statistics as stats
-from reference.dtypes import as_dtype, quantize
-from reference.layout import channel_axis, shape_of
-from tests.conformance import draw
-from tests.conformance.calls import outcome
+from layerconf.reference import dropout as ref
+from layerconf.reference import statistics as stats
+from layerconf.reference.dtypes import as_dtype, quantize
+from layerconf.reference.layout import channel_axis, shape_of
+from . import draw
+from .calls import outcome
 
 behaviour = pytest.mark.behaviour
 STAT_ELEMENTS = 200_000   # elements per rate test: power > 0.99 against a rate off by 0.01 (recorded per check)

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from reference import batchnorm as ref
-from reference import dropout as ref_dropout
-from reference.dtypes import as_dtype
-from tests.conformance import draw
-from tests.conformance.test_batchnorm import DECAY, EPS, correction, held, set_all
+from layerconf.reference import batchnorm as ref
+from layerconf.reference import dropout as ref_dropout
+from layerconf.reference.dtypes import as_dtype
+from . import draw
+from .helpers import DECAY, EPS, correction, held, set_all
 
 behaviour = pytest.mark.behaviour
 

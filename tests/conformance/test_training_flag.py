@@ -7,10 +7,10 @@ every weight with the reference, in the mode the profile's training_flag says th
 import numpy as np
 import pytest
 
-from reference import batchnorm as ref
-from reference import head
-from reference.dtypes import quantize
-from tests.conformance import draw
+from layerconf.reference import batchnorm as ref
+from layerconf.reference import head
+from layerconf.reference.dtypes import quantize
+from . import draw
 
 behaviour = pytest.mark.behaviour
 LAYOUT, N, C = "NC", 8, 3

@@ -116,10 +116,3 @@ def test_matrix_subcommand_takes_the_matrix_options(capsys):
     with pytest.raises(SystemExit):
         cli.main(["matrix", "--jobs", "0"])
     assert "--jobs: must be 1 or more, got 0" in capsys.readouterr().err
-
-
-def test_a_framework_installed_without_its_adapter_module_is_not_run(monkeypatch):
-    import adapters
-    monkeypatch.setattr(adapters, "REGISTRY", {"json-fw": adapters.Entry("adapters.no_such_module", ("json",)),
-                                               "json-ok": adapters.Entry("adapters.base", ("json",))})
-    assert (runner.available(), runner.without_adapter()) == (["json-ok"], ["json-fw"])

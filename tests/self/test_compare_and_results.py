@@ -8,7 +8,7 @@ import pytest
 from layerconf import deviations, results, specs
 from layerconf.checks import Check, CheckFailure
 from layerconf.compare import compare, dtype_name
-from reference.statistics import Region
+from layerconf.reference.statistics import Region
 
 EXPECTED = np.array([1.0, -2.0, 0.0, 50.0])
 

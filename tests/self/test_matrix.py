@@ -10,30 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from layerconf import ROOT, matrix, specs
+from layerconf import matrix, specs
 
-WORKFLOW = ROOT / ".github" / "workflows" / "layerconf-matrix.yml"
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "layerconf-matrix.yml"
 
 
 def environments():
     return matrix.load()
 
 
-def write_definition(tmp_path, environments_data, python="3.11"):
-    path = tmp_path / "matrix.yaml"
-    path.write_text(yaml.safe_dump({"python": python, "environments": environments_data}))
-    return path
-
-
-def entry(id="torch-x", frameworks=("torch",), pins=(("torch==2.5.*", "the 2.5 series of PyTorch"),)):
-    return {"id": id, "frameworks": list(frameworks), "pins": [{"requirement": r, "why": w} for r, w in pins]}
-
-
 def test_definition_covers_the_versions_the_matrix_promises():
     pins = {e.id: e.requirements for e in environments()}
     assert pins["torch-2.2"][0] == "torch==2.2.*" and "numpy<2" in pins["torch-2.2"]
     for required in ("torch-2.5", "torch-2.8", "torch-newest", "tf-keras-2.16", "tf-keras-newest",
-                     "flax-0.10", "flax-newest", "onnxruntime-1.17", "onnxruntime-newest"):
+                     "flax-linen-0.10", "flax-linen-newest", "flax-nnx-0.11", "flax-nnx-newest",
+                     "onnxruntime-1.17", "onnxruntime-newest"):
         assert required in pins
     for backend in ("keras-tensorflow", "keras-jax"):
         for version in ("3.0", "3.5", "3.10", "newest"):
@@ -42,29 +33,13 @@ def test_definition_covers_the_versions_the_matrix_promises():
             assert len(keras) >= 2  # the backend is pinned to a version that suits that Keras
 
 
-def test_every_pin_says_why_and_ids_are_unique():
+def test_environments_come_from_the_manifests_with_unique_ids_and_reasons():
     envs = environments()
     assert len({e.id for e in envs}) == len(envs)
     assert all(len(why) >= 10 for e in envs for _, why in e.pins)
-
-
-@pytest.mark.parametrize("bad, message", [
-    ([entry(), entry()], "duplicate environment id 'torch-x'"),
-    ([entry(frameworks=("pytorch",))], "--framework must be one of"),
-    ([entry(frameworks=("keras-jax", "keras-tensorflow"))], "each needs its own environment"),
-    ([entry(pins=(("torch", "short"),))], "is too short"),
-    ([{"id": "Torch 2", "frameworks": ["torch"], "pins": [{"requirement": "torch", "why": "newest PyTorch"}]}],
-     "does not match"),
-])
-def test_bad_definitions_are_rejected_naming_the_entry(tmp_path, bad, message):
-    with pytest.raises(specs.SpecError, match="environments/") as err:
-        matrix.load(write_definition(tmp_path, bad))
-    assert message in str(err.value)
-
-
-def test_frameworks_sharing_a_process_may_share_an_environment(tmp_path):
-    (env,) = matrix.load(write_definition(tmp_path, [entry(frameworks=("flax-linen", "flax-nnx"))]))
-    assert env.frameworks == ("flax-linen", "flax-nnx") and env.python == "3.11"
+    assert {(e.id, e.flavour) for e in envs} == {(f"{name}-{label}", name) for name in specs.flavour_names()
+                                                for label in specs.manifest(name)["matrix"]}
+    assert {e.python for e in envs} == {"3.11"}
 
 
 def test_select_names_unknown_environments():
@@ -79,7 +54,8 @@ def test_list_prints_one_line_per_environment(capsys):
     lines = capsys.readouterr().out.splitlines()
     envs = environments()
     assert [line.split()[0] for line in lines] == [e.id for e in envs]
-    assert lines[0].split()[1:4] == ["torch", "python", "3.11"] and lines[0].endswith("torch==2.2.* numpy<2")
+    torch_22 = next(line for line in lines if line.startswith("torch-2.2 "))
+    assert torch_22.split()[1:4] == ["torch", "python", "3.11"] and torch_22.endswith("torch==2.2.* numpy<2")
 
 
 def test_jobs_must_be_positive():
@@ -87,22 +63,31 @@ def test_jobs_must_be_positive():
         matrix.parse(["--jobs", "0"])
 
 
-def test_cache_key_depends_on_what_is_installed_only():
-    env = matrix.Environment("a", ("torch",), "3.11", (("torch==2.5.*", "why"), ("numpy<2", "why")))
-    key = matrix.cache_key(env, ("numpy>=1.24", "pyyaml>=6"))
-    reordered = matrix.Environment("b", ("torch",), "3.11", (("numpy<2", "other words"), ("torch==2.5.*", "why")))
-    assert matrix.cache_key(reordered, ("pyyaml>=6", "numpy>=1.24")) == key
-    assert matrix.cache_key(env, ("numpy>=1.24",)) != key
-    assert matrix.cache_key(matrix.Environment("a", ("torch",), "3.12", env.pins), ("numpy>=1.24", "pyyaml>=6")) != key
+def test_cache_key_depends_on_what_is_installed_only(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    project = ("-e", str(tmp_path))
+    env = matrix.Environment("a", "torch", "3.11", (("torch==2.5.*", "why"), ("numpy<2", "why")))
+    key = matrix.cache_key(env, project)
+    reordered = matrix.Environment("b", "torch", "3.11", (("numpy<2", "other words"), ("torch==2.5.*", "why")))
+    assert matrix.cache_key(reordered, project) == key
+    assert matrix.cache_key(matrix.Environment("a", "torch", "3.12", env.pins), project) != key
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['numpy']\n")
+    assert matrix.cache_key(env, project) != key   # the project's own requirements changed
 
 
 def test_cache_key_is_the_same_in_another_process():
     env = environments()[0]
     code = ("from layerconf import matrix; e = matrix.load()[0]; "
             "print(matrix.cache_key(e, matrix.project_requirements()))")
-    other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env=dict(os.environ, PYTHONHASHSEED="123"))
     assert other.stdout.strip() == matrix.cache_key(env, matrix.project_requirements())
+
+
+def test_the_matrix_needs_a_source_checkout(tmp_path):
+    assert matrix.project_requirements() == ("-e", str(matrix.default_source()))
+    with pytest.raises(specs.SpecError, match="from a source checkout"):
+        matrix.project_requirements(tmp_path)
 
 
 def test_a_built_environment_is_reused(tmp_path):
@@ -124,11 +109,11 @@ def test_disk_usage_counts_hard_links_once_and_not_as_own(tmp_path):
     assert (total, own) == (2 * one, one)
 
 
-def test_suite_runs_with_the_frameworks_exclusive_variables():
-    env = matrix.Environment("keras-jax-3.0", ("keras-jax",), "3.11", (("keras==3.0.*", "why"),))
+def test_suite_runs_with_the_flavours_environment():
+    env = matrix.Environment("keras-jax-3.0", "keras-jax", "3.11", (("keras==3.0.*", "why"),))
     command = matrix.suite_command(env, Path("/venv/bin/python"), Path("/out/keras-jax-3.0.json"))
-    assert command[:4] == ["/venv/bin/python", "-m", "pytest", "tests/conformance"]
-    assert command[4:8] == ["--framework", "keras-jax", "--results", "/out/keras-jax-3.0.json"]
+    assert command[:5] == ["/venv/bin/python", "-m", "layerconf.suite", "--framework", "keras-jax"]
+    assert command[5:7] == ["--results", "/out/keras-jax-3.0.json"]
     variables = matrix.suite_environment(env, Path("/venv"))
     assert variables["KERAS_BACKEND"] == "jax" and variables["PATH"].startswith("/venv/bin")
 

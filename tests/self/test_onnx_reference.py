@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from layerconf.compare import compare
-from reference import batchnorm as ref
-from reference import dropout as ref_dropout
-from reference.dtypes import as_dtype
+from layerconf.reference import batchnorm as ref
+from layerconf.reference import dropout as ref_dropout
+from layerconf.reference.dtypes import as_dtype
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed: the ReferenceEvaluator cross-check runs in tox -e onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402

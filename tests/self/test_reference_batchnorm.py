@@ -4,8 +4,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from reference import batchnorm as bn
-from reference.layout import LAYOUTS, channel_axis, shape_of
+from layerconf.reference import batchnorm as bn
+from layerconf.reference.layout import LAYOUTS, channel_axis, shape_of
 
 EPS = 1e-5
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from reference import dropout as do
+from layerconf.reference import dropout as do
 
 SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 

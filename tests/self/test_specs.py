@@ -5,13 +5,13 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from layerconf import SPECS, deviations, specs
+from layerconf import deviations, specs
 from layerconf.applicability import not_applicable
-from reference.dtypes import NUMPY
-from reference.layout import LAYOUTS
+from layerconf.reference.dtypes import NUMPY
+from layerconf.reference.layout import LAYOUTS
 
-PROFILES = sorted(p.stem for p in (SPECS / "profiles").glob("*.yaml"))
-DEVIATIONS = sorted(p.stem for p in (SPECS / "deviations").glob("*.yaml"))
+SPECS = specs.DIRECTORY
+PROFILES = specs.flavour_names()
 
 
 all_check_ids = specs.catalogue_check_ids
@@ -48,7 +48,7 @@ def test_tolerances_cover_every_dtype():
 @pytest.mark.parametrize("framework", PROFILES)
 def test_profiles_validate_and_every_case_is_decidable(framework):
     profile = specs.profile(framework)
-    assert profile.data["framework"] == framework
+    assert profile.name == framework and "manifest" not in profile.data
     for b in specs.behaviours().values():
         for c in b.cases():
             reason = not_applicable(b, c, profile)
@@ -68,7 +68,7 @@ def test_torch_native_spelling():
 
 
 def _profile_copy(tmp_path, edit=None, text=None):
-    data = yaml.safe_load((SPECS / "profiles" / "torch.yaml").read_text())
+    data = yaml.safe_load((SPECS / "flavours" / "torch.yaml").read_text())
     if edit:
         edit(data)
     (tmp_path / "torch.yaml").write_text(text if text is not None else yaml.safe_dump(data))
@@ -89,16 +89,12 @@ def test_profile_schema_violation_names_file_and_field(tmp_path, edit, field, wo
     assert f"{directory / 'torch.yaml'}: {field}" in str(err.value) and words in str(err.value)
 
 
-def test_broken_yaml_and_misnamed_profiles(tmp_path):
+def test_broken_yaml_and_unknown_flavours(tmp_path):
     (tmp_path / "a").mkdir()
-    directory = _profile_copy(tmp_path / "a", text="framework: [torch\n")
+    directory = _profile_copy(tmp_path / "a", text="dtypes: [float32\n")
     with pytest.raises(specs.SpecError, match=r"a/torch\.yaml: cannot read"):
         specs.profile("torch", directory)
-    (tmp_path / "b").mkdir()
-    directory = _profile_copy(tmp_path / "b", lambda d: d.update(framework="jax"))
-    with pytest.raises(specs.SpecError, match=r"b/torch\.yaml: framework: says 'jax'"):
-        specs.profile("torch", directory)
-    with pytest.raises(specs.SpecError, match=r"no profile for framework 'mxnet'.*\['torch'\]"):
+    with pytest.raises(specs.SpecError, match=r"no flavour 'mxnet'; flavours: \['torch'\]"):
         specs.profile("mxnet", directory)
 
 
@@ -118,11 +114,9 @@ def test_catalogue_errors_name_file_and_field(tmp_path):
     assert f"{path}: 0/grid: 'colour'" in str(err.value) and f"{path}: 0: 'layouts_from'" in str(err.value)
 
 
-@pytest.mark.parametrize("framework", DEVIATIONS)
+@pytest.mark.parametrize("framework", PROFILES)
 def test_deviation_files_validate_and_match_the_catalogue(framework):
     entries = specs.deviations(framework)
-    assert entries, "an empty deviations file should be deleted"
-    assert framework in PROFILES
     ids = all_check_ids()
     for entry in entries:
         SpecifierSet(entry["versions"])  # parses
@@ -135,7 +129,6 @@ def test_deviation_schema_violation(tmp_path):
         specs.deviations("torch", tmp_path)
     assert f"{tmp_path / 'torch.yaml'}: 0: 'link' is a required property" in str(err.value)
     assert "0/reason" in str(err.value)            # shorter than 10 characters
-    assert specs.deviations("jax", tmp_path) == ()  # no file: no deviations
 
 
 def test_check_id_format():
@@ -146,7 +139,7 @@ def test_check_id_format():
 
 
 def _profile(**data):
-    return specs.Profile({"framework": "toy", "dtypes": ["float32"], **data}, Path("toy.yaml"))
+    return specs.Profile("toy", {"dtypes": ["float32"], **data}, Path("toy.yaml"))
 
 
 def test_not_applicable_reasons():
@@ -166,12 +159,12 @@ def test_not_applicable_reasons():
 
 def test_profile_extends_another(tmp_path):
     directory = _profile_copy(tmp_path)
-    (directory / "child.yaml").write_text("extends: torch\nframework: child\nbatchnorm: {defaults: {eps: 0.001}}\n")
+    (directory / "child.yaml").write_text("extends: torch\nbatchnorm: {defaults: {eps: 0.001}}\n")
     child = specs.profile("child", directory)
     assert child.get("batchnorm.defaults") == {"decay": 0.9, "eps": 0.001}
     assert child.get("batchnorm.layouts") == specs.profile("torch").get("batchnorm.layouts")
-    (directory / "a.yaml").write_text("extends: b\nframework: a\n")
-    (directory / "b.yaml").write_text("extends: a\nframework: b\n")
+    (directory / "a.yaml").write_text("extends: b\n")
+    (directory / "b.yaml").write_text("extends: a\n")
     with pytest.raises(specs.SpecError, match=r"b\.yaml: extends: cycle b -> a -> b"):
         specs.profile("b", directory)
 

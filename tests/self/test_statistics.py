@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reference.statistics import FALSE_ALARM, binomial_power, binomial_region, chi2_power, chi2_region
+from layerconf.reference.statistics import FALSE_ALARM, binomial_power, binomial_region, chi2_power, chi2_region
 
 CASES = [(n, p) for n in (1, 10, 100, 1000, 4096, 20000) for p in (0.001, 0.1, 0.2, 0.3, 0.5, 0.8, 0.9, 0.999)]
 

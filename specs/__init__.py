@@ -1,4 +1,5 @@
-"""Loads and validates the data under specs/: the behaviour catalogue, profiles, tolerances, deviations.
+"""The suite's data and its loader (imported as ``layerconf.specs``): the behaviour catalogue
+(behaviours/), one file per flavour (flavours/: its manifest and its profile), tolerances, deviations.
 
 Every loader validates its file against a JSON schema in layerconf/schemas and raises SpecError naming
 the file and the field at fault.
@@ -12,9 +13,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from layerconf import SPECS
+from layerconf import SCHEMAS
 
-SCHEMAS = Path(__file__).with_name("schemas")
+DIRECTORY = Path(__file__).resolve().parent
 NEUTRAL_MAPS = {
     "identity": lambda v: v,
     "one_minus": lambda v: None if v is None else 1.0 - v,
@@ -70,7 +71,7 @@ def check_id(behaviour_id: str, params: dict) -> str:
 
 
 @functools.cache
-def behaviours(directory: Path = SPECS / "behaviours") -> dict[str, Behaviour]:
+def behaviours(directory: Path = DIRECTORY / "behaviours") -> dict[str, Behaviour]:
     """The catalogue, by id, from every <family>.yaml under ``directory``. Duplicate ids are an error."""
     catalogue = {}
     for path in sorted(Path(directory).glob("*.yaml")):
@@ -88,16 +89,16 @@ def catalogue_check_ids() -> list[str]:
 
 
 @functools.cache
-def tolerances(path: Path = SPECS / "tolerances.yaml") -> dict[str, dict]:
+def tolerances(path: Path = DIRECTORY / "tolerances.yaml") -> dict[str, dict]:
     """{dtype: {'rtol': r, 'atol': a}}."""
     return load_yaml(path, "tolerances")
 
 
 class Profile:
-    """A framework's documented conventions (specs/profiles/<framework>.yaml)."""
+    """A flavour's documented conventions: specs/flavours/<name>.yaml without its manifest."""
 
-    def __init__(self, data: dict, path: Path):
-        self.data, self.path = data, path
+    def __init__(self, name: str, data: dict, path: Path):
+        self.name, self.data, self.path = name, data, path
 
     def get(self, dotted: str, default=None):
         """The value at 'batchnorm.defaults.eps', or ``default`` where any part is absent."""
@@ -139,29 +140,42 @@ def merged(base: dict, override: dict) -> dict:
     return out
 
 
-def _profile_data(framework: str, directory: Path, chain: tuple = ()) -> dict:
-    """The profile's data with the profiles it ``extends`` laid under it."""
-    path = directory / f"{framework}.yaml"
+FLAVOURS = DIRECTORY / "flavours"
+
+
+def flavour_names(directory: Path = FLAVOURS) -> list[str]:
+    """Every flavour with a file under ``directory``, in name order."""
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def _flavour_file(name: str, directory: Path) -> tuple[Path, dict]:
+    path = directory / f"{name}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in directory.glob("*.yaml"))
-        raise SpecError(f"{path}: no profile for framework {framework!r}; profiles exist for {known}")
-    if framework in chain:
-        raise SpecError(f"{path}: extends: cycle {' -> '.join((*chain, framework))}")
+        raise SpecError(f"{path}: no flavour {name!r}; flavours: {flavour_names(directory)}")
     data = read_yaml(path)
-    if isinstance(data, dict) and "extends" in data:
-        data = merged(_profile_data(data["extends"], directory, (*chain, framework)),
-                      {k: v for k, v in data.items() if k != "extends"})
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: (top level): expected a mapping with a manifest and a profile")
+    return path, data
+
+
+def _profile_data(name: str, directory: Path, chain: tuple = ()) -> dict:
+    """The flavour's conventions (its file less the manifest) with the profiles it ``extends`` laid under."""
+    path, data = _flavour_file(name, directory)
+    if name in chain:
+        raise SpecError(f"{path}: extends: cycle {' -> '.join((*chain, name))}")
+    data = {k: v for k, v in data.items() if k != "manifest"}
+    if "extends" in data:
+        data = merged(_profile_data(data.pop("extends"), directory, (*chain, name)), data)
     return data
 
 
 @functools.cache
-def profile(framework: str, directory: Path = SPECS / "profiles") -> Profile:
-    """The framework's profile; ``extends: <other framework>`` lays that profile under this one."""
-    path = directory / f"{framework}.yaml"
-    data = load_yaml(path, "profile", _profile_data(framework, directory))
-    if data["framework"] != framework:
-        raise SpecError(f"{path}: framework: says {data['framework']!r}, file name says {framework!r}")
-    loaded = Profile(data, path)
+def profile(name: str, directory: Path = FLAVOURS) -> Profile:
+    """The flavour's profile; ``extends: <other flavour>`` lays that profile under this one (the manifest is
+    never inherited)."""
+    path = directory / f"{name}.yaml"
+    data = load_yaml(path, "profile", _profile_data(name, directory))
+    loaded = Profile(name, data, path)
     for key in data.get("not_expressible", {}):
         if loaded.has(key) or key.startswith("dtypes.") and key.removeprefix("dtypes.") in data["dtypes"]:
             raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
@@ -169,7 +183,19 @@ def profile(framework: str, directory: Path = SPECS / "profiles") -> Profile:
 
 
 @functools.cache
-def deviations(framework: str, directory: Path = SPECS / "deviations") -> tuple[dict, ...]:
-    """Declared deviations of ``framework`` (empty when it has no file)."""
-    path = directory / f"{framework}.yaml"
-    return tuple(load_yaml(path, "deviations") or ()) if path.exists() else ()
+def manifest(name: str, directory: Path = FLAVOURS) -> dict:
+    """The flavour's manifest: the ``manifest`` section of its file, validated (schemas/manifest.json)."""
+    path, data = _flavour_file(name, directory)
+    if "manifest" not in data:
+        raise SpecError(f"{path}: manifest: missing: every flavour file starts with its manifest")
+    return load_yaml(path, "manifest", data["manifest"])
+
+
+@functools.cache
+def deviations(name: str, directory: Path = DIRECTORY / "deviations") -> tuple[dict, ...]:
+    """Declared deviations of the flavour: the entries of every file its manifest lists."""
+    entries = []
+    for file in manifest(name)["deviations"]:
+        path = directory / f"{file}.yaml"
+        entries += load_yaml(path, "deviations") or []
+    return tuple(entries)

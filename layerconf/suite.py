@@ -1,0 +1,37 @@
+"""The conformance suite in this process: ``python -m layerconf.suite --framework F [options] [pytest options]``.
+
+``pytest_args`` points pytest at the installed conformance tests (the package layerconf.conformance) with
+the suite's own configuration (layerconf/pytest.ini), so the directory it starts in, and any pytest
+configuration there, changes nothing. ``command`` is the process command line every caller uses:
+``layerconf run``, the version matrix, the benchmarks and the tox environments.
+"""
+import importlib.util
+import sys
+from pathlib import Path
+
+INI = Path(__file__).resolve().with_name("pytest.ini")
+
+
+def command(flavour: str, *, results=None, seed: int | None = None, device: str | None = None, extra=(),
+            python: str = sys.executable) -> list[str]:
+    """The command line that runs the suite for ``flavour`` (results to ``results`` when given)."""
+    args = [str(python), "-m", "layerconf.suite", "--framework", flavour]
+    for option, value in (("--results", results), ("--seed", seed), ("--device", device)):
+        if value is not None:
+            args += [option, str(value)]
+    return args + [str(a) for a in extra]
+
+
+def pytest_args(argv) -> list[str]:
+    """pytest's arguments: the conformance package, its configuration, then ``argv``."""
+    tests = importlib.util.find_spec("layerconf.conformance").submodule_search_locations[0]
+    return ["--pyargs", "layerconf.conformance", "-c", str(INI), "--rootdir", tests, "-p", "no:cacheprovider", *argv]
+
+
+def main(argv=None) -> int:
+    import pytest
+    return int(pytest.main(pytest_args(sys.argv[1:] if argv is None else argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,7 @@ import optax
 from flax import linen as nn
 from flax import serialization, traverse_util
 
-from adapters import _jax
+from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, serialization
 
-from adapters import _jax
+from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
 

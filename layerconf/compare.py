@@ -45,6 +45,24 @@ def dtype_name(array) -> str:
     return name if name in specs.tolerances() else "float64"
 
 
+def errors(actual, expected) -> np.ndarray:
+    """|actual - expected| elementwise: 0 where equal (equal infinities, NaN where NaN), inf for NaN where a
+    number is due. The arrays must have the same shape."""
+    a, e = np.asarray(actual).astype(np.float64), np.asarray(expected, dtype=np.float64)
+    same = (a == e) | (np.isnan(a) & np.isnan(e))
+    err = np.where(same, 0.0, np.abs(a - e))
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def margins(actual, expected) -> dict[str, float]:
+    """dtype -> max error / (atol + rtol |expected|) under that dtype's tolerance (inf on a shape mismatch)."""
+    if np.shape(actual) != np.shape(expected):
+        return {dtype: np.inf for dtype in specs.tolerances()}
+    err, e = errors(actual, expected), np.abs(np.nan_to_num(np.asarray(expected, dtype=np.float64)))
+    return {dtype: float(np.max(err / (tol["atol"] + tol["rtol"] * e), initial=0.0))
+            for dtype, tol in specs.tolerances().items()}
+
+
 def compare(quantity: str, actual, expected, dtype: str | None = None) -> Comparison:
     """Compare ``actual`` (a framework's array) with ``expected`` (the float64 reference).
 
@@ -58,9 +76,7 @@ def compare(quantity: str, actual, expected, dtype: str | None = None) -> Compar
     if a.shape != e.shape:
         return Comparison(quantity, dtype, tol["rtol"], tol["atol"], np.inf, np.inf, (), np.nan, np.nan,
                           False, e.shape, a.shape)
-    same = (a == e) | (np.isnan(a) & np.isnan(e))  # equal infinities and NaN where NaN count as exact
-    err = np.where(same, 0.0, np.abs(a - e))
-    err = np.where(np.isnan(err), np.inf, err)
+    err = errors(a, e)
     ratio = err / (tol["atol"] + tol["rtol"] * np.abs(np.nan_to_num(e)))
     flat = int(np.argmax(ratio)) if ratio.size else 0
     idx = np.unravel_index(flat, ratio.shape) if ratio.size else ()

@@ -1,25 +1,181 @@
-"""Declared deviations (specs/deviations/<framework>.yaml): which apply to a check, which are stale.
+"""Declared deviations (specs/deviations/<file>.yaml; a flavour's manifest lists the files that apply to it,
+so a family of flavours shares one).
 
-An entry applies to a check when its ``check`` pattern matches the check id (fnmatch) and the
-framework's version lies in ``versions`` (a PEP 440 specifier set; local labels such as +cpu ignored,
-pre-releases and nightlies included).
-An entry whose pattern matches no check id at all is stale.
+A declaration applies to a case when the flavour is one of its ``flavours`` (default: every flavour
+listing the file), the behaviour is one of its ``behaviours``, each ``where`` parameter has one of the
+given values, and the framework's version lies in ``versions`` (a PEP 440 specifier set; local labels
+such as +cpu ignored, pre-releases included). At most one declaration applies to a case.
+
+Its ``signature`` states what the deviating check shows; ``judge`` holds the failures the check observed
+against it. The verdict is a deviation when every failure fits; the deviation is fixed when nothing
+failed; anything outside the signature (another kind of failure, a larger error, a NaN) is a failure.
 """
-from fnmatch import fnmatchcase
+import re
+from dataclasses import dataclass
+from fractions import Fraction
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from layerconf import specs
+from layerconf.applicability import not_applicable
+from layerconf.outcomes import Outcome
+
+CONVENTION_FAILURES = ("value", "property", "statistic")   # what another convention can change
+
+
+@dataclass(frozen=True)
+class Declaration:
+    file: str
+    index: int
+    behaviours: tuple
+    flavours: tuple | None
+    where: dict
+    versions: str
+    reason: str
+    link: str
+    signature: dict
+
+    @property
+    def name(self) -> str:
+        return f"specs/deviations/{self.file}.yaml, entry {self.index}"
+
+    def applies(self, flavour: str, behaviour: str, params: dict, version: str) -> bool:
+        return ((self.flavours is None or flavour in self.flavours) and behaviour in self.behaviours
+                and all(params.get(k) in _values(v) for k, v in self.where.items())
+                and SpecifierSet(self.versions).contains(public_version(version), prereleases=True))
+
+    def record(self) -> dict:
+        """The declaration as a results record carries it."""
+        return {"file": self.file, "index": self.index, "behaviours": list(self.behaviours), "where": self.where,
+                "versions": self.versions, "reason": self.reason, "link": self.link, "signature": self.signature}
 
 
 def public_version(version: str) -> Version:
     return Version(Version(version).public)
 
 
-def applying(entries, check_id: str, version: str) -> list[dict]:
-    v = public_version(version)
-    return [e for e in entries if fnmatchcase(check_id, e["check"]) and SpecifierSet(e["versions"]).contains(v, prereleases=True)]
+def _values(v) -> list:
+    return v if isinstance(v, list) else [v]
 
 
-def stale(entries, check_ids) -> list[dict]:
-    ids = list(check_ids)
-    return [e for e in entries if not any(fnmatchcase(c, e["check"]) for c in ids)]
+def declarations(flavour: str) -> list[Declaration]:
+    """Every declaration that can apply to ``flavour``, checked against the catalogue: the behaviours exist,
+    each ``where`` names a grid parameter of every behaviour and values from its grid, the flavours list
+    the file, and some case it covers applies to the flavour. Anything else raises SpecError naming it."""
+    catalogue = specs.behaviours()
+    out = []
+    for file in specs.manifest(flavour)["deviations"]:
+        listing = [n for n in specs.flavour_names() if file in specs.manifest(n)["deviations"]]
+        for index, entry in enumerate(specs.deviation_file(file)):
+            d = Declaration(file, index, tuple(entry["behaviours"]), tuple(entry["flavours"]) if "flavours" in entry else None,
+                            entry.get("where", {}), entry["versions"], entry["reason"], entry["link"], entry["signature"])
+            _validate(d, catalogue, listing)
+            if d.flavours is None or flavour in d.flavours:
+                profile = specs.profile(flavour)
+                if not any(all(case.get(k) in _values(v) for k, v in d.where.items())
+                           and not not_applicable(catalogue[b], case, profile)
+                           for b in d.behaviours for case in catalogue[b].cases()):
+                    raise specs.SpecError(f"{d.name}: covers no case that applies to {flavour}: a stale declaration")
+                out.append(d)
+    return out
+
+
+def _validate(d: Declaration, catalogue: dict, listing: list[str]) -> None:
+    where = f"{d.name}"
+    SpecifierSet(d.versions)
+    for flavour in d.flavours or ():
+        if flavour not in listing:
+            raise specs.SpecError(f"{where}: flavours: {flavour!r} does not list {d.file!r} in its manifest's deviations ({listing})")
+    for behaviour in d.behaviours:
+        if behaviour not in catalogue:
+            raise specs.SpecError(f"{where}: behaviours: {behaviour!r} is not in the catalogue")
+        grid = catalogue[behaviour].grid
+        for key, value in d.where.items():
+            if key not in grid:
+                raise specs.SpecError(f"{where}: where: {behaviour} has no parameter {key!r} (its grid: {list(grid)})")
+            if unknown := [v for v in _values(value) if v not in grid[key]]:
+                raise specs.SpecError(f"{where}: where/{key}: {unknown} not in {behaviour}'s grid {grid[key]}")
+    for flavour in d.flavours or listing:
+        for path in d.signature.get("profile", {}):
+            if not specs.profile(flavour).has(path):
+                raise specs.SpecError(f"{where}: signature/profile: {flavour}'s profile has no {path}")
+
+
+def applying(decls: list[Declaration], flavour: str, behaviour: str, params: dict, version: str) -> Declaration | None:
+    """The declaration for the case, or None; two declarations for one case raise SpecError naming both."""
+    found = [d for d in decls if d.applies(flavour, behaviour, params, version)]
+    if len(found) > 1:
+        raise specs.SpecError(f"{found[0].name} and {found[1].name} both declare {behaviour} {params} on {flavour} {version}")
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome          # DEVIATION, DEVIATION_FIXED, FAILED or ERROR
+    text: str                 # the declaration against the observation, for the record's message
+
+
+def judge(d: Declaration, failures: list, observed: dict, dtype: str, rerun) -> Verdict:
+    """Hold the observed ``failures`` (layerconf.checks.Failure) and ``observed`` values against the
+    declaration's signature. ``rerun(profile_overrides)`` runs the check again with the reference following
+    those conventions and returns its failures (the convention kind only)."""
+    sig = d.signature
+    if not failures:
+        return Verdict(Outcome.DEVIATION_FIXED, f"declared deviation no longer reproduces: every assertion passed "
+                                                f"({d.name}: {d.reason} {d.link})")
+    misfits = [f"({f.kind}) {f.detail.splitlines()[0]}" for f in failures if not _fits(sig, f)]
+    misfits += _observed_misfits(sig.get("observed", {}), observed, dtype)
+    if not misfits and sig["kind"] == "convention":
+        again = rerun(sig["profile"])
+        misfits += [f"with the reference following {sig['profile']}, still ({f.kind}) {f.detail.splitlines()[0]}"
+                    for f in again]
+    header = f"declared ({d.name}): {_describe(sig)}"
+    seen = "\n".join(f"  observed ({f.kind}): {f.detail.splitlines()[0]}" for f in failures)
+    if misfits:
+        unexpected = any(f.kind == "error" and f.quantity == "call" and not _fits(sig, f) for f in failures)
+        text = f"outside the declared deviation's signature\n  {header}\n" + "\n".join(f"  outside: {m}" for m in misfits)
+        return Verdict(Outcome.ERROR if unexpected else Outcome.FAILED, f"{text}\n{seen}")
+    return Verdict(Outcome.DEVIATION, f"{header}\n{seen}\n  reason: {d.reason} ({d.link})")
+
+
+def _fits(sig: dict, f) -> bool:
+    kind = sig["kind"]
+    if kind == "convention":
+        return f.kind in CONVENTION_FAILURES
+    if f.kind != kind:
+        return False
+    if kind in ("error", "message"):
+        return sig.get("type", f.error_type) == f.error_type and re.search(sig["message"], f.message or "") is not None
+    if kind == "value":
+        return ((f.quantity in sig.get("quantities", [f.quantity]))
+                and ("max_error" not in sig or f.worst_error <= sig["max_error"])
+                and ("within_tolerance" not in sig or f.margins[sig["within_tolerance"]] <= 1.0)
+                and ("non_finite" not in sig or f.worst_error == float("inf")))
+    return True   # no_error
+
+
+def _observed_misfits(expected: dict, observed: dict, dtype: str) -> list[str]:
+    tol = specs.tolerances()[dtype]
+    out = []
+    for key, want in expected.items():
+        got = observed.get(key)
+        if isinstance(want, str) and "/" in want:
+            want = float(Fraction(want))
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (got, want))
+        if not (abs(got - want) <= tol["atol"] + tol["rtol"] * abs(want) if numbers else got == want):
+            out.append(f"observed {key} = {got}, declared {want}")
+    return out
+
+
+def _describe(sig: dict) -> str:
+    kind = sig["kind"]
+    text = {"no_error": "no error where the spec expects one",
+            "error": f"raises {sig.get('type', 'an exception')} matching {sig.get('message')!r}",
+            "message": f"raises as expected, message {sig.get('message')!r} lacking what the spec asks",
+            "value": "wrong values" + (f" of {', '.join(sig['quantities'])}" if "quantities" in sig else "")
+                     + (f", max |error| <= {sig['max_error']:g}" if "max_error" in sig else "")
+                     + (f", within the {sig['within_tolerance']} tolerance" if "within_tolerance" in sig else "")
+                     + (", NaN or infinity where a number is due" if "non_finite" in sig else ""),
+            "convention": f"behaves as the reference under {sig.get('profile')}"}[kind]
+    return text + (f"; observed {sig['observed']}" if "observed" in sig else "")

@@ -1,35 +1,32 @@
-"""The layerconf pytest plugin.
+"""The layerconf pytest plugin (registered by the package's entry point; the repository's conftest.py names it).
 
---framework NAME (repeatable; default: every installed framework that can share this process),
---results PATH (one JSON record per check), --seed N (all random draws derive from it), --device.
-Conformance tests are marked ``@pytest.mark.behaviour(id)``; each is parametrized over the selected
-frameworks and the behaviour's grid, with not-applicable cases visibly skipped and declared
-deviations turned into strict expected failures.
+Options: --framework NAME (repeatable; default: every installed flavour that can share this process),
+--results PATH (the results document at the end), --events PATH (one JSON line per event as it happens:
+the flavours' versions, the checks collected, each check's record), --seed N (every draw derives from
+it), --device.
+
+A conformance test is marked ``@pytest.mark.behaviour(id)`` and asks for the ``case`` fixture; it is
+parametrized over the selected flavours and the behaviour's grid. A case the flavour cannot express is
+not applicable (data on the case, shown as a skip with its reason). A case with a declared deviation
+gets a soft check: every failure is collected and judged against the declaration's signature
+(layerconf.deviations.judge), so a failure outside the signature fails.
 """
-import os
-import time
+import json
+import sys
 import zlib
 from dataclasses import dataclass
 
+import hypothesis
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 
 from layerconf import deviations, flavours, results, specs
 from layerconf.applicability import not_applicable
-from layerconf.checks import Check
+from layerconf.checks import Check, CheckFailure, Failure
+from layerconf.outcomes import Outcome
 
-# No shrinking: a failing draw is reported as drawn (parameters, worst element, reproduction blob).
-# Shrinking a declared deviation's failure re-ran the layer on dozens of new shapes, each one a new
-# compilation under JAX (minutes per case, for an outcome already known).
-NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True, phases=NO_SHRINK,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.register_profile("dev", deadline=None, print_blob=True, phases=NO_SHRINK,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-NOT_APPLICABLE = "not applicable: "
+if sys.version_info < (3, 11):   # hypothesis brings the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,7 @@ class Case:
     framework: str
     behaviour: specs.Behaviour
     params: dict
+    not_applicable: str | None = None   # why the flavour cannot express the case
 
     @property
     def check_id(self) -> str:
@@ -45,12 +43,39 @@ class Case:
     def __getitem__(self, key):
         return self.params[key]
 
+    def identity(self) -> dict:
+        return {"framework": self.framework, "behaviour": self.behaviour.id, "family": self.behaviour.family,
+                "params": self.params, "check": self.check_id}
+
+
+class Verdict(AssertionError):
+    """The judgement of a declared deviation that is not a reproduction: fixed, or outside its signature."""
+
+    def __init__(self, verdict: deviations.Verdict):
+        super().__init__(verdict.text)
+        self.outcome = verdict.outcome
+
+
+class Events:
+    """JSON lines appended (and flushed) as they happen, so a crash keeps everything up to it."""
+
+    def __init__(self, path):
+        self.file = open(path, "a", encoding="utf-8") if path else None   # noqa: SIM115 - open for the session
+
+    def emit(self, kind: str, **data):
+        if self.file:
+            self.file.write(json.dumps({"event": kind, **data}, allow_nan=False) + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
 
 class Session:
-    """Per-run state: selected frameworks, loaded adapters, records, deviations used."""
+    """Per-run state: selected flavours, loaded adapters, declarations, records."""
 
     def __init__(self, config):
-        self.config = config
         names = config.getoption("framework")
         try:
             self.frameworks = list(dict.fromkeys(names)) if names else flavours.default()
@@ -60,27 +85,37 @@ class Session:
                 if not flavours.shares_process(name):
                     env = " ".join(f"{k}={v}" for k, v in flavours.environment(name).items())
                     raise pytest.UsageError(f"--framework {name}: run it in its own process with {env}")
-        except flavours.UnknownFlavour as err:
+            self.declarations = {name: deviations.declarations(name) for name in self.frameworks}
+        except (flavours.UnknownFlavour, specs.SpecError) as err:
             raise pytest.UsageError(str(err)) from err
         self.seed = config.getoption("seed")
         self.device = config.getoption("device")
-        self.adapters, self.records, self.stale = {}, [], []
+        self.events = Events(config.getoption("events"))
+        self.adapters, self.records = {}, []
 
     def adapter(self, name):
         if name not in self.adapters:
             self.adapters[name] = flavours.load_adapter(name, self.device)
+            meta = self.frameworks_meta()[name]
+            self.events.emit("flavour", framework=name, **meta)
         return self.adapters[name]
 
     def frameworks_meta(self):
         return {n: {"version": a.version(), "environment": a.environment()} for n, a in self.adapters.items()}
 
+    def derived_seed(self, check_id: str) -> int:
+        """The seed of one check's draws: --seed and the check id."""
+        return (self.seed * 1_000_003 + zlib.crc32(check_id.encode())) % 2**31
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("layerconf")
     group.addoption("--framework", action="append", default=None, metavar="NAME",
-                    help=f"framework to check, repeatable; one of {flavours.names()}; "
+                    help=f"flavour to check, repeatable; one of {flavours.names()}; "
                          "default: every installed one that can share this process")
     group.addoption("--results", default=None, metavar="PATH", help="write the results JSON here")
+    group.addoption("--events", default=None, metavar="PATH",
+                    help="append one JSON line per event here as it happens (flavour versions, checks collected, each record)")
     group.addoption("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
     group.addoption("--device", default="cpu", help="device the adapters run on (default cpu)")
 
@@ -90,10 +125,14 @@ def pytest_configure(config):
     config.layerconf = Session(config)
 
 
+def pytest_unconfigure(config):
+    config.layerconf.events.close()
+
+
 def pytest_report_header(config):
     session = config.layerconf
     if not session.frameworks:
-        return ["layerconf: no framework installed or selected: conformance tests will not run"]
+        return ["layerconf: no flavour installed or selected: conformance tests will not run"]
     lines = [f"layerconf: seed {session.seed}, device {session.device}"]
     for name in session.frameworks:
         a = session.adapter(name)
@@ -108,7 +147,7 @@ def pytest_generate_tests(metafunc):
         return
     behaviour = specs.behaviours()[marker.args[0]]
     if not metafunc.config.layerconf.frameworks:
-        reason = (f"no framework selected: none of {flavours.names()} is installed and can run in this "
+        reason = (f"no flavour selected: none of {flavours.names()} is installed and can run in this "
                   "process; use --framework NAME in an environment that has it (tox -e NAME)")
         metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-framework")])
         return
@@ -116,41 +155,42 @@ def pytest_generate_tests(metafunc):
     for framework in metafunc.config.layerconf.frameworks:
         profile = specs.profile(framework)
         for values in behaviour.cases():
-            reason = not_applicable(behaviour, values, profile)
-            marks = [pytest.mark.skip(reason=NOT_APPLICABLE + reason)] if reason else []
+            case = Case(framework, behaviour, values, not_applicable(behaviour, values, profile))
+            marks = [pytest.mark.skip(reason=f"not applicable: {case.not_applicable}")] if case.not_applicable else []
             inner = ",".join(f"{k}={v}" for k, v in values.items())
-            params.append(pytest.param(Case(framework, behaviour, values), marks=marks,
-                                       id=f"{framework}:{inner}" if inner else framework))
+            params.append(pytest.param(case, marks=marks, id=f"{framework}:{inner}" if inner else framework))
     metafunc.parametrize("case", params)
+
+
+def _case(item) -> Case | None:
+    return getattr(item, "callspec", None) and item.callspec.params.get("case")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark checks with a declared deviation as strict xfail; note entries that match no catalogue check."""
+    """Attach each case's declared deviation; announce the checks collected (for progress and recovery)."""
     session = config.layerconf
-    for item in items:
-        case = _case(item)
-        if case is None:
+    cases = [(item, c) for item in items if (c := _case(item)) is not None]
+    for item, case in cases:
+        if case.not_applicable:
             continue
-        version = session.adapter(case.framework).version()
-        for entry in deviations.applying(specs.deviations(case.framework), case.check_id, version):
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"declared deviation: {entry['reason']} ({entry['link']})"))
-            item.layerconf_deviation = entry
-    catalogue = specs.catalogue_check_ids()
+        try:
+            item.layerconf_declaration = deviations.applying(
+                session.declarations[case.framework], case.framework, case.behaviour.id, case.params,
+                session.adapter(case.framework).version())
+        except specs.SpecError as err:
+            raise pytest.UsageError(str(err)) from err
     for framework in session.frameworks:
-        for entry in deviations.stale(specs.deviations(framework), catalogue):
-            session.stale.append({"framework": framework, **entry})
-
-
-def _case(item):
-    return getattr(item, "callspec", None) and item.callspec.params.get("case")
+        session.events.emit("collected", framework=framework,
+                            checks=[c.identity() for _, c in cases if c.framework == framework])
 
 
 @pytest.fixture
 def adapter(case, request):
-    """The case's framework adapter, seeded from --seed and the check id."""
-    a = request.config.layerconf.adapter(case.framework)
-    a.seed(_derived_seed(request.config.layerconf.seed, case.check_id))
+    """The case's flavour adapter, seeded from --seed and the check id."""
+    session = request.config.layerconf
+    a = session.adapter(case.framework)
+    a.seed(session.derived_seed(case.check_id))
     return a
 
 
@@ -162,84 +202,126 @@ def profile(case):
 @pytest.fixture
 def rng(case, request):
     """NumPy generator for input draws, fixed by --seed and the check id."""
-    return np.random.default_rng(_derived_seed(request.config.layerconf.seed, case.check_id))
+    return np.random.default_rng(request.config.layerconf.derived_seed(case.check_id))
 
 
 @pytest.fixture
 def check(case, adapter, request):
-    c = Check(case.check_id, case.framework, adapter.version(), case.behaviour.formula)
+    """Hard (raises at the first failure), or soft when a deviation is declared for the case."""
+    soft = getattr(request.node, "layerconf_declaration", None) is not None
+    c = Check(case.check_id, case.framework, adapter.version(), case.behaviour.formula, soft=soft)
     request.node.layerconf_check = c
     return c
 
 
-def _derived_seed(seed: int, check_id: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(check_id.encode())) % 2**31
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Seed hypothesis from --seed; judge a declared deviation once the test has run."""
+    case = _case(pyfuncitem)
+    if case is None:
+        return (yield)
+    session = pyfuncitem.config.layerconf
+    if hasattr(pyfuncitem.obj, "hypothesis"):
+        hypothesis.seed(session.derived_seed(case.check_id))(pyfuncitem.obj)
+    declared = getattr(pyfuncitem, "layerconf_declaration", None)
+    if declared is None:
+        return (yield)
+    check = pyfuncitem.layerconf_check
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - any exception is an observation to judge
+        check.failures.append(Failure.from_exception(err))
+    verdict = deviations.judge(declared, check.failures, check.observed, case.params.get("dtype", "float64"),
+                               lambda overrides: _rerun(pyfuncitem, overrides))
+    if verdict.outcome is Outcome.DEVIATION:
+        pytest.xfail(verdict.text)
+    raise Verdict(verdict)
 
 
-@pytest.hookimpl(hookwrapper=True)
+def _rerun(item, overrides: dict) -> list:
+    """Run the test again, same draws, with the reference following the overridden profile; its failures."""
+    case, session = _case(item), item.config.layerconf
+    if "profile" not in item.funcargs:
+        raise specs.SpecError(f"{item.layerconf_declaration.name}: a convention signature needs a test that reads the "
+                              f"profile, and {case.behaviour.id}'s does not")
+    check = Check(case.check_id, case.framework, session.adapter(case.framework).version(), case.behaviour.formula, soft=True)
+    args = dict(item.funcargs, profile=item.funcargs["profile"].overridden(overrides), check=check)
+    if "rng" in args:
+        args["rng"] = np.random.default_rng(session.derived_seed(case.check_id))
+    session.adapter(case.framework).seed(session.derived_seed(case.check_id))
+    try:
+        item.obj(**{name: args[name] for name in item._fixtureinfo.argnames})
+    except Exception as err:  # noqa: BLE001 - any exception is an observation
+        check.failures.append(Failure.from_exception(err))
+    return check.failures
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    report = (yield).get_result()
+    report = yield
     case = _case(item)
     if case is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
-        return
+        return report
     session = item.config.layerconf
-    outcome, message = _outcome(report, call)
-    summary = getattr(item, "layerconf_check", Check.NOTHING).summary()
-    session.records.append({
-        "framework": case.framework,
-        "version": session.adapter(case.framework).version(),
-        "behaviour": case.behaviour.id,
-        "family": case.behaviour.family,
-        "params": case.params,
-        "check": case.check_id,
-        "outcome": outcome,
-        "message": message,
-        "deviation": getattr(item, "layerconf_deviation", None),
-        "duration_s": round(report.duration, 6),
-        **summary,
-    })
+    outcome, message = _outcome(case, report, call)
+    check = getattr(item, "layerconf_check", None)
+    summary = check.summary() if check else {"worst_error": None, "margin": None, "tolerance": None,
+                                              "quantity": None, "statistics": [], "observed": {}, "failures": []}
+    if outcome is Outcome.ERROR and call.excinfo is not None and not summary["failures"]:
+        summary["failures"] = [Failure.from_exception(call.excinfo.value).record()]
+    declared = getattr(item, "layerconf_declaration", None)
+    record = {**case.identity(), "version": session.adapter(case.framework).version(), "outcome": outcome.value, "message": message, "deviation": declared.record() if declared else None,
+              "duration_s": round(report.duration, 6), **summary}
+    session.records.append(record)
+    session.events.emit("record", record=record)
+    return report
 
 
-def _outcome(report, call):
+def _outcome(case: Case, report, call) -> tuple[Outcome, str | None]:
+    if case.not_applicable:
+        return Outcome.NOT_APPLICABLE, case.not_applicable
     if hasattr(report, "wasxfail"):
-        return ("deviation", str(call.excinfo.value) if call.excinfo else None) if report.skipped else ("deviation_fixed", report.wasxfail)
+        return Outcome.DEVIATION, report.wasxfail
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reason = reason.removeprefix("Skipped: ")
-        if reason.startswith(NOT_APPLICABLE):
-            return "not_applicable", reason.removeprefix(NOT_APPLICABLE)
-        return "skipped", reason
+        return Outcome.SKIPPED, reason.removeprefix("Skipped: ")
     if report.passed:
-        return "passed", None
-    if "XPASS(strict)" in str(report.longrepr):
-        return "deviation_fixed", str(report.longrepr)
-    if report.when == "call" and call.excinfo is not None and _only_assertions(call.excinfo.value):
-        return "failed", str(call.excinfo.value)
-    return "error", report.longreprtext[-2000:]
+        return Outcome.PASSED, None
+    err = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(err, Verdict):
+        return err.outcome, str(err)
+    if report.when == "call" and err is not None and _only_assertions(err):
+        return Outcome.FAILED, str(err)
+    return Outcome.ERROR, report.longreprtext[-2000:]
 
 
 def _only_assertions(exc) -> bool:
-    """An assertion, or a group (hypothesis reports several distinct failures so) of assertions only."""
+    """A check's failure, or a group (hypothesis reports several distinct failures so) of them only."""
     if isinstance(exc, BaseExceptionGroup):
-        return exc.subgroup(lambda e: not isinstance(e, (AssertionError, BaseExceptionGroup))) is None
-    return isinstance(exc, AssertionError)
+        return exc.subgroup(lambda e: not isinstance(e, (CheckFailure, BaseExceptionGroup))) is None
+    return isinstance(exc, CheckFailure)
 
 
 def pytest_terminal_summary(terminalreporter, config):
     session = config.layerconf
-    if not session.records and not session.stale:
+    if not session.records:
         return
     tr = terminalreporter
     tr.section("layerconf")
     for framework in session.frameworks:
-        counts = {}
-        for r in session.records:
-            if r["framework"] == framework:
-                counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-        tr.write_line(f"{framework}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
-    for entry in session.stale:
-        tr.write_line(f"STALE deviation for {entry['framework']}: {entry['check']!r} matches no check", yellow=True)
+        counts = ", ".join(f"{n} {o.value}" for o, n in
+                           sorted(_counts(session.records, framework).items(), key=lambda i: i[0].severity))
+        tr.write_line(f"{framework}: {counts}")
     path = config.getoption("results")
     if path:
-        meta = results.metadata(session.frameworks_meta(), session.seed, session.stale)
+        meta = results.metadata(session.frameworks_meta(), session.seed)
         tr.write_line(f"results: {len(session.records)} records -> {results.write(path, meta, session.records)}")
+
+
+def _counts(records, framework) -> dict:
+    counts = {}
+    for r in records:
+        if r["framework"] == framework:
+            o = Outcome(r["outcome"])
+            counts[o] = counts.get(o, 0) + 1
+    return counts

@@ -11,16 +11,21 @@ from pathlib import Path
 import jsonschema
 
 import layerconf
+from layerconf import SCHEMAS, observed
+from layerconf.outcomes import Outcome
 
 SCHEMA_ID = "layerconf.results/1"
-SCHEMA = json.loads((Path(__file__).with_name("schemas") / "results.json").read_text())
+SCHEMA = json.loads((SCHEMAS / "results.json").read_text())
+_RECORD = SCHEMA["properties"]["records"]["items"]["properties"]
+_RECORD["outcome"]["enum"] = [o.value for o in Outcome]      # one home: the Outcome type
+_RECORD["observed"].update(observed.SCHEMA)                  # one home: schemas/observed.json
 
 
 class ResultsError(ValueError):
     """A results file is unreadable, truncated, foreign or does not match the schema."""
 
 
-def metadata(frameworks: dict, seed: int, stale: list) -> dict:
+def metadata(frameworks: dict, seed: int) -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -29,7 +34,6 @@ def metadata(frameworks: dict, seed: int, stale: list) -> dict:
         "layerconf": layerconf.__version__,
         "seed": seed,
         "frameworks": frameworks,
-        "stale_deviations": stale,
     }
 
 
@@ -40,9 +44,8 @@ def merge(documents: list[dict], runs: dict | None = None, seed: int = 0) -> dic
     status, exit code, duration, command, output tail) is added when given. With no document, the
     metadata describes this process and has no frameworks.
     """
-    base = dict(documents[0]["metadata"]) if documents else metadata({}, seed, [])
+    base = dict(documents[0]["metadata"]) if documents else metadata({}, seed)
     base["frameworks"] = {name: meta for d in documents for name, meta in d["metadata"]["frameworks"].items()}
-    base["stale_deviations"] = [s for d in documents for s in d["metadata"].get("stale_deviations", [])]
     merged = {"schema": SCHEMA_ID, "metadata": base}
     if runs is not None:
         merged["runs"] = runs

@@ -112,6 +112,17 @@ class Profile:
     def has(self, dotted: str) -> bool:
         return self.get(dotted, _MISSING) is not _MISSING
 
+    def overridden(self, changes: dict) -> "Profile":
+        """A copy whose dotted paths hold other values: {'batchnorm.running_var_correction': 'unbiased'}."""
+        data = self.data
+        for dotted, value in changes.items():
+            *parents, last = dotted.split(".")
+            override = {last: value}
+            for part in reversed(parents):
+                override = {part: override}
+            data = merged(data, override)
+        return Profile(self.name, data, self.path)
+
     def native(self, layer: str, **neutral) -> dict:
         """Spell neutral parameters as the framework's arguments: decay=0.7 -> {'momentum': 0.3} for torch.
 
@@ -192,10 +203,7 @@ def manifest(name: str, directory: Path = FLAVOURS) -> dict:
 
 
 @functools.cache
-def deviations(name: str, directory: Path = DIRECTORY / "deviations") -> tuple[dict, ...]:
-    """Declared deviations of the flavour: the entries of every file its manifest lists."""
-    entries = []
-    for file in manifest(name)["deviations"]:
-        path = directory / f"{file}.yaml"
-        entries += load_yaml(path, "deviations") or []
-    return tuple(entries)
+def deviation_file(name: str, directory: Path = DIRECTORY / "deviations") -> tuple[dict, ...]:
+    """The declarations of specs/deviations/<name>.yaml (schemas/deviations.json); layerconf.deviations
+    interprets them."""
+    return tuple(load_yaml(directory / f"{name}.yaml", "deviations") or ())

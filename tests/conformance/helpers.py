@@ -1,7 +1,15 @@
 """Framework-neutral helpers of the BatchNorm tests: the layer a case builds and the state it starts from."""
+from hypothesis import HealthCheck, Phase, settings
+
 from layerconf.reference.dtypes import as_dtype
 
 from . import draw
+
+# Hypothesis in the suite: draws seeded per check from --seed by the plugin, no example database (every
+# draw derives from the seed), no shrinking (a failing draw is reported as drawn: shrinking re-ran the layer
+# on dozens of new shapes, each a new compilation under JAX, for an outcome already known).
+SUITE = settings(database=None, deadline=None, print_blob=True, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Explicit eps and decay where they are not under test; exact in float32, so a layer holding its
 # arguments in float32 (profile batchnorm.arguments_dtype) holds these values exactly.

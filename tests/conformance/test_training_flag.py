@@ -4,7 +4,6 @@ Each test runs one step of a small model (inputs -> nested base holding one Batc
 Dense(1) head, mean squared error, SGD) and compares the output or loss, the moving statistics and
 every weight with the reference, in the mode the profile's training_flag says the call runs in.
 """
-import numpy as np
 import pytest
 
 from layerconf.reference import batchnorm as ref
@@ -19,11 +18,14 @@ BN_KEYS = ("running_mean", "running_var", "gamma", "beta")
 
 
 def training_mode(profile, context: str, flag, trainable: bool) -> bool:
-    """Whether BatchNormalization runs in training mode: the flag (or the context's default when
-    the flag is omitted), unless trainable=False forces inference mode."""
+    """Whether BatchNormalization runs in training mode: the flag, or the context's default when the flag
+    is omitted or, under fit, overridden (the profile's training_flag.explicit_flag_kept false); unless
+    trainable=False forces inference mode."""
     if not trainable and profile.get("training_flag.frozen_batchnorm_inference"):
         return False
-    return profile.get(f"training_flag.{context}") == "training" if flag is None else flag
+    if flag is None or (context == "fit" and not profile.get("training_flag.explicit_flag_kept")):
+        return profile.get(f"training_flag.{context}") == "training"
+    return flag
 
 
 def setup(adapter, profile, rng, base_training):
@@ -145,8 +147,7 @@ def _fine_tuning(case, adapter, profile, check, rng, base_training):
     model.set_trainable("base", True)
     held = model.state()
     x, t = batch(rng)
-    flag = base_training if profile.get("training_flag.explicit_flag_kept") else None
-    training = training_mode(profile, "fit", flag, True)
+    training = training_mode(profile, "fit", base_training, True)
     check.observe("unfrozen_batchnorm_mode", "training" if training else "inference")
     loss = model.train(x, t, case["method"])
     expected_loss, changed = expected_step(profile, held, x, t, training, True)

@@ -49,11 +49,13 @@ def document(runs=None) -> dict:
     records += _framework_records("keras-jax", 0.7, 0.99, "epsilon", 1e-3, 1.0, False, "beta")
     records.append(record("torch", "bn.error.momentum", "batchnorm.errors", {"layout": "NC"}, outcome="deviation",
                           message="momentum=-0.5 was accepted",
-                          deviation={"check": "bn.error.momentum*", "versions": ">=0", "reason": "r", "link": LINK}))
+                          deviation={"file": "torch", "index": 0, "behaviours": ["bn.error.momentum"], "where": {},
+                                     "versions": ">=0", "reason": "r", "link": LINK, "signature": {"kind": "no_error"}},
+                          failures=[{"kind": "no_error", "quantity": "error", "detail": "error: momentum=-0.5 was accepted"}]))
     records.append(record("keras-jax", "bn.train.output", "batchnorm.training", {"layout": "NCHW"}, outcome="failed",
                           message="bn.train.output[layout=NCHW] on keras-jax\n  y: worst error 0.002",
                           worst_error=0.002, margin=4.5, quantity="y"))
-    meta = results.metadata({fw: {"version": v, "environment": {"device": "cpu"}} for fw, v in VERSIONS.items()}, 0, [])
+    meta = results.metadata({fw: {"version": v, "environment": {"device": "cpu"}} for fw, v in VERSIONS.items()}, 0)
     doc = {"schema": results.SCHEMA_ID, "metadata": meta, "records": records}
     if runs is not None:
         doc["runs"] = runs

@@ -5,7 +5,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from layerconf import deviations, results, specs
+from layerconf import results, specs
 from layerconf.checks import Check, CheckFailure
 from layerconf.compare import compare, dtype_name
 from layerconf.reference.statistics import Region
@@ -72,10 +72,49 @@ def test_check_close_failure_message():
 def test_check_equal_and_true():
     check = make_check()
     check.equal("y", np.array([1.0, np.nan]), np.array([1.0, np.nan]))
-    with pytest.raises(CheckFailure, match="bit-for-bit"):
+    with pytest.raises(CheckFailure, match="bit-for-bit") as err:
         check.equal("y", np.array([1.0, 1.0 + 1e-16 * 2]), np.array([1.0, 1.0]))
-    with pytest.raises(CheckFailure, match="raised: nothing"):
-        check.true("error", False, "raised: nothing")
+    assert err.value.failure.kind == "value" and err.value.failure.worst_error == pytest.approx(2.2e-16, rel=0.1)
+    with pytest.raises(CheckFailure, match="raised: nothing") as err:
+        check.true("mask", False, "raised: nothing")
+    assert (err.value.failure.kind, err.value.failure.quantity) == ("property", "mask")
+
+
+def test_check_errors_expected_and_not():
+    check = make_check()
+    check.expect_error(ValueError("eps must be positive"), "eps=-1 was accepted")
+    check.message_states(ValueError("eps must be positive"), "eps")
+    check.message_states(None, "eps")                     # nothing raised: the missing error is the failure
+    check.expect_no_error(None)
+    with pytest.raises(CheckFailure, match="eps=-1 was accepted") as err:
+        check.expect_error(None, "eps=-1 was accepted")
+    assert err.value.failure.kind == "no_error"
+    with pytest.raises(CheckFailure, match="does not state 'rate'") as err:
+        check.message_states(RuntimeError("ratio must be in [0, 1)"), "rate", "ratio")
+    assert (err.value.failure.kind, err.value.failure.error_type) == ("message", "RuntimeError")
+    with pytest.raises(CheckFailure, match="expected a result, raised ZeroDivisionError: boom") as err:
+        check.expect_no_error(ZeroDivisionError("boom"))
+    assert (err.value.failure.kind, err.value.failure.message) == ("error", "boom")
+
+
+def test_a_soft_check_collects_every_failure_with_its_size():
+    check = Check("c", "torch", "2.9.1", "y = x", soft=True)
+    check.close("y", np.array([1.0, 2.0 + 3e-7]), [1.0, 2.0])
+    check.close("z", np.array([np.nan]), [1.0])
+    check.expect_error(None, "accepted")
+    y, z, error = check.failures
+    assert (y.kind, y.quantity, z.kind, error.kind) == ("value", "y", "value", "no_error")
+    assert y.worst_error == pytest.approx(3e-7, rel=1e-6) and y.margins["float32"] < 1 < y.margins["float64"]
+    assert z.worst_error == np.inf and z.margins["bfloat16"] == np.inf
+    assert [f["kind"] for f in check.summary()["failures"]] == ["value", "value", "no_error"]
+    assert check.summary()["failures"][1]["worst_error"] is None        # JSON has no infinity
+
+
+def test_observed_keys_are_declared_once():
+    check = make_check()
+    check.observe("initial_gamma", 1.0)
+    with pytest.raises(KeyError, match="'colour' is not declared in layerconf/schemas/observed.json"):
+        check.observe("colour", "blue")
 
 
 def test_check_within_records_statistics():
@@ -103,7 +142,7 @@ def test_non_finite_measurements_are_recorded_as_null(tmp_path):
     summary = check.summary()
     assert summary["observed"] == {"running_var_trajectory": [1.0, None, None], "default_eps": None}
     assert summary["statistics"][0]["value"] is None and summary["worst_error"] is None
-    results.write(tmp_path / "r.json", results.metadata(TORCH_META, 0, []), [record(outcome="failed", **summary)])
+    results.write(tmp_path / "r.json", results.metadata(TORCH_META, 0), [record(outcome="failed", **summary)])
 
 def record(**changes):
     check = make_check()
@@ -117,7 +156,7 @@ TORCH_META = {"torch": {"version": "2.9.1+cpu", "environment": {"cuda": False}}}
 
 
 def test_results_round_trip(tmp_path):
-    meta = results.metadata(TORCH_META, 3, [])
+    meta = results.metadata(TORCH_META, 3)
     records = [record(), record(outcome="failed", message="bn.train.output ... margin 3")]
     path = results.write(tmp_path / "sub" / "r.json", meta, records)
     document = results.read(path)
@@ -137,7 +176,7 @@ def test_results_round_trip(tmp_path):
      "records/0: framework torch 2.9.1+cpu is not in metadata/frameworks (none)"),
 ])
 def test_read_rejects_bad_files_naming_file_and_place(tmp_path, corrupt, place):
-    good = results.write(tmp_path / "good.json", results.metadata(TORCH_META, 0, []), [record()])
+    good = results.write(tmp_path / "good.json", results.metadata(TORCH_META, 0), [record()])
     path = tmp_path / "bad.json"
     path.write_text(corrupt(good.read_text(), json.loads(good.read_text())))
     with pytest.raises(results.ResultsError) as err:
@@ -152,33 +191,3 @@ def test_read_rejects_a_binary_file(tmp_path):
     path.write_bytes(b"\x1f\x8b\x08\x00 compressed")
     with pytest.raises(results.ResultsError, match=str(path)):
         results.read(path)
-
-
-ENTRIES = [
-    {"check": "bn.error.momentum*", "versions": ">=0", "reason": "r", "link": "https://x"},
-    {"check": "bn.error.eps*", "versions": "<2.10", "reason": "r", "link": "https://x"},
-    {"check": "do.grad[rate=0.5,*", "versions": ">=2.10,<2.16", "reason": "r", "link": "https://x"},
-]
-
-
-@pytest.mark.parametrize("check_id, version, expected", [
-    ("bn.error.momentum[layout=NC]", "2.2.0", [0]),
-    ("bn.error.eps[layout=NC]", "2.9.1+cu128", [1]),
-    ("bn.error.eps[layout=NC]", "2.10.0", []),
-    ("do.grad[rate=0.5,dtype=float32]", "2.15.0+cu132", [2]),
-    ("do.grad[rate=0.5,dtype=float32]", "2.16.0+cpu", []),
-    ("do.grad[rate=0.2,dtype=float32]", "2.12.0", []),
-    # nightlies and release candidates are versions too; with packaging < 26 (pyproject allows >= 23)
-    # `v in SpecifierSet(...)` excludes pre-releases, so these two fail there (see deviations.py)
-    ("bn.error.momentum[layout=NC]", "2.10.0.dev20250101+cu128", [0]),
-    ("bn.error.eps[layout=NC]", "2.9.0rc1", [1]),
-])
-def test_deviations_applying(check_id, version, expected):
-    assert deviations.applying(ENTRIES, check_id, version) == [ENTRIES[i] for i in expected]
-
-
-def test_deviations_stale():
-    ids = ["bn.error.momentum[layout=NC]", "do.grad[rate=0.2,dtype=float32]"]
-    assert deviations.stale(ENTRIES, ids) == ENTRIES[1:]
-    assert deviations.stale(ENTRIES, iter(ids + ["do.grad[rate=0.5,dtype=float64]"])) == [ENTRIES[1]]
-    assert deviations.stale([], ids) == []

@@ -27,7 +27,7 @@ def _manifests() -> dict:
 def _suite_command(flavour: str, posargs) -> list[str]:
     sys.path.insert(0, str(ROOT))
     try:
-        from layerconf.suite import command   # the one place the suite's command line is built
+        from layerconf.suite import command  # the one place the suite's command line is built
     finally:
         sys.path.remove(str(ROOT))
     return command(flavour, results=ROOT / "results" / f"{flavour}.json", python="python", extra=posargs)

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from layerconf.adapters.base import DeviceUnavailable
+
 jax.config.update("jax_enable_x64", True)
 
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16}
@@ -45,9 +47,9 @@ def weighted_sum(y, dy):
 
 
 def device(name: str):
-    """The JAX device for --device (cpu, cuda/gpu)."""
-    platform = {"cuda": "gpu"}.get(name, name)
+    """The JAX device for --device (cpu, cuda); DeviceUnavailable when this jax has none."""
     try:
-        return jax.devices(platform)[0]
+        return jax.devices({"cuda": "gpu"}.get(name, name))[0]
     except RuntimeError as err:
-        raise ValueError(f"--device must be one JAX can use (cpu, cuda), got {name!r}: {err}") from err
+        raise DeviceUnavailable(f"--device {name}: jax {jax.__version__} has no such device (its devices: "
+                                f"{', '.join(str(d) for d in jax.devices())})") from err

@@ -13,6 +13,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 
+class DeviceUnavailable(ValueError):
+    """The machine or the framework's build has no such device; the message names the devices it has."""
+
+
 class BatchNormLayer(ABC):
     @abstractmethod
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
@@ -73,7 +77,8 @@ class Adapter(ABC):
 
     @abstractmethod
     def environment(self) -> dict:
-        """Device and numeric settings in force (for the report header and the results)."""
+        """Device and numeric settings in force (for the report header and the results); ``device`` is
+        read from the framework (where it places arrays), not copied from --device."""
 
     @abstractmethod
     def seed(self, seed: int) -> None:

@@ -12,9 +12,9 @@ import optax
 from flax import linen as nn
 from flax import serialization, traverse_util
 
+from layerconf import specs
 from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
-from layerconf import specs
 
 STATE = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var"),
          "gamma": ("params", "scale"), "beta": ("params", "bias")}
@@ -118,7 +118,8 @@ class LinenAdapter(Adapter):
 
     def __init__(self, device: str):
         self.device = device
-        jax.config.update("jax_default_device", _jax.device(device))
+        self.jax_device = _jax.device(device)
+        jax.config.update("jax_default_device", self.jax_device)
         self.profile = specs.profile(self.name)
         self.key = jax.random.key(0)
 
@@ -127,7 +128,7 @@ class LinenAdapter(Adapter):
         return flax.__version__
 
     def environment(self):
-        return {"device": str(_jax.device(self.device)), "jax": jax.__version__, "optax": optax.__version__,
+        return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
                 "x64": bool(jax.config.jax_enable_x64)}
 
     def seed(self, seed):

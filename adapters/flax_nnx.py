@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, serialization
 
+from layerconf import specs
 from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
-from layerconf import specs
 
 STATE = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}
 TRAINABLE = nnx.Param
@@ -120,7 +120,8 @@ class NnxAdapter(Adapter):
 
     def __init__(self, device: str):
         self.device = device
-        jax.config.update("jax_default_device", _jax.device(device))
+        self.jax_device = _jax.device(device)
+        jax.config.update("jax_default_device", self.jax_device)
         self.profile = specs.profile(self.name)
         self.seed_value = 0
         self.live = weakref.WeakSet()   # dropout modules to reseed
@@ -130,7 +131,7 @@ class NnxAdapter(Adapter):
         return flax.__version__
 
     def environment(self):
-        return {"device": str(_jax.device(self.device)), "jax": jax.__version__, "optax": optax.__version__,
+        return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
                 "x64": bool(jax.config.jax_enable_x64)}
 
     def seed(self, seed):

@@ -7,8 +7,8 @@ keras.ops.convert_to_tensor / convert_to_numpy.
 import keras
 import numpy as np
 
-from layerconf.adapters.keras_common import Flavour, KerasAdapter
 from layerconf import specs
+from layerconf.adapters.keras_common import Flavour, KerasAdapter
 
 BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
 
@@ -35,8 +35,6 @@ def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
     backend = keras.backend.backend()
     if backend != BACKENDS[name]:
         raise RuntimeError(f"{name} needs KERAS_BACKEND={BACKENDS[name]}; keras was imported with backend {backend!r}")
-    if device != "cpu":
-        raise ValueError(f"--device must be cpu for {name} (Keras places arrays on the backend's default device), got {device!r}")
     if backend == "jax":
         import jax
         jax.config.update("jax_enable_x64", True)

@@ -19,8 +19,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
+from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
 from layerconf.reference.dtypes import as_dtype, parameter_dtype
 
 ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
@@ -148,8 +148,10 @@ class OrtAdapter(Adapter):
     name = "onnxruntime"
 
     def __init__(self, device: str):
-        if device not in PROVIDERS:
-            raise ValueError(f"--device must be one of {sorted(PROVIDERS)} for onnxruntime, got {device!r}")
+        available = ort.get_available_providers()
+        if PROVIDERS[device][0] not in available:
+            raise DeviceUnavailable(f"--device {device}: this onnxruntime build has no {PROVIDERS[device][0]} "
+                                    f"(its providers: {', '.join(available)})")
         self.device, self.providers = device, PROVIDERS[device]
         self.profile = specs.profile("onnxruntime")
         self.options = ort.SessionOptions()
@@ -159,7 +161,9 @@ class OrtAdapter(Adapter):
         return ort.__version__
 
     def environment(self):
-        return {"device": self.device, "providers": self.providers, "onnx": onnx.__version__,
+        used = self._session(_identity_model()).get_providers()   # what a session actually runs on
+        return {"device": {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda"}.get(used[0], used[0]),
+                "providers": used, "onnx": onnx.__version__,
                 "graph_optimization_level": str(self.options.graph_optimization_level)}
 
     def seed(self, seed):
@@ -172,6 +176,14 @@ class OrtAdapter(Adapter):
         if variant not in self.profile.get("dropout.variants"):
             raise ValueError(f"variant must be one of {sorted(self.profile.get('dropout.variants'))} for onnxruntime, got {variant!r}")
         return OrtDropout(self, dtype, native)
+
+
+def _identity_model() -> onnx.ModelProto:
+    """A one-node model (Identity), to ask a session which providers it uses."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    return helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def make_adapter(name: str = "onnxruntime", device: str = "cpu") -> OrtAdapter:

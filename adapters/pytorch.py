@@ -9,8 +9,8 @@ import ml_dtypes
 import numpy as np
 import torch
 
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf import specs
+from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -102,6 +102,9 @@ class TorchAdapter(Adapter):
     name = "torch"
 
     def __init__(self, device: str):
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DeviceUnavailable(f"--device cuda: torch {torch.__version__} sees no CUDA device "
+                                    "(torch.cuda.is_available() is False); its devices: cpu")
         self.device = device
         self.profile = specs.profile("torch")
         torch.use_deterministic_algorithms(True)
@@ -113,7 +116,7 @@ class TorchAdapter(Adapter):
 
     def environment(self):
         return {
-            "device": self.device,
+            "device": str(torch.empty(0, device=self.device).device),
             "threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "tf32": torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32,

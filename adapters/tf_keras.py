@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from layerconf.adapters.keras_common import Flavour, KerasAdapter
 from layerconf import specs
+from layerconf.adapters.keras_common import Flavour, KerasAdapter
 
 
 def _tensor(x, dtype):
@@ -25,6 +25,4 @@ def _default_device() -> str:
 
 
 def make_adapter(name: str = "tf-keras", device: str = "cpu") -> KerasAdapter:
-    if device != "cpu":
-        raise ValueError(f"--device must be cpu for {name} (TensorFlow places ops on its default device), got {device!r}")
     return KerasAdapter(name, Flavour(tf_keras, "tensorflow", _tensor, _numpy, _default_device()), specs.profile(name))

@@ -97,7 +97,8 @@ def main(argv=None):
     meta = results["metadata"]["frameworks"].get(args.framework, {})
     print(f"{args.framework} {meta.get('version')} ({meta.get('environment')}), "
           f"{os.cpu_count()} CPUs (1-min load average {load:.2f} before the run), pytest exit {proc.returncode}, "
-          f"bytecode {'cached in ' + str(cache) if cache else 'not cached (PYTHONDONTWRITEBYTECODE=' + os.environ.get('PYTHONDONTWRITEBYTECODE', '') + ')'}")
+          f"bytecode {'cached in ' + str(cache) if cache else 'not cached'} "
+          f"(PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')})")
     print()
     rows = [("family", "checks", "call s (duration_s)", "setup+teardown s", "share of calls", "outcomes")]
     for name, f in sorted(fam.items(), key=lambda kv: -kv[1]["call"]):

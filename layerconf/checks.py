@@ -163,4 +163,5 @@ def _finite_tree(value):
 def _excerpt(actual, expected, n: int = 6) -> str:
     a = np.asarray(actual).astype(np.float64).ravel()[:n]
     e = np.asarray(expected, dtype=np.float64).ravel()[:n]
-    return f"\n  expected (first {len(e)}): {np.array2string(e, precision=6)}\n  actual   (first {len(a)}): {np.array2string(a, precision=6)}"
+    return (f"\n  expected (first {len(e)}): {np.array2string(e, precision=6)}"
+            f"\n  actual   (first {len(a)}): {np.array2string(a, precision=6)}")

@@ -1,64 +1,107 @@
-"""The command line: ``layerconf run | report | diff`` (also ``python -m layerconf``).
+"""The command line: layerconf run | report | diff | matrix (also python -m layerconf).
 
-run     every installed framework (or each --framework), one process each; writes DIR/results.json,
-        DIR/report.md, DIR/report.html. Exit 0 when every framework completed with no failing check,
-        1 when a check failed or a framework crashed or timed out, 2 on a usage error.
+run     every installed flavour (or each --framework), one process each, --jobs at a time; writes
+        DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends.
 report  the Markdown report and the HTML page from one or more results files.
-diff    what changed from OLD to NEW, as Markdown; exit 1 when there is a regression, 0 otherwise.
-matrix  the version matrix of specs/matrix.yaml (layerconf.matrix): `layerconf matrix --help`.
+diff    what changed from OLD to NEW, as Markdown.
+matrix  the version matrix: each flavour's versions (layerconf matrix --help).
+
+Exit status: 0 when nothing fails; 1 when a check fails (run: a check failed, errored, did not run, or a
+declared deviation no longer reproduces; diff: the new run fails where the old one did not); 2 on bad
+input, before any work and with nothing written.
 """
 import argparse
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from layerconf import diff, flavours, matrix, report, results, runner
+import layerconf
+from layerconf import diff, flavours, matrix, output, report, results, runner
+from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
+RUN_FILES = ["results.json", "report.md", "report.html", "plots", "logs"]
+REPORT_FILES = ["report.md", "report.html", "plots"]
 
 
-def _run(args) -> int:
+class UsageError(ValueError):
+    """Bad input: the message names the argument and what it allows."""
+
+
+def _selected(args) -> list[str]:
     try:
         names = list(dict.fromkeys(args.framework)) if args.framework else runner.available()
-        missing = [n for n in names if n not in runner.available()]
         for name in names:
             flavours.manifest(name)
     except flavours.UnknownFlavour as err:
-        return _usage(str(err))
-    if missing:
-        return _usage(f"--framework: not installed here: {', '.join(missing)} "
-                      f"(installed: {', '.join(runner.available()) or 'none'})")
+        raise UsageError(str(err)) from err
+    if missing := [n for n in names if n not in runner.available()]:
+        raise UsageError(f"--framework: not installed here: {', '.join(missing)} "
+                         f"(installed: {', '.join(runner.available()) or 'none'})")
     if not names:
-        return _usage("no framework installed: install one, e.g. pip install -e '.[torch]', or run `tox -e run`")
+        raise UsageError("no flavour installed: install one, e.g. pip install 'layerconf[torch]', or run `tox -e run`")
+    if unable := [n for n in names if args.device not in flavours.devices(n)]:
+        able = [n for n in names if n not in unable]
+        raise UsageError(f"--device {args.device}: {', '.join(unable)} run on {' or '.join(flavours.devices(unable[0]))} "
+                         f"only; select the flavours that can with --framework ({', '.join(able) or 'none here'})")
+    return names
+
+
+def _run(args) -> int:
+    names = _selected(args)
+    target = output.folder(args.output, "--output")
     start = time.monotonic()
-    print(f"layerconf run: {', '.join(names)} (time limit {args.timeout:g} s each)", file=sys.stderr)
-    document, runs = runner.run_all(names, args.timeout, args.seed, args.device, stream=sys.stderr)
-    output = Path(args.output)
-    path = results.write_document(output / "results.json", document)
-    paths = report.write(output, [document])
-    print(f"results: {path}\nreport:  {paths['markdown']}\n         {paths['html']}\n"
-          f"total time {time.monotonic() - start:.0f} s", file=sys.stderr)
-    failing = sum(r["outcome"] in ("failed", "error", "deviation_fixed") for r in document["records"])
-    incomplete = [r.framework for r in runs if r.status != "completed"]
+    print(f"layerconf run: {', '.join(names)} ({args.jobs} at a time, time limit {args.timeout:g} s each, "
+          f"seed {args.seed}, device {args.device})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
+        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr)
+        if refused := [r for r in runs if r.status == "refused" and r.command]:
+            raise UsageError("\n".join(f"{r.framework} refused the input:\n" + _refusal(r) for r in refused))
+        document = runner.document(runs, args.seed)
+        with output.staged(target, RUN_FILES) as stage:
+            path = results.write_document(stage / "results.json", document)
+            report.write(stage, [document])
+            (stage / "logs").mkdir()
+            for r in runs:
+                (stage / "logs" / f"{r.framework}.log").write_text(Path(work, f"{r.framework}.log").read_text(errors="replace"))
+    failing = [r for r in document["records"] if Outcome(r["outcome"]).failing]
+    incomplete = [f"{r.framework} ({r.status})" for r in runs if r.status != "completed"]
+    print(f"results: {target / path.name}\nreport:  {target / 'report.md'}\n         {target / 'report.html'}\n"
+          f"logs:    {target / 'logs'}\ntotal time {time.monotonic() - start:.0f} s", file=sys.stderr)
     if incomplete:
         print(f"did not complete: {', '.join(incomplete)}", file=sys.stderr)
+    if failing:
+        print(f"{len(failing)} failing check(s): see the report's failures", file=sys.stderr)
     return 1 if failing or incomplete else 0
 
 
+def _refusal(run) -> str:
+    lines = [line for line in run.output_tail.splitlines() if line.startswith(("ERROR:", "pytest.main(): error:"))]
+    return "\n".join(lines) or run.output_tail
+
+
 def _report(args) -> int:
+    target = output.folder(args.output, "--output")
     documents = [results.read(p) for p in args.results]
-    paths = report.write(Path(args.output), documents)
-    print(f"report: {paths['markdown']}\n        {paths['html']}", file=sys.stderr)
+    with output.staged(target, REPORT_FILES) as stage:
+        report.write(stage, documents)
+    print(f"report: {target / 'report.md'}\n        {target / 'report.html'}", file=sys.stderr)
     return 0
 
 
 def _diff(args) -> int:
-    changes = diff.compare(results.read(args.old), results.read(args.new))
+    destination = output.file(args.output, "--output") if args.output else None
+    try:
+        changes = diff.compare(results.read(args.old), results.read(args.new))
+    except diff.NothingInCommon as err:
+        raise UsageError(f"{args.old} and {args.new}: {err}") from err
     text = diff.to_markdown(changes)
-    if args.output:
-        Path(args.output).write_text(text)
+    if destination:
+        output.write_text(destination, text)
     sys.stdout.write(text)
-    return 1 if changes.regressions else 0
+    return 1 if changes.failing else 0
 
 
 def _usage(message: str) -> int:
@@ -67,47 +110,61 @@ def _usage(message: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="layerconf", description=__doc__.split("\n")[0],
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = top.add_subparsers(dest="command", required=True)
+    top = argparse.ArgumentParser(prog="layerconf", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                                  epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"layerconf {layerconf.__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix}")
 
-    run = sub.add_parser("run", help="run the conformance suite for every installed framework and write the report")
+    run = sub.add_parser("run", help="run the conformance suite for every installed flavour and write the report")
     run.add_argument("--framework", action="append", metavar="NAME",
-                     help=f"framework to run, repeatable; one of {flavours.names()}; default: every installed one")
-    run.add_argument("--output", default="report", metavar="DIR", help="folder for results.json, report.md, report.html (default: report)")
-    run.add_argument("--timeout", type=_positive, default=1800.0, metavar="SECONDS",
-                     help="time limit per framework process (default 1800)")
+                     help=f"flavour to run, repeatable; one of {', '.join(flavours.names())}; default: every installed one")
+    run.add_argument("--output", default="report", metavar="DIR",
+                     help="folder for results.json, report.md, report.html, plots/ and logs/ (default: report)")
+    run.add_argument("--timeout", type=_seconds, default=1800.0, metavar="SECONDS",
+                     help="time limit per flavour process, a positive number (default 1800)")
+    run.add_argument("--jobs", type=_count, default=runner.default_jobs(), metavar="N",
+                     help=f"flavours run at once (default {runner.default_jobs()}: one per core, at most one per 4 GB)")
     run.add_argument("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
-    run.add_argument("--device", default="cpu", help="device the adapters run on (default cpu)")
+    run.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                     help="device the flavours run on: cpu or cuda (default cpu)")
     run.set_defaults(handler=_run)
 
     rep = sub.add_parser("report", help="Markdown report and HTML page from results files")
     rep.add_argument("results", nargs="+", metavar="RESULTS", help="results JSON files (layerconf run or pytest --results)")
-    rep.add_argument("--output", default="report", metavar="DIR", help="folder for report.md and report.html (default: report)")
+    rep.add_argument("--output", default="report", metavar="DIR", help="folder for report.md, report.html and plots/ (default: report)")
     rep.set_defaults(handler=_report)
 
-    dif = sub.add_parser("diff", help="changes between two results files; exit 1 on a regression")
+    dif = sub.add_parser("diff", help="changes between two results files; exit 1 when the new one fails where the old did not")
     dif.add_argument("old", metavar="OLD")
     dif.add_argument("new", metavar="NEW")
     dif.add_argument("--output", metavar="FILE", help="also write the Markdown here")
     dif.set_defaults(handler=_diff)
 
-    mat = sub.add_parser("matrix", help="run the suite over the version matrix (specs/matrix.yaml)")
+    mat = sub.add_parser("matrix", help="run the suite over the version matrix (each flavour's manifest)")
     matrix.add_arguments(mat)
     mat.set_defaults(handler=matrix.execute)
     return top
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, got {text!r}")
+    return int(text)
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except results.ResultsError as err:
+    except (UsageError, output.OutputError, results.ResultsError) as err:
         return _usage(str(err))

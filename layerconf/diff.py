@@ -1,14 +1,22 @@
-"""What changed between two results documents, check by check (framework + check id, any version).
+"""What changed between two results documents, check by check (flavour + check id, any version).
 
-A regression is a check that was fine (passed, or a declared deviation that reproduced) and now fails
-or errors; a fix is a failing, erroring or deviating check that now passes, or a deviation that no
-longer reproduces. ``compare`` returns them with the new and removed checks and every other outcome
-change; ``to_markdown`` renders them for a pull-request comment, regressions first.
+- A regression is a check that was fine (passed, or a declared deviation that reproduced) and now fails,
+  errors or did not run (its process crashed or hit the time limit).
+- A stale declaration is a deviation that no longer reproduces: good news upstream, but `layerconf run`
+  fails on it until its declaration is updated, so diff counts it as failing too.
+- A fix is a failing, erroring or deviating check that now passes.
+``diff`` exits 1 exactly when the new run has a failing check the old one did not (Outcome.failing), as
+``layerconf run`` would on the new run alone. ``compare`` also lists new and removed checks and every
+other outcome change, and the runs that did not complete on either side; ``to_markdown`` renders them for
+a pull-request comment, regressions first.
 """
 from dataclasses import dataclass, field
 
-FINE = {"passed", "deviation"}
-FAILING = {"failed", "error"}
+from layerconf.outcomes import Outcome
+
+
+class NothingInCommon(ValueError):
+    """The two documents share no flavour: their checks cannot be compared."""
 
 
 @dataclass(frozen=True)
@@ -17,7 +25,7 @@ class Change:
     check: str
     old: str | None        # outcome before (None: the check is new)
     new: str | None        # outcome now (None: the check was removed)
-    message: str | None    # the new record's message (or the old one's for a removed check)
+    message: str | None    # what the new record says (the old one's for a removed check)
 
 
 @dataclass
@@ -25,67 +33,104 @@ class Changes:
     old_versions: dict                              # framework -> version, each side
     new_versions: dict
     regressions: list = field(default_factory=list)
+    stale_declarations: list = field(default_factory=list)
     fixes: list = field(default_factory=list)
     new: list = field(default_factory=list)
     removed: list = field(default_factory=list)
     changed: list = field(default_factory=list)     # other outcome changes (e.g. passed -> not_applicable)
+    incomplete: list = field(default_factory=list)  # (side, framework, run entry) of runs that did not complete
+
+    @property
+    def failing(self) -> bool:
+        """The new run fails where the old one did not: diff exits 1."""
+        return bool(self.regressions or self.stale_declarations)
 
 
 def _key(record) -> tuple:
     return record["framework"], record["check"]
 
 
-def _kind(old: str, new: str) -> str | None:
+def _kind(old: Outcome, new: Outcome) -> str | None:
     if old == new:
         return None
-    if old in FINE and new in FAILING:
+    if new is Outcome.DEVIATION_FIXED:
+        return "stale_declarations"
+    if new.failing and not old.failing:
         return "regressions"
-    if (new == "passed" and old in FAILING | {"deviation"}) or (old, new) == ("deviation", "deviation_fixed"):
+    if new is Outcome.PASSED and (old.failing or old is Outcome.DEVIATION):
         return "fixes"
     return "changed"
 
 
 def compare(old: dict, new: dict) -> Changes:
-    """Changes from ``old`` to ``new`` (validated results documents), each list in check order."""
+    """Changes from ``old`` to ``new`` (validated results documents), each list in check order. Two
+    documents with no flavour in common raise NothingInCommon."""
     before, after = ({_key(r): r for r in d["records"]} for d in (old, new))
+    names = [set(d["metadata"]["frameworks"]) | set(d.get("runs", {})) for d in (old, new)]
+    if not names[0] & names[1]:
+        raise NothingInCommon(f"no flavour in common: OLD has {sorted(names[0]) or 'none'}, NEW has "
+                              f"{sorted(names[1]) or 'none'}")
     changes = Changes({n: m["version"] for n, m in old["metadata"]["frameworks"].items()},
                       {n: m["version"] for n, m in new["metadata"]["frameworks"].items()})
+    changes.incomplete = [(side, name, run) for side, d in (("old", old), ("new", new))
+                          for name, run in d.get("runs", {}).items() if run["status"] != "completed"]
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key), after.get(key)
         if was is None:
-            changes.new.append(Change(*key, None, now["outcome"], now.get("message")))
+            changes.new.append(Change(*key, None, now["outcome"], headline(now)))
         elif now is None:
-            changes.removed.append(Change(*key, was["outcome"], None, was.get("message")))
-        elif kind := _kind(was["outcome"], now["outcome"]):
-            getattr(changes, kind).append(Change(*key, was["outcome"], now["outcome"], now.get("message")))
+            changes.removed.append(Change(*key, was["outcome"], None, headline(was)))
+        elif kind := _kind(Outcome(was["outcome"]), Outcome(now["outcome"])):
+            getattr(changes, kind).append(Change(*key, was["outcome"], now["outcome"], headline(now)))
     return changes
 
 
-def _first_line(text) -> str:
-    line = next((x for x in str(text or "").splitlines() if x.strip()), "")
-    return line.strip().replace("|", "\\|")[:200]
+def headline(record: dict) -> str:
+    """One line saying what the record found: its first failure's detail, else its message's first line."""
+    failures = record.get("failures") or []
+    text = failures[0]["detail"] if failures else record.get("message") or ""
+    line = next((x for x in str(text).splitlines() if x.strip() and set(x.strip()) - set("^~ ")), "")
+    return line.strip()
+
+
+def _cell(text) -> str:
+    return str(text or "").replace("|", "\\|")[:200]
 
 
 def _section(title: str, items: list, limit: int) -> list[str]:
     if not items:
         return []
     lines = [f"### {title} ({len(items)})", "", "| framework | check | before | now | message |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {c.framework} | `{c.check}` | {c.old or '-'} | {c.new or '-'} | {_first_line(c.message)} |"
+    lines += [f"| {c.framework} | `{c.check}` | {c.old or '-'} | {c.new or '-'} | {_cell(c.message)} |"
               for c in items[:limit]]
     if len(items) > limit:
         lines.append(f"| ... | {len(items) - limit} more | | | |")
     return lines + [""]
 
 
+def _incomplete(changes: Changes) -> list[str]:
+    if not changes.incomplete:
+        return []
+    lines = ["### Runs that did not complete", "", "| side | framework | status | exit | duration (s) |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {side} | {name} | {run['status']} | {run['exit_code']} | {run['duration_s']:.0f} |"
+              for side, name, run in changes.incomplete]
+    return lines + ["", "Their checks that had not run when the process ended are `not_run`.", ""]
+
+
 def to_markdown(changes: Changes, limit: int = 50) -> str:
-    """A pull-request comment: versions side by side, then regressions, fixes, new, removed, other changes."""
+    """A pull-request comment: versions side by side, runs that did not complete, then regressions, stale
+    declarations, fixes, new, removed and other changes."""
     names = list(dict.fromkeys([*changes.old_versions, *changes.new_versions]))
     lines = ["## layerconf: changes between two runs", "", "| framework | old | new |", "| --- | --- | --- |"]
     lines += [f"| {n} | {changes.old_versions.get(n, '-')} | {changes.new_versions.get(n, '-')} |" for n in names]
-    lines += ["", f"**{len(changes.regressions)} regression(s)**, {len(changes.fixes)} fix(es), "
-                  f"{len(changes.new)} new, {len(changes.removed)} removed, {len(changes.changed)} other change(s).", ""]
-    for title, items in (("Regressions: passed before, fail now", changes.regressions), ("Fixes", changes.fixes),
-                         ("New checks", changes.new), ("Removed checks", changes.removed),
+    lines += ["", f"**{len(changes.regressions)} regression(s)**, {len(changes.stale_declarations)} deviation(s) "
+                  f"no longer reproducing, {len(changes.fixes)} fix(es), {len(changes.new)} new, "
+                  f"{len(changes.removed)} removed, {len(changes.changed)} other change(s).", ""]
+    lines += _incomplete(changes)
+    for title, items in (("Regressions: fine before, failing now", changes.regressions),
+                         ("Declared deviations that no longer reproduce: update their declarations", changes.stale_declarations),
+                         ("Fixes", changes.fixes), ("New checks", changes.new), ("Removed checks", changes.removed),
                          ("Other outcome changes", changes.changed)):
         lines += _section(title, items, limit)
     return "\n".join(lines).rstrip() + "\n"

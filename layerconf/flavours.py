@@ -35,6 +35,18 @@ def environment(name: str) -> dict[str, str]:
     return dict(manifest(name)["environment"])
 
 
+def devices(name: str) -> list[str]:
+    """The --device values the flavour's adapter can run on."""
+    return list(manifest(name)["devices"])
+
+
+def device_kind(description: str) -> str:
+    """'cpu' or 'cuda' from a framework's own name of a device ('cuda:0', 'TFRT_CPU_0', '/device:GPU:0',
+    'CudaDevice(id=0)'), as --device spells it; the description itself when it names neither."""
+    text = description.lower()
+    return "cuda" if "cuda" in text or "gpu" in text else "cpu" if "cpu" in text else description
+
+
 def shares_process(name: str) -> bool:
     """The flavour can run in this process: its environment variables hold."""
     return all(os.environ.get(k) == v for k, v in environment(name).items())

@@ -230,7 +230,7 @@ def steps(documents: dict[str, dict], compare) -> list[Step]:
     return out
 
 
-CHANGE_KINDS = ("regressions", "fixes", "new", "removed")
+CHANGE_KINDS = ("regressions", "stale_declarations", "fixes", "new", "removed")
 
 
 def outcome_table(documents: dict[str, dict], framework: str) -> list[str]:
@@ -292,10 +292,10 @@ def combined_markdown(documents: dict[str, dict], runs: list[dict], found: list[
     lines += ["", "## Environments", "", "| environment | build (s) | reused | suite (s) | disk (MB) | "
               "disk not shared with uv's cache (MB) | exit | problem |", "|---" * 8 + "|"]
     for r in runs:
-        mb = lambda key: f"{r[key] / 1e6:.0f}" if key in r else "—"  # noqa: E731
-        seconds = lambda key: f"{r[key]:.1f}" if key in r else "—"  # noqa: E731
-        lines.append(f"| {r['id']} | {seconds('build_s')} | {r.get('reused', '—')} | {seconds('run_s')} | "
-                     f"{mb('disk_bytes')} | {mb('disk_own_bytes')} | {r.get('exit_code', '—')} | {broken(r) or ''} |")
+        mb = {key: f"{r[key] / 1e6:.0f}" if key in r else "—" for key in ("disk_bytes", "disk_own_bytes")}
+        seconds = {key: f"{r[key]:.1f}" if key in r else "—" for key in ("build_s", "run_s")}
+        lines.append(f"| {r['id']} | {seconds['build_s']} | {r.get('reused', '—')} | {seconds['run_s']} | "
+                     f"{mb['disk_bytes']} | {mb['disk_own_bytes']} | {r.get('exit_code', '—')} | {broken(r) or ''} |")
     return "\n".join(lines) + "\n"
 
 

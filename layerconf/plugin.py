@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from layerconf import deviations, flavours, results, specs
+from layerconf.adapters.base import DeviceUnavailable
 from layerconf.applicability import not_applicable
 from layerconf.checks import Check, CheckFailure, Failure
 from layerconf.outcomes import Outcome
@@ -85,6 +86,9 @@ class Session:
                 if not flavours.shares_process(name):
                     env = " ".join(f"{k}={v}" for k, v in flavours.environment(name).items())
                     raise pytest.UsageError(f"--framework {name}: run it in its own process with {env}")
+                if config.getoption("device") not in flavours.devices(name):
+                    raise pytest.UsageError(f"--device {config.getoption('device')}: {name} runs on "
+                                            f"{' or '.join(flavours.devices(name))}")
             self.declarations = {name: deviations.declarations(name) for name in self.frameworks}
         except (flavours.UnknownFlavour, specs.SpecError) as err:
             raise pytest.UsageError(str(err)) from err
@@ -94,10 +98,18 @@ class Session:
         self.adapters, self.records = {}, []
 
     def adapter(self, name):
+        """The flavour's adapter, loaded once; a device it does not have, or one it does not run on, is a
+        usage error before any check."""
         if name not in self.adapters:
-            self.adapters[name] = flavours.load_adapter(name, self.device)
-            meta = self.frameworks_meta()[name]
-            self.events.emit("flavour", framework=name, **meta)
+            try:
+                loaded = flavours.load_adapter(name, self.device)
+            except DeviceUnavailable as err:
+                raise pytest.UsageError(f"{name}: {err}") from err
+            actual = loaded.environment()["device"]
+            if flavours.device_kind(actual) != self.device:
+                raise pytest.UsageError(f"--device {self.device}: {name} places its arrays on {actual}")
+            self.adapters[name] = loaded
+            self.events.emit("flavour", framework=name, **self.frameworks_meta()[name])
         return self.adapters[name]
 
     def frameworks_meta(self):
@@ -117,7 +129,8 @@ def pytest_addoption(parser):
     group.addoption("--events", default=None, metavar="PATH",
                     help="append one JSON line per event here as it happens (flavour versions, checks collected, each record)")
     group.addoption("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
-    group.addoption("--device", default="cpu", help="device the adapters run on (default cpu)")
+    group.addoption("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="device the flavours run on: cpu or cuda (default cpu); a flavour that cannot is a usage error")
 
 
 def pytest_configure(config):
@@ -126,7 +139,8 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    config.layerconf.events.close()
+    if hasattr(config, "layerconf"):   # absent when the options were refused
+        config.layerconf.events.close()
 
 
 def pytest_report_header(config):
@@ -270,7 +284,8 @@ def pytest_runtest_makereport(item, call):
     if outcome is Outcome.ERROR and call.excinfo is not None and not summary["failures"]:
         summary["failures"] = [Failure.from_exception(call.excinfo.value).record()]
     declared = getattr(item, "layerconf_declaration", None)
-    record = {**case.identity(), "version": session.adapter(case.framework).version(), "outcome": outcome.value, "message": message, "deviation": declared.record() if declared else None,
+    record = {**case.identity(), "version": session.adapter(case.framework).version(), "outcome": outcome.value,
+              "message": message, "deviation": declared.record() if declared else None,
               "duration_s": round(report.duration, 6), **summary}
     session.records.append(record)
     session.events.emit("record", record=record)

@@ -5,6 +5,7 @@
 import datetime
 import json
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -60,12 +61,20 @@ def validate(document, source: str = "<results>") -> dict:
         more = f"\n... and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise ResultsError("\n".join(shown) + more)
     frameworks = document["metadata"]["frameworks"]
+    seen = {}
     for i, record in enumerate(document["records"]):
         known = frameworks.get(record["framework"])
         if known is None or known["version"] != record["version"]:
             listed = ", ".join(f"{n} {m['version']}" for n, m in frameworks.items()) or "none"
             raise ResultsError(f"{source}: records/{i}: framework {record['framework']} {record['version']} "
                                f"is not in metadata/frameworks ({listed})")
+        key = (record["framework"], record["check"])
+        if key in seen:
+            raise ResultsError(f"{source}: records/{i}: duplicate record of {record['check']} on {record['framework']} "
+                               f"(records/{seen[key]} has it)")
+        seen[key] = i
+    if not document["records"] and not document.get("runs"):
+        raise ResultsError(f"{source}: records: empty, and no runs say why: not the results of a run")
     return document
 
 
@@ -80,16 +89,29 @@ def write_document(path, document: dict) -> Path:
     return path
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number (a non-finite value is written as null)")
+
+
+def _non_finite_place(text: str) -> str:
+    """'line 12: worst_error: ' for the first NaN or infinity that follows a key, else ''."""
+    found = re.search(r'"([^"]+)"\s*:\s*(?:-?Infinity|NaN)\b', text)
+    return f"line {text.count(chr(10), 0, found.start()) + 1}: {found.group(1)}: " if found else ""
+
+
 def read(path) -> dict:
     path = Path(path)
     try:
-        document = json.loads(path.read_text())
+        text = path.read_text()
+        document = json.loads(text, parse_constant=_no_constant)
     except OSError as err:
         raise ResultsError(f"{path}: cannot read: {err}") from err
     except UnicodeDecodeError as err:
         raise ResultsError(f"{path}: not UTF-8 text (compressed or binary?): {err.reason} at byte {err.start}") from err
     except json.JSONDecodeError as err:
         raise ResultsError(f"{path}: not valid JSON (truncated?) at line {err.lineno} column {err.colno}: {err.msg}") from err
+    except ValueError as err:   # a NaN or infinity: JSON has neither, and layerconf writes null for them
+        raise ResultsError(f"{path}: {_non_finite_place(text)}{err}") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
         raise ResultsError(f"{path}: schema: expected {SCHEMA_ID!r}, found {found!r}: not a layerconf results file")

@@ -12,11 +12,11 @@ from pathlib import Path
 INI = Path(__file__).resolve().with_name("pytest.ini")
 
 
-def command(flavour: str, *, results=None, seed: int | None = None, device: str | None = None, extra=(),
-            python: str = sys.executable) -> list[str]:
-    """The command line that runs the suite for ``flavour`` (results to ``results`` when given)."""
+def command(flavour: str, *, results=None, events=None, seed: int | None = None, device: str | None = None,
+            extra=(), python: str = sys.executable) -> list[str]:
+    """The command line that runs the suite for ``flavour`` (results, events to those paths when given)."""
     args = [str(python), "-m", "layerconf.suite", "--framework", flavour]
-    for option, value in (("--results", results), ("--seed", seed), ("--device", device)):
+    for option, value in (("--results", results), ("--events", events), ("--seed", seed), ("--device", device)):
         if value is not None:
             args += [option, str(value)]
     return args + [str(a) for a in extra]
@@ -29,8 +29,12 @@ def pytest_args(argv) -> list[str]:
 
 
 def main(argv=None) -> int:
+    """pytest's exit status, except that a usage error (a device the flavour does not have, an unknown flavour,
+    a bad option: pytest's 4) is 2, the exit status of bad input across layerconf, and an interruption (pytest's
+    2) is 130, as a shell reports one."""
     import pytest
-    return int(pytest.main(pytest_args(sys.argv[1:] if argv is None else argv)))
+    status = pytest.main(pytest_args(sys.argv[1:] if argv is None else argv))
+    return {pytest.ExitCode.USAGE_ERROR: 2, pytest.ExitCode.INTERRUPTED: 130}.get(status, int(status))
 
 
 if __name__ == "__main__":

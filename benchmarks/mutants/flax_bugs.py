@@ -52,7 +52,7 @@ def _call_with(call, module, x, name, value, **extra):
 def _patch_call(classes, make):
     """Replace cls.__call__ of each class by make(original, cls)."""
     for cls in classes:
-        setattr(cls, "__call__", functools.wraps(cls.__call__)(make(cls.__call__, cls)))
+        cls.__call__ = functools.wraps(cls.__call__)(make(cls.__call__, cls))
 
 
 def _patch_helper(name, make):

@@ -9,20 +9,17 @@ from pathlib import Path
 
 import jinja2
 
+from layerconf import outcomes
+from layerconf.outcomes import Outcome
 from layerconf.report import conventions, matrix, plots, porting
 from layerconf.report.columns import Column, columns
 
 PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
                "drop_fractions": "Drop fractions"}
-SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "deviation": "⚠️", "deviation_fixed": "🔔",
-           "not_applicable": "➖", "skipped": "⏭️", "missing": "·"}
 
 
-def _outcome_counts(records: list[dict]) -> str:
-    counts = {}
-    for r in records:
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    return ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(counts.items(), key=lambda i: -i[1])) or "no records"
+def _symbol(status: str) -> str:
+    return "·" if status == matrix.MISSING else Outcome(status).symbol
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -32,8 +29,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         "md": lambda text: str(text).replace("|", "\\|").replace("\n", " "),
         "first_line": lambda text: next((line for line in str(text or "").splitlines() if line.strip()), ""),
         "tail": lambda text, n: "\n".join(str(text).splitlines()[-n:]),
-        "outcome_counts": _outcome_counts,
-        "symbol": SYMBOLS.get,
+        "outcome_counts": outcomes.summary,
+        "symbol": _symbol,
     })
     return env
 
@@ -83,7 +80,8 @@ def markdown(report: Report, plot_dir: str | None = "plots") -> str:
 
 
 def html(report: Report) -> str:
-    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS)
+    faint = [matrix.MISSING, *(o for o in Outcome if not o.failing and o is not Outcome.DEVIATION)]
+    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS, faint=faint)
 
 
 def write(output: Path, documents: list[dict]) -> dict[str, Path]:

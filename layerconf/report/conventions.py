@@ -5,6 +5,8 @@ what was measured. Nothing is read from the profiles: these are what the framewo
 """
 from dataclasses import dataclass, field
 
+from layerconf.outcomes import Outcome
+
 CLOSE = 1e-3   # relative agreement between a measured factor and a candidate formula
 
 
@@ -32,8 +34,8 @@ TITLES = {
 
 
 def ran(records: list[dict], behaviour: str) -> list[str]:
-    """Outcomes of the behaviour's checks that ran (not applicable and skipped left out)."""
-    return [r["outcome"] for r in records if r["behaviour"] == behaviour and r["outcome"] not in ("not_applicable", "skipped")]
+    """Outcomes of the behaviour's checks that ran (not applicable, skipped and not run left out)."""
+    return [r["outcome"] for r in records if r["behaviour"] == behaviour and Outcome(r["outcome"]).ran]
 
 
 def observed(records: list[dict], name: str) -> list[tuple[dict, object]]:
@@ -136,7 +138,7 @@ def frozen(records) -> Convention:
         c.text += f", normalises with the {output[0][1]}"
     params = ran(records, "bn.frozen.parameters")
     if params:
-        c.text += "; parameters " + ("unchanged" if all(o == "passed" for o in params) else "CHANGED") + " by an optimizer step"
+        c.text += "; parameters " + ("unchanged" if all(o == Outcome.PASSED for o in params) else "CHANGED") + " by an optimizer step"
     return c
 
 
@@ -146,7 +148,7 @@ def batch_dependence(records) -> Convention:
     if not seen:
         return c
     worst = max(v for _, v in seen)
-    depends = any(r["outcome"] in ("failed", "error") for r, _ in seen)
+    depends = any(r["outcome"] in (Outcome.FAILED, Outcome.ERROR) for r, _ in seen)
     training = observed(records, "training_output_depends_on_batch")
     c.value = depends
     c.text = (f"inference: {'yes' if depends else 'no'} (largest difference {worst:.2g})"
@@ -171,7 +173,7 @@ def dropout_scaling(records) -> Convention:
     inverted = all(abs(s * (1 - p) - 1) < 1e-2 for p, s in seen)   # medians of float16/bfloat16 ratios too
     identity = ran(records, "do.eval.identity")
     p, s = seen[0]
-    c.value = ("inverted" if inverted else "other", all(o == "passed" for o in identity) if identity else None)
+    c.value = ("inverted" if inverted else "other", all(o == Outcome.PASSED for o in identity) if identity else None)
     c.text = (("kept x/(1-p) in training" if inverted else "kept values NOT x/(1-p)") + f" (measured x{s:.4g} at p = {p:g})"
               + ("" if not identity else "; identity in inference" if c.value[1] else "; inference is NOT the identity"))
     return c

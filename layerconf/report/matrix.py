@@ -1,20 +1,19 @@
 """The conformance matrix: behaviour x column, one cell summarising the behaviour's checks.
 
-A cell's status is the worst of its checks' outcomes in this order: error, failed, deviation_fixed,
-deviation, passed, skipped, not_applicable; a failed cell carries its worst check (largest margin).
+A cell's status is the worst of its checks' outcomes (Outcome.severity); a failing cell carries its worst
+check (largest margin).
 """
 from dataclasses import dataclass, field
 
 from layerconf import specs
+from layerconf.outcomes import Outcome
 
-SEVERITY = ["error", "failed", "deviation_fixed", "deviation", "passed", "skipped", "not_applicable"]
-SHORT = {"error": "error", "failed": "fail", "deviation_fixed": "deviation fixed", "deviation": "deviation",
-         "passed": "pass", "skipped": "skipped", "not_applicable": "n/a", "missing": "not run"}
+MISSING = "missing"   # a cell with no record at all (the column never ran the behaviour)
 
 
 @dataclass
 class Cell:
-    status: str                                   # an outcome, or "missing" (no record)
+    status: str                                   # an outcome's value, or MISSING
     counts: dict = field(default_factory=dict)    # outcome -> number of checks
     worst: dict | None = None                     # the failing record with the largest margin
     links: list = field(default_factory=list)     # deviation links
@@ -25,11 +24,15 @@ class Cell:
 
     def text(self) -> str:
         """'pass 16, 12 n/a', 'fail 2/16, worst error 1.2e-03 (4.1x tol, y)', 'deviation 1/2', 'n/a'."""
-        if self.status in ("missing", "not_applicable", "skipped"):
-            return SHORT[self.status]
-        shown, absent = self.counts.get(self.status, 0), self.counts.get("not_applicable", 0) + self.counts.get("skipped", 0)
+        if self.status == MISSING:
+            return "missing"
+        status = Outcome(self.status)
+        if not status.ran:
+            return status.short
+        shown = self.counts.get(self.status, 0)
+        absent = sum(n for o, n in self.counts.items() if not Outcome(o).ran)
         ran = self.total - absent
-        text = SHORT[self.status] + (f" {shown}" if shown == ran else f" {shown}/{ran}")
+        text = status.short + (f" {shown}" if shown == ran else f" {shown}/{ran}")
         if absent:
             text += f", {absent} n/a"
         if self.worst is not None:
@@ -54,12 +57,12 @@ class Row:
 
 def cell(records: list[dict]) -> Cell:
     if not records:
-        return Cell("missing")
+        return Cell(MISSING)
     counts = {}
     for r in records:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    status = min(counts, key=SEVERITY.index)
-    failing = [r for r in records if r["outcome"] in ("failed", "error")]
+    status = min(counts, key=lambda o: Outcome(o).severity)
+    failing = [r for r in records if r["outcome"] in (Outcome.FAILED, Outcome.ERROR)]
     worst = max(failing, key=lambda r: -1 if r.get("margin") is None else r["margin"], default=None)
     links = sorted({r["deviation"]["link"] for r in records if r.get("deviation")})
     return Cell(status, counts, worst, links)
@@ -80,6 +83,6 @@ def failures(columns: list) -> list[tuple]:
     """(column label, record) for every failed or erroring check, worst margin first within a column."""
     out = []
     for c in columns:
-        bad = [r for r in c.records if r["outcome"] in ("failed", "error", "deviation_fixed")]
+        bad = [r for r in c.records if Outcome(r["outcome"]).failing]
         out += [(c.label, r) for r in sorted(bad, key=lambda r: -(r.get("margin") or 0))]
     return out

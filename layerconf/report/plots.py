@@ -11,11 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from layerconf.report.matrix import SEVERITY  # noqa: E402
+from layerconf.outcomes import Outcome  # noqa: E402
+from layerconf.report.matrix import MISSING  # noqa: E402
 
 PREFERRED = {"layout": "NC", "dtype": "float64", "decay": 0.7}   # the trajectory shown, where it ran
-STATUS_COLOURS = {"error": "#7b1fa2", "failed": "#d32f2f", "deviation_fixed": "#f57c00", "deviation": "#fbc02d",
-                  "passed": "#43a047", "skipped": "#bdbdbd", "not_applicable": "#e0e0e0", "missing": "#ffffff"}
+STATUS_COLOURS = {Outcome.ERROR: "#7b1fa2", Outcome.FAILED: "#d32f2f", Outcome.DEVIATION_FIXED: "#f57c00",
+                  Outcome.NOT_RUN: "#616161", Outcome.DEVIATION: "#fbc02d", Outcome.PASSED: "#43a047",
+                  Outcome.SKIPPED: "#bdbdbd", Outcome.NOT_APPLICABLE: "#e0e0e0", MISSING: "#ffffff"}
 RATE_BEHAVIOURS = {"do.train.rate": "element dropout", "do.spatial.rate": "spatial dropout (channels)",
                    "do.alpha.rate": "alpha dropout"}
 
@@ -101,7 +103,7 @@ def heat_map(rows: list, labels: list[str]) -> str | None:
     """Rows x columns coloured by the cell's status."""
     if not rows or not labels:
         return None
-    order = SEVERITY + ["missing"]
+    order = [*Outcome, MISSING]
     grid = [[order.index(cell.status) for cell in row.cells] for row in rows]
     fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(labels), 0.8 + 0.22 * len(rows)))
     ax.imshow(grid, cmap=ListedColormap([STATUS_COLOURS[s] for s in order]), vmin=-0.5, vmax=len(order) - 0.5,
@@ -111,8 +113,8 @@ def heat_map(rows: list, labels: list[str]) -> str | None:
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
     for y, row in enumerate(rows):
         for x, cell in enumerate(row.cells):
-            if cell.status in ("failed", "error", "deviation", "deviation_fixed"):
+            if cell.status != MISSING and (Outcome(cell.status).failing or cell.status == Outcome.DEVIATION):
                 ax.text(x, y, cell.counts.get(cell.status, ""), ha="center", va="center", fontsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=STATUS_COLOURS[s]) for s in order]
-    ax.legend(handles, [s.replace("_", " ") for s in order], loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
+    ax.legend(handles, [str(s).replace("_", " ") for s in order], loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
     return _svg(fig)

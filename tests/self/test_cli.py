@@ -1,71 +1,166 @@
-"""The command line: run (with fake framework processes that pass, crash or hang), report, diff, errors."""
+"""The command line with fake flavour processes (they pass, crash, hang, refuse their input, or finish and
+then hang): run, report, diff, bad input. No framework is needed."""
 import json
+import os
+import subprocess
 import sys
 
 import pytest
 
-from layerconf import cli, results, runner
-from tests.self.documents import document, with_outcome
+from layerconf import cli, results, runner, suite
+from tests.self.documents import VERSIONS, document, with_outcome
 
-GOOD = "import shutil, sys; print('collected 1 item'); print('t.py::x PASSED [1/1]'); shutil.copy({src!r}, sys.argv[1])"
-CRASH = "import os, signal; print('collected 3 items', flush=True); print('boom: segfault in the kernel', flush=True); os.kill(os.getpid(), signal.SIGSEGV)"
-USAGE = "import sys; print('ERROR: --framework keras-jax: run it in its own process with KERAS_BACKEND=jax'); sys.exit(4)"
-HANG = "import time; print('collected 5 items', flush=True); time.sleep(120)"
+# Each fake gets: the path of a prepared results document, its results path, its events path.
+HEAD = ("import json, os, signal, sys, time\n"
+        "prepared, out, events = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]\n"
+        "fw = prepared['records'][0]['framework']\n"
+        "def emit(kind, **data):\n"
+        "    with open(events, 'a') as f: f.write(json.dumps({'event': kind, **data}) + '\\n')\n"
+        "emit('flavour', framework=fw, **prepared['metadata']['frameworks'][fw])\n"
+        "emit('collected', framework=fw, checks=[{k: r[k] for k in ('framework', 'behaviour', 'family', 'params', 'check')}"
+        " for r in prepared['records']])\n")
+FAKES = {
+    "pass": HEAD + "[emit('record', record=r) for r in prepared['records']]\njson.dump(prepared, open(out, 'w'))\n"
+                   "print('all passed')",
+    "crash": HEAD + "[emit('record', record=r) for r in prepared['records'][:5]]\nprint('boom: segfault in the kernel', "
+                    "flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)",
+    "hang": HEAD + "[emit('record', record=r) for r in prepared['records'][:3]]\ntime.sleep(120)",
+    "finish_then_hang": HEAD + "json.dump(prepared, open(out, 'w'))\ntime.sleep(120)",
+    "refuse": "import sys; print('ERROR: torch: --device cuda: torch sees no CUDA device; its devices: cpu'); sys.exit(2)",
+}
+
+
+def one_flavour(name: str) -> dict:
+    doc = results.merge([document()])
+    doc["records"] = [r for r in doc["records"] if r["framework"] == name]
+    doc["metadata"]["frameworks"] = {name: doc["metadata"]["frameworks"][name]}
+    return doc
 
 
 @pytest.fixture
-def fake_frameworks(monkeypatch, tmp_path):
-    """torch passes (copying a prepared results file), keras-jax crashes, keras-torch hangs, tf-keras exits 4."""
-    torch_only = results.merge([document()])
-    torch_only["records"] = [r for r in torch_only["records"] if r["framework"] == "torch"]
-    del torch_only["metadata"]["frameworks"]["keras-jax"]
-    src = tmp_path / "torch-prepared.json"
-    results.write_document(src, torch_only)
-    scripts = {"torch": GOOD.format(src=str(src)), "keras-jax": CRASH, "keras-torch": HANG, "tf-keras": USAGE}
-    monkeypatch.setattr(runner, "available", lambda: list(scripts))
-    monkeypatch.setattr(runner, "pytest_command", lambda fw, path, seed, device: [sys.executable, "-c", scripts[fw], str(path)])
-    return scripts
+def fakes(monkeypatch, tmp_path):
+    """Choose each flavour's fake process: fakes({'torch': 'pass', 'keras-jax': 'crash'})."""
+    def choose(behaviour: dict):
+        prepared = {}
+        for name in behaviour:
+            prepared[name] = tmp_path / f"{name}-prepared.json"
+            prepared[name].write_text(json.dumps(one_flavour(name if name in VERSIONS else "torch")))
+        monkeypatch.setattr(runner, "available", lambda: list(behaviour))
+        monkeypatch.setattr(suite, "command", lambda fw, results=None, events=None, **kw: [
+            sys.executable, "-c", FAKES[behaviour[fw]], str(prepared[fw]), str(results), str(events)])
+    return choose
 
 
-def test_run_records_crashed_and_hung_frameworks_and_still_reports(fake_frameworks, tmp_path, capsys):
+def test_run_keeps_finished_records_of_crashed_and_hung_flavours(fakes, tmp_path, capsys):
+    fakes({"torch": "pass", "keras-jax": "crash"})
     out = tmp_path / "out"
-    assert cli.main(["run", "--output", str(out), "--timeout", "3"]) == 1
+    assert cli.main(["run", "--output", str(out), "--timeout", "20", "--jobs", "2"]) == 1
     doc = results.read(out / "results.json")
-    runs = doc["runs"]
-    assert {fw: (r["status"], r["exit_code"]) for fw, r in runs.items()} == {
-        "torch": ("completed", 0), "keras-jax": ("crashed", -11), "keras-torch": ("timed_out", None), "tf-keras": ("crashed", 4)}
-    assert "boom: segfault in the kernel" in runs["keras-jax"]["output_tail"]
-    assert "killed after the time limit of 3 s" in runs["keras-torch"]["output_tail"]
-    assert runs["keras-jax"]["environment"] == {"KERAS_BACKEND": "jax"}     # its exclusive environment
-    assert {r["framework"] for r in doc["records"]} == {"torch"} and list(doc["metadata"]["frameworks"]) == ["torch"]
-    markdown = (out / "report.md").read_text()
-    assert "| keras-torch | - | ? | TIMED OUT after 3 s | no records |" in markdown
-    assert "| keras-jax | - | ? | CRASHED (exit -11) | no records |" in markdown
-    assert "run it in its own process with KERAS_BACKEND=jax" in markdown
-    assert (out / "report.html").read_text().count("<svg") >= 1
-    progress = capsys.readouterr().err
-    assert "[1/4] torch" in progress and "torch: 1/1 checks, 0 failed: completed (exit 0)" in progress
-    assert "keras-torch: 0/5 checks, 0 failed: timed_out" in progress
+    assert {fw: (r["status"], r["exit_code"]) for fw, r in doc["runs"].items()} == {
+        "torch": ("completed", 0), "keras-jax": ("crashed", -11)}
+    keras = [r for r in doc["records"] if r["framework"] == "keras-jax"]
+    assert len(keras) == len(one_flavour("keras-jax")["records"])                   # nothing lost
+    assert [r["outcome"] for r in keras[5:]] == ["not_run"] * (len(keras) - 5)       # the rest: not run, said so
+    assert "boom: segfault in the kernel" in doc["runs"]["keras-jax"]["output_tail"]
+    assert (out / "logs" / "keras-jax.log").read_text().startswith("boom")
+    assert doc["runs"]["keras-jax"]["environment"] == {"KERAS_BACKEND": "jax"}
+    assert "| keras-jax | 3.11.0 | cpu | CRASHED (exit -11) |" in (out / "report.md").read_text()
+    err = capsys.readouterr().err
+    assert "keras-jax: crashed (exit -11) in" in err and "not run" in err and "did not complete: keras-jax (crashed)" in err
 
 
-def test_run_exit_status_is_zero_when_every_framework_passes(fake_frameworks, tmp_path):
-    assert cli.main(["run", "--framework", "torch", "--output", str(tmp_path)]) == 0
-    assert list(results.read(tmp_path / "results.json")["runs"]) == ["torch"]
+def test_a_time_limit_keeps_what_was_finished(fakes, tmp_path):
+    fakes({"torch": "hang", "keras-jax": "finish_then_hang"})
+    assert cli.main(["run", "--output", str(tmp_path), "--timeout", "3", "--jobs", "2"]) == 1
+    doc = results.read(tmp_path / "results.json")
+    assert {fw: r["status"] for fw, r in doc["runs"].items()} == {"torch": "timed_out", "keras-jax": "timed_out"}
+    outcomes = {fw: [r["outcome"] for r in doc["records"] if r["framework"] == fw] for fw in ("torch", "keras-jax")}
+    assert outcomes["torch"][:3] != ["not_run"] * 3 and set(outcomes["torch"][3:]) == {"not_run"}
+    assert "not_run" not in outcomes["keras-jax"]          # its results were written before the limit
+    assert "killed after the time limit of 3 s" in doc["runs"]["torch"]["output_tail"]
+
+
+def test_progress_and_summary_come_from_events_not_text(fakes, tmp_path, capsys):
+    fakes({"torch": "pass"})
+    assert cli.main(["run", "--output", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    counts = results.read(tmp_path / "results.json")["records"]
+    assert "torch: completed (exit 0) in" in err
+    assert f"{sum(r['outcome'] == 'passed' for r in counts)} passed" in err and "not applicable" in err
+
+
+def test_a_refused_input_stops_the_run_and_writes_nothing(fakes, tmp_path, capsys):
+    fakes({"torch": "refuse", "keras-jax": "hang"})
+    (tmp_path / "results.json").write_text("previous")
+    assert cli.main(["run", "--output", str(tmp_path), "--jobs", "2", "--timeout", "60"]) == 2
+    assert (tmp_path / "results.json").read_text() == "previous" and not (tmp_path / "report.md").exists()
+    assert "torch refused the input:\nERROR: torch: --device cuda: torch sees no CUDA device" in capsys.readouterr().err
+
+
+def test_a_second_run_replaces_the_first_whole(fakes, tmp_path):
+    fakes({"torch": "pass"})
+    assert cli.main(["run", "--output", str(tmp_path)]) == 0
+    (tmp_path / "plots" / "stale.svg").write_text("<svg/>")
+    (tmp_path / "notes.txt").write_text("mine")                        # not the run's: left alone
+    assert cli.main(["run", "--output", str(tmp_path)]) == 0
+    assert not (tmp_path / "plots" / "stale.svg").exists() and (tmp_path / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".layerconf-")]
+
+
+def test_an_interrupted_run_leaves_the_previous_output(fakes, tmp_path, monkeypatch):
+    fakes({"torch": "pass"})
+    assert cli.main(["run", "--output", str(tmp_path)]) == 0
+    before = (tmp_path / "results.json").read_text()
+    monkeypatch.setattr(cli.report, "write", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["run", "--output", str(tmp_path)])
+    assert (tmp_path / "results.json").read_text() == before and (tmp_path / "report.md").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "--framework", "caffe"], "--framework must be one of"),
-    (["run", "--framework", "flax-nnx"], "--framework: not installed here: flax-nnx (installed: torch, keras-jax"),
+    (["run", "--framework", "flax-nnx"], "--framework: not installed here: flax-nnx (installed: torch, keras-jax)"),
+    (["run", "--device", "cuda"], "--device cuda: keras-jax run on cpu only; select the flavours that can with --framework (torch)"),
 ])
-def test_run_rejects_unknown_and_missing_frameworks(fake_frameworks, argv, message, capsys):
+def test_run_refuses_bad_flavours_and_devices_before_any_work(fakes, argv, message, capsys):
+    fakes({"torch": "pass", "keras-jax": "pass"})
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
 
 
-def test_run_rejects_a_non_positive_timeout(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["run", "--timeout", "0"])
-    assert "--timeout: must be a positive number of seconds, got 0" in capsys.readouterr().err
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p.write_text("x"), p)[-1], "is a file; give a folder"),
+    (lambda p: (p.write_text("x"), p / "sub" / "dir")[-1], "cannot write in"),   # a folder inside a file
+])
+def test_run_refuses_an_unusable_output_before_any_work(fakes, tmp_path, make, message, capsys):
+    fakes({"torch": "pass"})
+    target = make(tmp_path / "out")
+    assert cli.main(["run", "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {target}: {message}" in err and "layerconf run:" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--timeout", "abc"], "--timeout: must be a positive number of seconds, got 'abc'"),
+    (["--timeout", "inf"], "--timeout: must be a positive number of seconds, got 'inf'"),
+    (["--timeout", "0"], "--timeout: must be a positive number of seconds, got '0'"),
+    (["--jobs", "0"], "--jobs: must be a whole number, 1 or more, got '0'"),
+    (["--device", "tpu"], "--device: invalid choice: 'tpu' (choose from cpu, cuda)"),
+])
+def test_run_options_are_checked_by_name(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err.replace("'cpu', 'cuda'", "cpu, cuda")
+
+
+def test_help_and_version():
+    out = subprocess.run([sys.executable, "-m", "layerconf", "--help"], capture_output=True, text=True, check=True).stdout
+    assert all(name in out for name in ("run", "report", "diff", "matrix")) and "``" not in out
+    assert "Exit status: 0 when nothing fails" in out
+    version = subprocess.run([sys.executable, "-m", "layerconf", "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"layerconf {cli.layerconf.__version__}"
+    run_help = subprocess.run([sys.executable, "-m", "layerconf", "run", "--help"], capture_output=True, text=True).stdout
+    assert "cpu or cuda" in run_help and "--jobs" in run_help
 
 
 def test_diff_exit_status_gates_on_regressions(tmp_path, capsys):
@@ -80,10 +175,32 @@ def test_diff_exit_status_gates_on_regressions(tmp_path, capsys):
     assert (tmp_path / "comment.md").read_text().startswith("## layerconf: changes between two runs")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"] / "missing" / "x.md")], "the folder"),
+    (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"])], "is a folder; give a file name"),
+    (lambda d: ["report", d["a"], "--output", d["a"]], "is a file; give a folder"),
+    (lambda d: ["diff", d["a"], d["other"]], "no flavour in common: OLD has ['keras-jax', 'torch'], NEW has ['onnxruntime']"),
+])
+def test_report_and_diff_refuse_bad_output_and_unrelated_runs(tmp_path, argv, message, capsys):
+    a = results.write_document(tmp_path / "a.json", document())
+    other = one_flavour("torch")
+    other["metadata"]["frameworks"] = {"onnxruntime": {"version": "1.32.0", "environment": {}}}
+    for r in other["records"]:
+        r.update(framework="onnxruntime", version="1.32.0")
+    results.write_document(tmp_path / "other.json", other)
+    before = a.read_text()
+    assert cli.main(argv({"a": str(a), "dir": tmp_path, "other": str(tmp_path / "other.json")})) == 2
+    assert message in capsys.readouterr().err and a.read_text() == before
+
+
 @pytest.mark.parametrize("content, message", [
     (lambda text: text[: len(text) // 3], "not valid JSON (truncated?) at line"),
     (lambda text: json.dumps({"schema": "junit/2"}), "schema: expected 'layerconf.results/1', found 'junit/2'"),
     (lambda text: text.replace('"outcome": "passed"', '"outcome": "green"', 1), "records/0/outcome: 'green' is not one of"),
+    (lambda text: text.replace('"worst_error": null', '"worst_error": NaN', 1), "worst_error: NaN is not a JSON number"),
+    (lambda text: text.replace('"margin": null', '"margin": -Infinity', 1), "margin: -Infinity is not a JSON number"),
+    (lambda text: json.dumps({**json.loads(text), "records": json.loads(text)["records"] * 2}), "duplicate record of"),
+    (lambda text: json.dumps({**json.loads(text), "records": []}), "records: empty, and no runs say why"),
 ])
 def test_report_and_diff_reject_bad_input_saying_what_and_where(tmp_path, capsys, content, message):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
@@ -93,6 +210,7 @@ def test_report_and_diff_reject_bad_input_saying_what_and_where(tmp_path, capsys
     assert cli.main(["report", str(good), str(bad), "--output", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count(f"layerconf: error: {bad}: ") == 2 and message in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_report_writes_both_files_from_several_results(tmp_path):
@@ -104,15 +222,14 @@ def test_report_writes_both_files_from_several_results(tmp_path):
     assert "| torch 2.9.1+cpu |" in markdown and "| torch 2.10.0 |" in markdown
 
 
-def test_python_dash_m_layerconf_has_the_subcommands():
-    import subprocess
-    out = subprocess.run([sys.executable, "-m", "layerconf", "--help"], capture_output=True, text=True, check=True).stdout
-    assert all(name in out for name in ("run", "report", "diff", "matrix"))
-
-
 def test_matrix_subcommand_takes_the_matrix_options(capsys):
     assert cli.main(["matrix", "--list", "--only", "torch-2.2"]) == 0
     assert capsys.readouterr().out.startswith("torch-2.2 ")
     with pytest.raises(SystemExit):
         cli.main(["matrix", "--jobs", "0"])
     assert "--jobs: must be 1 or more, got 0" in capsys.readouterr().err
+
+
+def test_default_jobs_follow_cores_and_memory():
+    assert runner.default_jobs(64 * 10**9) == min(os.cpu_count(), 16)
+    assert runner.default_jobs(5 * 10**9) == 1 and runner.default_jobs(10**9) == 1

@@ -157,7 +157,7 @@ TORCH_META = {"torch": {"version": "2.9.1+cpu", "environment": {"cuda": False}}}
 
 def test_results_round_trip(tmp_path):
     meta = results.metadata(TORCH_META, 3)
-    records = [record(), record(outcome="failed", message="bn.train.output ... margin 3")]
+    records = [record(), record(outcome="failed", message="bn.train.output ... margin 3", check="bn.train.output[x]")]
     path = results.write(tmp_path / "sub" / "r.json", meta, records)
     document = results.read(path)
     assert document == {"schema": results.SCHEMA_ID, "metadata": meta, "records": records}
@@ -167,7 +167,8 @@ def test_results_round_trip(tmp_path):
 
 @pytest.mark.parametrize("corrupt, place", [
     (lambda text, doc: text[: len(text) // 2], "not valid JSON (truncated?) at line"),
-    (lambda text, doc: json.dumps({"schema": "pytest-json/1", "records": []}), "schema: expected 'layerconf.results/1', found 'pytest-json/1'"),
+    (lambda text, doc: json.dumps({"schema": "pytest-json/1", "records": []}),
+     "schema: expected 'layerconf.results/1', found 'pytest-json/1'"),
     (lambda text, doc: "[1, 2]", "found 'list'"),
     (lambda text, doc: json.dumps({**doc, "records": [{k: v for k, v in doc["records"][0].items() if k != "outcome"}]}),
      "records/0: 'outcome' is a required property"),

@@ -54,7 +54,8 @@ def test_two_declarations_for_one_case_are_refused():
     ({"where": {"dtype": "float32"}}, "bn.error.momentum has no parameter 'dtype'"),
     ({"where": {"layout": ["NC", "NHWC"]}}, "where/layout: ['NHWC'] not in bn.error.momentum's grid ['NC']"),
     ({"flavours": ["keras-jax"]}, "'keras-jax' does not list 'torch' in its manifest's deviations"),
-    ({"behaviours": ["bn.train.cumulative_average"], "where": {"layout": "NCHW"}, "signature": {"kind": "convention", "profile": {"batchnorm.colour": 1}}},
+    ({"behaviours": ["bn.train.cumulative_average"], "where": {"layout": "NCHW"},
+      "signature": {"kind": "convention", "profile": {"batchnorm.colour": 1}}},
      "torch's profile has no batchnorm.colour"),
     ({"behaviours": ["do.gaussian.variance"]}, "covers no case that applies to torch: a stale declaration"),
 ])

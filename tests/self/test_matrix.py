@@ -140,6 +140,7 @@ class FakeChanges:
     old_version: str
     new_version: str
     regressions: list = field(default_factory=list)
+    stale_declarations: list = field(default_factory=list)
     fixes: list = field(default_factory=list)
     new: list = field(default_factory=list)
     removed: list = field(default_factory=list)
@@ -188,7 +189,7 @@ def test_combined_report_puts_changes_first_then_versions_side_by_side():
                                     lambda c: "REGRESSED: " + ", ".join(c.regressions))
     changes, side_by_side, envs = (text.index(h) for h in ("## Changes", "## Versions side by side", "## Environments"))
     assert changes < side_by_side < envs
-    assert "| torch | 2.5.1 | 2.8.0 | 1 | 0 | 0 | 0 |" in text and "REGRESSED: bn.x" in text
+    assert "| torch | 2.5.1 | 2.8.0 | 1 | 0 | 0 | 0 | 0 |" in text and "REGRESSED: bn.x" in text
     assert "| `bn.x` | passed | failed |" in text and "`bn.y`" not in text  # only checks that differ
     assert "| passed | 3 | 2 |" in text
     assert '| `do.z` | {"drop_fraction": 0.25} | {"drop_fraction": 0.26} |' in text and "decay" not in text

@@ -1,0 +1,91 @@
+"""The package: the wheel holds the whole suite under the one name layerconf, the plugin by entry point, and
+every flavour's identity derives from its manifest (the pyproject extras and the tox environments agree)."""
+import configparser
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from layerconf import flavours, specs
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SOURCE = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((SOURCE / "pyproject.toml").read_text())
+
+
+def tracked() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=SOURCE, capture_output=True, text=True, check=True).stdout
+    return [name for name in out.split("\0") if name and (SOURCE / name).exists()]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    """The wheel built from a copy of the tracked files (links kept), as a release would build it."""
+    pytest.importorskip("build", reason="the dev extra (pip install -e '.[dev]', tox -e self) brings the wheel builder")
+    copy = tmp_path_factory.mktemp("source")
+    for name in tracked():
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (SOURCE / name).is_symlink():
+            target.symlink_to((SOURCE / name).readlink())
+        else:
+            shutil.copy2(SOURCE / name, target)
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(copy)],
+                   check=True, capture_output=True)
+    return zipfile.ZipFile(next(out.glob("layerconf-*.whl")))
+
+
+def test_the_wheel_holds_the_whole_suite_under_one_name(wheel):
+    names = set(wheel.namelist())
+    assert {n.split("/")[0] for n in names} == {"layerconf", f"layerconf-{PYPROJECT['project']['version']}.dist-info"}
+    for folder, package in (("reference", "reference"), ("adapters", "adapters"), ("specs", "specs"),
+                            ("tests/conformance", "conformance")):
+        files = {name.removeprefix(folder + "/") for name in tracked() if name.startswith(folder + "/")}
+        assert files and {f"layerconf/{package}/{f}" for f in files} <= names, folder
+    for must in ("layerconf/plugin.py", "layerconf/suite.py", "layerconf/pytest.ini", "layerconf/report/__init__.py",
+                 "layerconf/report/templates/report.html.j2", "layerconf/schemas/results.json"):
+        assert must in names
+
+
+def test_the_wheel_registers_the_plugin_and_the_command(wheel):
+    entry_points = configparser.ConfigParser()
+    dist = next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    entry_points.read_string(wheel.read(dist).decode())
+    assert dict(entry_points["pytest11"]) == {"layerconf.plugin": "layerconf.plugin"}
+    assert dict(entry_points["console_scripts"]) == {"layerconf": "layerconf.cli:main"}
+
+
+def test_every_manifest_names_an_extra_and_all_is_their_union():
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    used = {specs.manifest(n)["extra"] for n in flavours.names()}
+    assert used <= set(extras), f"manifests name extras pyproject.toml lacks: {used - set(extras)}"
+    assert set(extras) - used == {"all", "dev"}, "an extra no flavour uses"
+    assert sorted(extras["all"]) == sorted({r for e in used for r in extras[e]})
+
+
+def test_tox_environments_derive_from_the_manifests():
+    tox_ini = configparser.ConfigParser()
+    tox_ini.read(SOURCE / "tox.ini")
+    listed = [e.strip() for e in tox_ini["tox"]["env_list"].split(",")]
+    assert not set(listed) & set(flavours.names()), "flavour environments come from toxfile.py, not tox.ini"
+    assert not [s for s in tox_ini.sections() if s.removeprefix("testenv:") in flavours.names()]
+    toxfile = (SOURCE / "toxfile.py").read_text()
+    assert "specs\" / \"flavours\"" in toxfile and "layerconf.suite import command" in toxfile
+
+
+@pytest.mark.parametrize("name", flavours.names())
+def test_a_manifest_names_everything_that_identifies_its_flavour(name):
+    m = specs.manifest(name)
+    assert (SOURCE / (m["adapter"].replace("layerconf.", "", 1).replace(".", "/") + ".py")).exists()
+    assert (SOURCE / (m["mutants"].replace(".", "/") + ".py")).exists()
+    assert all((SOURCE / "specs" / "deviations" / f"{f}.yaml").exists() for f in m["deviations"])
+    assert all((SOURCE / path).exists() for path in m.get("self_tests", []))
+    assert "cpu" in m["devices"]

@@ -144,7 +144,7 @@ class OrtDropout(_Runner, DropoutLayer):
         _unsupported(self.profile, "dropout.gradients")
 
 
-class OrtAdapter(Adapter):
+class OrtAdapter(_Runner, Adapter):
     name = "onnxruntime"
 
     def __init__(self, device: str):

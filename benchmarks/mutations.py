@@ -9,10 +9,11 @@ environment, e.g. KERAS_BACKEND, set):
     python -m layerconf.suite --framework F --results <tmp>/<mutant>.json -q \
         -p benchmarks.mutants.plugin      (LAYERCONF_MUTANT=<mutant>; layerconf.suite.command)
 
-A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failed, error or
-deviation_fixed are the checks that caught it, grouped by behaviour id. Exit status: 0 when the
-baseline passes and every mutant is killed; 1 when a mutant survives (exit 0); 2 when the baseline
-fails or a mutant run breaks (exit other than 0 or 1: collection error, crash, no results).
+A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failing
+(layerconf.outcomes.Outcome.failing: failed, error, deviation_fixed) are the checks that caught it,
+grouped by behaviour id. Exit status: 0 when the baseline passes and every mutant is killed; 1 when a
+mutant survives (exit 0); 2 when the baseline fails or a mutant run breaks (exit other than 0 or 1:
+collection error, crash, no results).
 
 Bytecode: tox (and this machine) set PYTHONDONTWRITEBYTECODE=1, so every run recompiles PyTorch's
 sources (about 12 s of each torch run). Unless --no-bytecode-cache, the runs here share a bytecode cache
@@ -36,9 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.mutants import mutants_of  # noqa: E402
-from layerconf import flavours, suite  # noqa: E402
-
-CAUGHT = ("failed", "error", "deviation_fixed")
+from layerconf import flavours, outcomes, suite  # noqa: E402
+from layerconf.outcomes import Outcome  # noqa: E402
 
 
 def run(framework, name, workdir: Path, bytecode_cache: Path | None, extra_args):
@@ -59,11 +59,11 @@ def run(framework, name, workdir: Path, bytecode_cache: Path | None, extra_args)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     out = {"name": label, "exit": proc.returncode, "wall_s": time.perf_counter() - start,
-           "caught": [], "outcomes": Counter(), "mutated_calls": None, "tail": ""}
+           "caught": [], "outcomes": "no records", "mutated_calls": None, "tail": ""}
     if results.exists():
         records = json.loads(results.read_text())["records"]
-        out["outcomes"] = Counter(r["outcome"] for r in records)
-        out["caught"] = [r for r in records if r["outcome"] in CAUGHT]
+        out["outcomes"] = outcomes.summary(records)
+        out["caught"] = [r for r in records if Outcome(r["outcome"]).failing]
     if report.exists():
         out["mutated_calls"] = json.loads(report.read_text())["mutated_calls"]
     if proc.returncode not in (0, 1) or not results.exists():
@@ -124,7 +124,7 @@ def main(argv=None):
         elapsed = time.perf_counter() - started
 
     rows = [("mutant", "exit", "verdict", "mutated calls", "failing checks", "behaviour ids caught (failing checks)")]
-    base_counts = ", ".join(f"{n} {o}" for o, n in sorted(base["outcomes"].items()))
+    base_counts = base["outcomes"]
     rows.append(("(unmutated)", str(base["exit"]), verdict(base, True), "-", str(len(base["caught"])), base_counts))
     for r in results:
         rows.append((r["name"], str(r["exit"]), verdict(r), str(r["mutated_calls"]), str(len(r["caught"])),

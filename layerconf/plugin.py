@@ -182,7 +182,7 @@ def _case(item) -> Case | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Attach each case's declared deviation; announce the checks collected (for progress and recovery)."""
+    """Attach each case's declared deviation."""
     session = config.layerconf
     cases = [(item, c) for item in items if (c := _case(item)) is not None]
     for item, case in cases:
@@ -194,9 +194,14 @@ def pytest_collection_modifyitems(config, items):
                 session.adapter(case.framework).version())
         except specs.SpecError as err:
             raise pytest.UsageError(str(err)) from err
-    for framework in session.frameworks:
-        session.events.emit("collected", framework=framework,
-                            checks=[c.identity() for _, c in cases if c.framework == framework])
+
+
+def pytest_collection_finish(session):
+    """Announce the checks that will run (after deselection), for progress and for recovery after a crash."""
+    state = session.config.layerconf
+    cases = [c for item in session.items if (c := _case(item)) is not None]
+    for framework in state.frameworks:
+        state.events.emit("collected", framework=framework, checks=[c.identity() for c in cases if c.framework == framework])
 
 
 @pytest.fixture

@@ -89,3 +89,8 @@ def test_a_manifest_names_everything_that_identifies_its_flavour(name):
     assert all((SOURCE / "specs" / "deviations" / f"{f}.yaml").exists() for f in m["deviations"])
     assert all((SOURCE / path).exists() for path in m.get("self_tests", []))
     assert "cpu" in m["devices"]
+
+
+def test_the_results_format_documents_every_observed_key():
+    from layerconf import observed
+    assert "\n".join(observed.rows()) in (SOURCE / "docs" / "results.md").read_text()

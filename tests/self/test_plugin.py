@@ -1,0 +1,96 @@
+"""The plugin end to end on the real conformance tests, with a fake flavour (tests/self/fake_flavour.py):
+seeds, records, events, not-applicable cases as data, declared deviations judged by their signature."""
+import json
+
+import hypothesis
+import pytest
+import scipy.stats  # noqa: F401 - imported before pytester's in-process runs, which reload what they import
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.self import fake_flavour
+
+pytest_plugins = ["pytester"]
+DROPOUT = "test_dropout"   # the dropout module: what the fake flavour has
+RATE = {"behaviours": ["do.error.rate"], "versions": ">=0", "reason": "the fake never validates the rate",
+        "link": "https://example.org/fake"}
+DECLARED = [{**RATE, "signature": {"kind": "no_error"}}]
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    """Run the suite on the fake flavour in this process; returns (exit code, records, events)."""
+    def go(*args, declarations=()):
+        fake_flavour.install(monkeypatch, declarations)
+        out, events = pytester.path / "r.json", pytester.path / "events.jsonl"
+        events.unlink(missing_ok=True)
+        result = pytester.runpytest_inprocess("--pyargs", "layerconf.conformance", "--framework", "fake", "-k", DROPOUT,
+                                              "--results", str(out), "--events", str(events), "-p", "no:cacheprovider", *args)
+        records = json.loads(out.read_text())["records"] if out.exists() else []
+        return result.ret, records, [json.loads(line) for line in events.read_text().splitlines()]
+    return go
+
+
+def observed(records):
+    return {r["check"]: (r["outcome"], r["observed"], r["statistics"], r["worst_error"]) for r in records}
+
+
+def test_the_same_seed_gives_the_same_records_and_another_seed_other_draws(run):
+    code, first, _ = run("--seed", "7", declarations=DECLARED)
+    _, again, _ = run("--seed", "7", declarations=DECLARED)
+    _, other, _ = run("--seed", "8", declarations=DECLARED)
+    assert code == 0 and observed(first) == observed(again)
+    fractions = [{r["check"]: r["observed"].get("drop_fraction") for r in rs if r["behaviour"] == "do.train.rate"}
+                 for rs in (first, other)]
+    assert fractions[0].keys() == fractions[1].keys() and all(
+        fractions[0][c] != fractions[1][c] for c in fractions[0])
+
+
+def test_not_applicable_travels_as_data_with_its_reason(run):
+    _, records, _ = run()
+    na = {r["check"]: r["message"] for r in records if r["outcome"] == "not_applicable"}
+    assert na["do.noise_shape[rate=0.5]"] == "fake profile has no dropout.arguments.noise_shape"
+    assert na["do.eval.identity[rate=0.1,dtype=float16]"].startswith("dtype float16 not in the profile's dtypes")
+
+
+def test_events_announce_the_flavour_the_checks_and_every_record(run):
+    _, records, events = run()
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "flavour" and events[0]["version"] == "1.0" and kinds[1] == "collected"
+    assert len(events[1]["checks"]) == len(records) and kinds.count("record") == len(records)
+    assert [e["record"]["check"] for e in events if e["event"] == "record"] == [r["check"] for r in records]
+
+
+
+
+@pytest.mark.parametrize("signature, outcome", [
+    ({"kind": "no_error"}, "deviation"),                                              # what it does: declared
+    ({"kind": "message", "message": "rate"}, "failed"),                               # another kind: a failure
+    ({"kind": "value", "max_error": 1.0}, "failed"),
+])
+def test_a_declaration_holds_only_within_its_signature(run, signature, outcome):
+    code, records, _ = run(declarations=[{**RATE, "signature": signature}])
+    rate = [r for r in records if r["behaviour"] == "do.error.rate"]
+    assert {r["outcome"] for r in rate} == {outcome} and code == (0 if outcome == "deviation" else 1)
+    assert rate[0]["deviation"]["signature"] == signature and rate[0]["failures"][0]["kind"] == "no_error"
+    assert ("outside the declared deviation's signature" in rate[0]["message"]) is (outcome == "failed")
+
+
+def test_a_declaration_that_no_longer_reproduces_fails(run):
+    code, records, _ = run(declarations=[{**RATE, "behaviours": ["do.rate.zero"], "signature": {"kind": "no_error"}}])
+    (zero,) = [r for r in records if r["behaviour"] == "do.rate.zero"]
+    assert zero["outcome"] == "deviation_fixed" and "no longer reproduces" in zero["message"] and code == 1
+
+
+def test_hypothesis_draws_follow_the_seed_the_plugin_gives():
+    drawn = []
+
+    @given(st.data())
+    @hypothesis.settings(database=None, max_examples=5)
+    def test(data):
+        drawn.append(data.draw(st.integers(0, 10**9)))
+
+    for seed in (1, 1, 2):
+        hypothesis.seed(seed)(test)
+        test()
+    assert drawn[:5] == drawn[5:10] != drawn[10:]

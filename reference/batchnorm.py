@@ -81,20 +81,24 @@ def update_cumulative(old, batch_value, batches_seen: int):
     return _f64(old) + (_f64(batch_value) - _f64(old)) / batches_seen
 
 
-def running_statistics(batches, layout: str, initial_mean, initial_var, correction: str, decay=None):
-    """Running (mean, var) after training on each batch in turn.
+def update_statistics(mean, var, batch_mean, batch_var, n: int, correction: str, decay=None, batches_seen: int = 1):
+    """Running (mean, var) after one training batch of n entries per channel.
 
-    decay=None is the cumulative average (factor 1/k at the k-th batch); otherwise the moving average
-    with weight ``decay`` on the old value. The variance term is ``corrected_variance`` of each batch.
+    decay=None is the cumulative average (``update_cumulative`` at k = batches_seen); otherwise the moving
+    average with weight ``decay`` on the old value. The variance term is ``corrected_variance(batch_var, n)``.
     """
+    batch_var = corrected_variance(batch_var, n, correction)
+    if decay is None:
+        return update_cumulative(mean, batch_mean, batches_seen), update_cumulative(var, batch_var, batches_seen)
+    return update_running(mean, batch_mean, decay), update_running(var, batch_var, decay)
+
+
+def running_statistics(batches, layout: str, initial_mean, initial_var, correction: str, decay=None):
+    """Running (mean, var) after training on each batch in turn: ``update_statistics`` with each batch's moments."""
     mean, var = _f64(initial_mean), _f64(initial_var)
     for k, x in enumerate(batches, start=1):
-        batch_mean, batch_var = batch_moments(x, layout)
-        batch_var = corrected_variance(batch_var, count_per_channel(np.shape(x), layout), correction)
-        if decay is None:
-            mean, var = update_cumulative(mean, batch_mean, k), update_cumulative(var, batch_var, k)
-        else:
-            mean, var = update_running(mean, batch_mean, decay), update_running(var, batch_var, decay)
+        mean, var = update_statistics(mean, var, *batch_moments(x, layout), count_per_channel(np.shape(x), layout),
+                                      correction, decay, k)
     return mean, var
 
 

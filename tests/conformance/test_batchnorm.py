@@ -6,10 +6,24 @@ from hypothesis import strategies as st
 
 from layerconf.reference import batchnorm as ref
 from layerconf.reference.dtypes import quantize
-from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
+from layerconf.reference.layout import channel_axis, channel_shape, shape_of
+
 from . import draw
 from .calls import outcome
-from .helpers import DECAY, EPS, LR, SUITE, build, correction, held, set_affine, set_all
+from .helpers import (
+    DECAY,
+    EPS,
+    LR,
+    SUITE,
+    build,
+    observe_trajectory,
+    reference_model,
+    set_affine,
+    set_all,
+    small_batch,
+    train_steps,
+    trajectory,
+)
 
 behaviour = pytest.mark.behaviour
 
@@ -25,7 +39,7 @@ def test_train_output(case, adapter, profile, check, data):
     assume(np.all(mean**2 <= 16 * var))   # |mean_B| <= 4 sd_B: cancellation is bn.train.offset_data's concern
     layer = build(adapter, profile, case, c, eps=EPS, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, c)
-    expected, _, _ = ref.train_forward(x, gamma, beta, EPS, case["layout"])
+    expected = reference_model(profile, case, gamma=gamma, beta=beta).forward(x, training=True)
     check.close("y", layer.forward(x, training=True), expected)
 
 
@@ -40,19 +54,11 @@ def test_train_masked(case, adapter, profile, check, rng):
     mean0, var0 = draw.running(rng, 3, dtype)
     layer.set_state(running_mean=mean0, running_var=var0)
     y = layer.forward_masked(x, mask, training=True)
-    mean, var = ref.masked_moments(x, mask, layout)
-    check.close("y", y, ref.normalize(x, mean, var, gamma, beta, held(profile, EPS), layout))
+    model = reference_model(profile, case, gamma=gamma, beta=beta, running_mean=mean0, running_var=var0)
+    check.close("y", y, model.forward(x, training=True, mask=mask))
     state = layer.state()
-    check.close("running_mean", state["running_mean"], ref.update_running(mean0, mean, DECAY))
-    var_update = ref.corrected_variance(var, int(mask.sum()), correction(profile))
-    check.close("running_var", state["running_var"], ref.update_running(var0, var_update, DECAY))
-
-
-def small_batch(rng, case, eps):
-    """A batch with variance ~ eps per channel (8 x 3 x 4^k), its batch mean ~0: the output shows eps, and no
-    cancellation in a one-pass variance (that is bn.train.offset_data's concern)."""
-    x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 4, scale=np.sqrt(eps))
-    return quantize(x - x.mean(axis=reduction_axes(case["layout"]), keepdims=True), case["dtype"])
+    check.close("running_mean", state["running_mean"], model.running_mean)
+    check.close("running_var", state["running_var"], model.running_var)
 
 
 @behaviour("bn.train.small_variance")
@@ -61,66 +67,40 @@ def test_train_small_variance(case, adapter, profile, check, rng):
     x = small_batch(rng, case, eps)
     layer = build(adapter, profile, case, 3, eps=eps, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, 3)
-    check.close("y", layer.forward(x, training=True), ref.train_forward(x, gamma, beta, held(profile, eps), case["layout"])[0])
-
-
-def _train_steps(case, adapter, profile, rng, layer_args, initial=True):
-    """Train k steps on batches of varying size; returns (layer, batches, initial mean, initial var, state after each step)."""
-    c = 3
-    layer = build(adapter, profile, case, c, **layer_args)
-    mean0 = np.full(c, profile.get("batchnorm.initial.running_mean"))
-    var0 = np.full(c, profile.get("batchnorm.initial.running_var"))
-    if initial:
-        mean0, var0 = draw.running(rng, c, case["dtype"])
-        layer.set_state(running_mean=mean0, running_var=var0)
-    batches = [draw.batch(rng, case["layout"], case["dtype"], n, c, 3) for n in (3, 5, 8, 2, 4)[: case["steps"]]]
-    states = []
-    for x in batches:
-        layer.forward(x, training=True)
-        states.append({k: None if v is None else np.array(v) for k, v in layer.state().items()})  # a copy, not a view
-    return layer, batches, mean0, var0, states
-
-
-def observe_trajectory(check, key, states, batches, case, profile, mean0, var0, decay):
-    """Channel 0 of the running statistic after each step, and the reference's, for the report's plot."""
-    index = 0 if key == "running_mean" else 1
-    expected = [ref.running_statistics(batches[:k], case["layout"], mean0, var0, correction(profile), decay)[index][0]
-                for k in range(len(batches) + 1)]
-    initial = mean0 if index == 0 else var0
-    check.observe(f"{key}_trajectory", [float(initial[0])] + [float(s[key][0]) for s in states])
-    check.observe(f"{key}_reference", [float(v) for v in expected])
+    expected = reference_model(profile, case, eps=eps, gamma=gamma, beta=beta).forward(x, training=True)
+    check.close("y", layer.forward(x, training=True), expected)
 
 
 @behaviour("bn.train.running_mean")
 def test_running_mean(case, adapter, profile, check, rng):
     decay = case["decay"]
-    layer, batches, mean0, var0, states = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
-    expected, _ = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
+    layer, batches, initial, states = train_steps(case, adapter, profile, rng, decay)
+    expected = trajectory(reference_model(profile, case, decay=decay, **initial), batches)
     actual = layer.state()["running_mean"]
     if case["steps"] == 1:
         batch_mean = ref.batch_moments(batches[0], case["layout"])[0]
-        check.observe("decay", float(np.median((actual - batch_mean) / (mean0 - batch_mean))))
+        check.observe("decay", float(np.median((actual - batch_mean) / (initial["running_mean"] - batch_mean))))
         check.observe("decay_argument", profile.native("batchnorm", decay=decay))
         check.observe("eps_argument", profile.native("batchnorm", eps=EPS))
     else:
-        observe_trajectory(check, "running_mean", states, batches, case, profile, mean0, var0, held(profile, decay))
-    check.close("running_mean", actual, expected)
+        observe_trajectory(check, "running_mean", initial, states, expected)
+    check.close("running_mean", actual, expected[-1]["running_mean"])
 
 
 @behaviour("bn.train.running_var")
 def test_running_var(case, adapter, profile, check, rng):
     decay = case["decay"]
-    layer, batches, mean0, var0, states = _train_steps(case, adapter, profile, rng, {"eps": EPS, "decay": decay})
-    _, expected = ref.running_statistics(batches, case["layout"], mean0, var0, correction(profile), held(profile, decay))
+    layer, batches, initial, states = train_steps(case, adapter, profile, rng, decay)
+    expected = trajectory(reference_model(profile, case, decay=decay, **initial), batches)
     actual = layer.state()["running_var"]
     if case["steps"] == 1 and decay < 1:
         var_b = ref.batch_moments(batches[0], case["layout"])[1]
         n = ref.count_per_channel(batches[0].shape, case["layout"])
-        check.observe("running_var_factor", float(np.median((actual - decay * var0) / ((1 - decay) * var_b))))
+        check.observe("running_var_factor", float(np.median((actual - decay * initial["running_var"]) / ((1 - decay) * var_b))))
         check.observe("n", n)
     elif case["steps"] > 1:
-        observe_trajectory(check, "running_var", states, batches, case, profile, mean0, var0, held(profile, decay))
-    check.close("running_var", actual, expected)
+        observe_trajectory(check, "running_var", initial, states, expected)
+    check.close("running_var", actual, expected[-1]["running_var"])
 
 
 @behaviour("bn.train.cumulative_average")
@@ -130,11 +110,10 @@ def test_cumulative_average(case, adapter, profile, check, rng):
     batches = [draw.batch(rng, case["layout"], case["dtype"], n, 3, 3) for n in (3, 5, 8)[: case["steps"]]]
     for x in batches:
         layer.forward(x, training=True)
-    init = profile.get("batchnorm.initial")
-    mean, var = ref.running_statistics(batches, case["layout"], init["running_mean"], init["running_var"], correction(profile), None)
+    expected = trajectory(reference_model(profile, case, decay=None, **profile.get("batchnorm.initial")), batches)[-1]
     state = layer.state()
-    check.close("running_mean", state["running_mean"], mean)
-    check.close("running_var", state["running_var"], var)
+    check.close("running_mean", state["running_mean"], expected["running_mean"])
+    check.close("running_var", state["running_var"], expected["running_var"])
 
 
 @behaviour("bn.eval.output")
@@ -142,7 +121,7 @@ def test_eval_output(case, adapter, profile, check, rng):
     x = draw.batch(rng, case["layout"], case["dtype"], 5, 4, 3)
     layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 4)
-    expected = ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    expected = reference_model(profile, case, **s).forward(x, training=False)
     check.close("y", layer.forward(x, training=False), expected)
 
 
@@ -163,7 +142,7 @@ def test_eval_batch_independent(case, adapter, profile, check, rng):
     x = draw.batch(rng, case["layout"], case["dtype"], 6, 4, 3)
     layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 4)
-    expected = ref.inference_forward(x[:1], s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    expected = reference_model(profile, case, **s).forward(x[:1], training=False)
     alone, in_batch = layer.forward(x[:1], training=False), layer.forward(x, training=False)[:1]
     check.observe("inference_batch_difference", float(np.max(np.abs(np.asarray(alone, np.float64) - np.asarray(in_batch, np.float64)))))
     check.close("y[0] alone", alone, expected)
@@ -177,8 +156,8 @@ def test_train_batch_dependent(case, adapter, profile, check, rng):
     other[1:] = quantize(3 * x[1:] + 1, case["dtype"])
     layer = build(adapter, profile, case, 4, eps=EPS, decay=DECAY)
     gamma, beta = set_affine(layer, rng, case, 4)
-    expected_a = ref.train_forward(x, gamma, beta, EPS, case["layout"])[0][:1]
-    expected_b = ref.train_forward(other, gamma, beta, EPS, case["layout"])[0][:1]
+    model = reference_model(profile, case, gamma=gamma, beta=beta)
+    expected_a, expected_b = model.forward(x, training=True)[:1], model.forward(other, training=True)[:1]
     assert np.abs(expected_a - expected_b).max() > 0.1, "test input does not separate the two batches"
     check.close("y[0] with batch A", layer.forward(x, training=True)[:1], expected_a)
     check.close("y[0] with batch B", layer.forward(other, training=True)[:1], expected_b)
@@ -191,17 +170,17 @@ def test_round_trip(case, adapter, profile, check, rng):
     layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 3)
     x1, x2, x3 = (draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 5, 6))
+    model = reference_model(profile, case, **s)
     layer.forward(x1, training=True)
-    mean1, var1 = ref.running_statistics([x1], layout, s["running_mean"], s["running_var"], correction(profile), DECAY)
-    check.close("running_mean after train", layer.state()["running_mean"], mean1)
+    model.forward(x1, training=True)
+    check.close("running_mean after train", layer.state()["running_mean"], model.running_mean)
     y2 = layer.forward(x2, training=False)
     held = layer.state()  # statistics as the framework stores them, for the next expectation
-    check.close("y in eval", y2, ref.inference_forward(x2, held["running_mean"], held["running_var"], s["gamma"], s["beta"], EPS, layout))
-    y3 = layer.forward(x3, training=True)
-    mean3, var3 = ref.running_statistics([x1, x3], layout, s["running_mean"], s["running_var"], correction(profile), DECAY)
-    check.close("y in train again", y3, ref.train_forward(x3, s["gamma"], s["beta"], EPS, layout)[0])
-    check.close("running_mean after train, eval, train", layer.state()["running_mean"], mean3)
-    check.close("running_var after train, eval, train", layer.state()["running_var"], var3)
+    check.close("y in eval", y2, reference_model(profile, case, gamma=s["gamma"], beta=s["beta"], running_mean=held["running_mean"],
+                                                 running_var=held["running_var"]).forward(x2, training=False))
+    check.close("y in train again", layer.forward(x3, training=True), model.forward(x3, training=True))
+    check.close("running_mean after train, eval, train", layer.state()["running_mean"], model.running_mean)
+    check.close("running_var after train, eval, train", layer.state()["running_var"], model.running_var)
 
 
 @behaviour("bn.state.save_load")
@@ -215,12 +194,12 @@ def test_save_load(case, adapter, profile, check, rng):
     for key, value in saved.items():
         check.equal(f"{key} after reload", fresh.state()[key], value)
     x = draw.batch(rng, layout, dtype, 5, 3, 3)
-    check.close("y in eval after reload", fresh.forward(x, training=False),
-                ref.inference_forward(x, saved["running_mean"], saved["running_var"], saved["gamma"], saved["beta"], EPS, layout))
+    model = reference_model(profile, case, **saved)
+    check.close("y in eval after reload", fresh.forward(x, training=False), model.forward(x, training=False))
     fresh.forward(x, training=True)
-    mean, var = ref.running_statistics([x], layout, saved["running_mean"], saved["running_var"], correction(profile), DECAY)
-    check.close("running_mean after reload and train", fresh.state()["running_mean"], mean)
-    check.close("running_var after reload and train", fresh.state()["running_var"], var)
+    model.forward(x, training=True)
+    check.close("running_mean after reload and train", fresh.state()["running_mean"], model.running_mean)
+    check.close("running_var after reload and train", fresh.state()["running_var"], model.running_var)
 
 
 @behaviour("bn.defaults.initial_state")
@@ -242,22 +221,21 @@ def test_defaults_eps(case, adapter, profile, check, rng):
     big = np.abs(y) > 0.5
     observed = np.median((centred[big] / y[big]) ** 2 - np.broadcast_to(var.reshape(channel_shape(case["layout"], 3)), x.shape)[big])
     check.observe("default_eps", float(observed))
-    check.close("y", y, ref.train_forward(x, np.ones(3), np.zeros(3), held(profile, eps), case["layout"])[0])
+    check.close("y", y, reference_model(profile, case, eps=eps).forward(x, training=True))
 
 
 @behaviour("bn.defaults.decay")
 def test_defaults_decay(case, adapter, profile, check, rng):
-    decay = profile.get("batchnorm.defaults.decay")
-    init = profile.get("batchnorm.initial")
+    defaults, init = profile.get("batchnorm.defaults"), profile.get("batchnorm.initial")
     x = draw.batch(rng, case["layout"], case["dtype"], 8, 3, 3)
     layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
     layer.forward(x, training=True)
     actual = layer.state()["running_mean"]
     batch_mean = ref.batch_moments(x, case["layout"])[0]
     check.observe("default_decay", float(np.median((actual - batch_mean) / (init["running_mean"] - batch_mean))))
-    expected, _ = ref.running_statistics([x], case["layout"], np.full(3, init["running_mean"]),
-                                         np.full(3, init["running_var"]), correction(profile), held(profile, decay))
-    check.close("running_mean", actual, expected)
+    model = reference_model(profile, case, eps=defaults["eps"], decay=defaults["decay"], **init)
+    model.forward(x, training=True)
+    check.close("running_mean", actual, model.running_mean)
 
 
 @behaviour("bn.affine_off")
@@ -267,7 +245,7 @@ def test_affine_off(case, adapter, profile, check, rng):
     state = layer.state()
     check.true("gamma and beta", state["gamma"] is None and state["beta"] is None,
                f"expected no gamma and beta, found gamma={state['gamma']}, beta={state['beta']}")
-    check.close("y", layer.forward(x, training=True), ref.train_forward(x, np.ones(4), np.zeros(4), EPS, case["layout"])[0])
+    check.close("y", layer.forward(x, training=True), reference_model(profile, case).forward(x, training=True))
 
 
 @behaviour("bn.no_running_stats")
@@ -278,7 +256,8 @@ def test_no_running_stats(case, adapter, profile, check, rng):
     check.true("running statistics", state["running_mean"] is None and state["running_var"] is None,
                f"expected none, found mean={state['running_mean']}, var={state['running_var']}")
     gamma, beta = set_affine(layer, rng, case, 4)
-    check.close("y in inference", layer.forward(x, training=False), ref.train_forward(x, gamma, beta, EPS, case["layout"])[0])
+    model = reference_model(profile, case, gamma=gamma, beta=beta, running_mean=None, running_var=None)
+    check.close("y in inference", layer.forward(x, training=False), model.forward(x, training=False))
 
 
 @behaviour("bn.frozen.parameters")
@@ -302,19 +281,20 @@ def test_frozen_statistics(case, adapter, profile, check, rng):
     y = layer.forward(x, training=True)
     state = layer.state()
     check.observe("frozen_updates_statistics", bool(np.any(state["running_mean"] != s["running_mean"])))
-    with_batch = ref.train_forward(x, s["gamma"], s["beta"], EPS, case["layout"])[0]
-    with_running = ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"])
+    model = reference_model(profile, case, **s)
+    with_running = model.forward(x, training=False)
+    with_batch = model.forward(x, training=True)   # the model now holds the statistics a training call leaves
     y64 = np.asarray(y, np.float64)
-    check.observe("frozen_output", "batch statistics" if np.abs(y64 - with_batch).max() < np.abs(y64 - with_running).max() else "running statistics")
+    nearer_batch = np.abs(y64 - with_batch).max() < np.abs(y64 - with_running).max()
+    check.observe("frozen_output", "batch statistics" if nearer_batch else "running statistics")
     if profile.get("batchnorm.frozen.training_updates_statistics"):
-        mean, var = ref.running_statistics([x], case["layout"], s["running_mean"], s["running_var"], correction(profile), DECAY)
-        check.close("running_mean", state["running_mean"], mean)
-        check.close("running_var", state["running_var"], var)
-        check.close("y", y, ref.train_forward(x, s["gamma"], s["beta"], EPS, case["layout"])[0])
+        check.close("running_mean", state["running_mean"], model.running_mean)
+        check.close("running_var", state["running_var"], model.running_var)
+        check.close("y", y, with_batch)
     else:
         check.equal("running_mean", state["running_mean"], s["running_mean"].astype(state["running_mean"].dtype))
         check.equal("running_var", state["running_var"], s["running_var"].astype(state["running_var"].dtype))
-        check.close("y", y, ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, case["layout"]))
+        check.close("y", y, with_running)
 
 
 @behaviour("bn.frozen.fine_tuning")
@@ -328,7 +308,7 @@ def test_fine_tuning(case, adapter, profile, check, rng):
     state = layer.state()
     for key, value in s.items():
         check.equal(f"{key} after the step", state[key], value.astype(state[key].dtype))
-    expected_dx, _, _ = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, case["layout"])
+    _, expected_dx = reference_model(profile, case, **s).sgd_step(x, dy, LR, training=False, trainable=False)
     check.close("dx", dx, expected_dx)
 
 
@@ -340,14 +320,12 @@ def test_optimizer_step(case, adapter, profile, check, rng):
     layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 3)
     dx = layer.sgd_step(x, dy, LR, training=training)
-    if training:
-        grads = ref.train_backward(x, s["gamma"], EPS, dy, layout)
-    else:
-        grads = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, layout)
+    model = reference_model(profile, case, **s)
+    _, expected_dx = model.sgd_step(x, dy, LR, training=training)
     state = layer.state()
-    check.close("dx", dx, grads[0])
-    check.close("gamma after the step", state["gamma"], ref.sgd_step(s["gamma"], grads[1], LR))
-    check.close("beta after the step", state["beta"], ref.sgd_step(s["beta"], grads[2], LR))
+    check.close("dx", dx, expected_dx)
+    check.close("gamma after the step", state["gamma"], model.gamma)
+    check.close("beta after the step", state["beta"], model.beta)
 
 
 def _gradients(case, adapter, profile, check, rng, training):
@@ -357,10 +335,7 @@ def _gradients(case, adapter, profile, check, rng, training):
     layer = build(adapter, profile, case, 3, eps=EPS, decay=DECAY)
     s = set_all(layer, rng, case, 3)
     actual = layer.gradients(x, dy, training=training)
-    if training:
-        expected = ref.train_backward(x, s["gamma"], EPS, dy, layout)
-    else:
-        expected = ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, layout)
+    expected = reference_model(profile, case, **s).backward(x, dy, training)
     for key, value in zip(("x", "gamma", "beta"), expected):
         check.close(f"d{key}", actual[key], value)
 
@@ -386,7 +361,7 @@ def test_batch_size_one(case, adapter, profile, check, rng):
         check.expect_error(err, f"a training batch of one gave output {y}")
     else:
         check.expect_no_error(err)
-        check.close("y", y, ref.train_forward(x, gamma, beta, EPS, case["layout"])[0])
+        check.close("y", y, reference_model(profile, case, gamma=gamma, beta=beta).forward(x, training=True))
 
 
 @behaviour("bn.error.channels")

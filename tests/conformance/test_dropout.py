@@ -10,6 +10,7 @@ from layerconf.reference import dropout as ref
 from layerconf.reference import statistics as stats
 from layerconf.reference.dtypes import as_dtype, quantize
 from layerconf.reference.layout import channel_axis, shape_of
+
 from . import draw
 from .calls import outcome
 
@@ -110,11 +111,16 @@ def test_grad(case, adapter, profile, check, rng):
     check.close("dx", dx, ref.output(dy, kept, case["rate"]), dtype=case["dtype"])
 
 
-def _channel_mask(y, layout):
-    """Per-(sample, channel) keep flags, and whether each channel is wholly kept or wholly dropped."""
+def _channel_flags(kept, layout):
+    """Per-(sample, channel) keep flags of an element mask, and whether each channel is wholly kept or wholly dropped."""
     c = channel_axis(layout)
-    moved = np.moveaxis(np.asarray(y).astype(np.float64) != 0, c, 1).reshape(y.shape[0], y.shape[c], -1)
+    moved = np.moveaxis(kept, c, 1).reshape(kept.shape[0], kept.shape[c], -1)
     return moved.all(axis=2), bool(np.all(moved.all(axis=2) | ~moved.any(axis=2)))
+
+
+def _channel_mask(y, layout):
+    """``_channel_flags`` of the elements y keeps (y != 0)."""
+    return _channel_flags(np.asarray(y).astype(np.float64) != 0, layout)
 
 
 @behaviour("do.spatial.whole_channels")
@@ -124,9 +130,7 @@ def test_spatial_whole_channels(case, adapter, profile, check, rng):
     y = build(adapter, profile, case, "channel", layout, rate=rate).forward(x, training=True)
     keep, whole = _channel_mask(y, layout)
     check.true("whole channels", whole, f"some channel along axis {channel_axis(layout)} of {layout} is partly dropped")
-    mask = np.expand_dims(keep, tuple(range(2, x.ndim)))
-    mask = np.moveaxis(mask, 1, channel_axis(layout))
-    check.close("y", y, ref.output(x, np.broadcast_to(mask, x.shape), rate), dtype="float32")
+    check.close("y", y, ref.output(x, keep.reshape(ref.mask_shape(x.shape, "channel", layout)), rate), dtype="float32")
 
 
 @behaviour("do.spatial.fresh_mask")
@@ -149,10 +153,10 @@ def test_spatial_rate(case, adapter, profile, check, rng):
 
 
 def _alpha_mask(x, y, rate):
-    """Kept where y is nearer a x + b than the dropped value b - a alpha' (x in [0.5, 2] keeps them apart)."""
-    a, b = ref.alpha_coefficients(rate)
+    """Kept where y is nearer the kept value a x + b than the dropped value b - a alpha' (x in [0.5, 2] keeps
+    them apart)."""
     y = np.asarray(y).astype(np.float64)
-    return np.abs(y - (a * x + b)) < np.abs(y - (b - a * ref.ALPHA_PRIME))
+    return np.abs(y - ref.alpha_output(x, 1, rate)) < np.abs(y - ref.alpha_output(x, 0, rate))
 
 
 @behaviour("do.alpha.values")
@@ -175,10 +179,8 @@ def test_alpha_channels(case, adapter, profile, check, rng):
     x = quantize(rng.uniform(0.5, 2, shape_of(layout, 8, 6, 4)), "float32")
     y = build(adapter, profile, case, "channel_alpha", layout, rate=rate).forward(x, training=True)
     kept = _alpha_mask(x, y, rate)
-    c = channel_axis(layout)
-    per_channel = np.moveaxis(kept, c, 1).reshape(x.shape[0], x.shape[c], -1)
-    check.true("whole channels", bool(np.all(per_channel.all(axis=2) | ~per_channel.any(axis=2))),
-               f"some channel along axis {c} of {layout} is partly dropped")
+    check.true("whole channels", _channel_flags(kept, layout)[1],
+               f"some channel along axis {channel_axis(layout)} of {layout} is partly dropped")
     check.close("y", y, ref.alpha_output(x, kept, rate), dtype="float32")
 
 

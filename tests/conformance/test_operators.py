@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from layerconf.reference import batchnorm as ref
 from layerconf.reference import dropout as ref_dropout
 from layerconf.reference.dtypes import as_dtype
+
 from . import draw
-from .helpers import DECAY, EPS, correction, held, set_all
+from .helpers import DECAY, EPS, reference_model, set_all
 
 behaviour = pytest.mark.behaviour
 
@@ -17,17 +17,17 @@ def test_opset_round_trip(case, adapter, profile, check, rng):
     native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"])
     layer = adapter.batchnorm(layout, 3, dtype, **native)
     s = set_all(layer, rng, case, 3)
+    model = reference_model(profile, case, **s)
     batches = [draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 6)]
     for k, x in enumerate(batches):
-        check.close(f"y in training step {k + 1}", layer.forward(x, training=True),
-                    ref.train_forward(x, s["gamma"], s["beta"], EPS, layout)[0])
-    mean, var = ref.running_statistics(batches, layout, s["running_mean"], s["running_var"], correction(profile), held(profile, DECAY))
+        check.close(f"y in training step {k + 1}", layer.forward(x, training=True), model.forward(x, training=True))
     state = layer.state()
-    check.close("running_mean", state["running_mean"], mean)
-    check.close("running_var", state["running_var"], var)
+    check.close("running_mean", state["running_mean"], model.running_mean)
+    check.close("running_var", state["running_var"], model.running_var)
     x = draw.batch(rng, layout, dtype, 5, 3, 3)
-    check.close("y in inference", layer.forward(x, training=False),
-                ref.inference_forward(x, state["running_mean"], state["running_var"], s["gamma"], s["beta"], EPS, layout))
+    held = reference_model(profile, case, gamma=s["gamma"], beta=s["beta"], running_mean=state["running_mean"],
+                           running_var=state["running_var"])   # the statistics as the framework stores them
+    check.close("y in inference", layer.forward(x, training=False), held.forward(x, training=False))
 
 
 @behaviour("do.mask.output")

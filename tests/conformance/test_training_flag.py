@@ -4,12 +4,14 @@ Each test runs one step of a small model (inputs -> nested base holding one Batc
 Dense(1) head, mean squared error, SGD) and compares the output or loss, the moving statistics and
 every weight with the reference, in the mode the profile's training_flag says the call runs in.
 """
+import numpy as np
 import pytest
 
-from layerconf.reference import batchnorm as ref
-from layerconf.reference import head
 from layerconf.reference.dtypes import quantize
+from layerconf.reference.models import BatchNorm, FlagModel
+
 from . import draw
+from .helpers import conventions
 
 behaviour = pytest.mark.behaviour
 LAYOUT, N, C = "NC", 8, 3
@@ -43,41 +45,23 @@ def batch(rng):
     return draw.batch(rng, LAYOUT, "float32", N, C), quantize(rng.standard_normal((N, 1)), "float32")
 
 
-def bn_forward(profile, s, x, training):
-    """(y, moving statistics after the call) of the BatchNormalization in the given mode."""
-    if not training:
-        return ref.inference_forward(x, s["running_mean"], s["running_var"], s["gamma"], s["beta"], EPS, LAYOUT), {}
-    y = ref.train_forward(x, s["gamma"], s["beta"], EPS, LAYOUT)[0]
-    mean, var = ref.running_statistics([x], LAYOUT, s["running_mean"], s["running_var"],
-                                       profile.get("batchnorm.running_var_correction"), DECAY)
-    return y, {"running_mean": mean, "running_var": var}
+def reference_bn(profile, s):
+    """The reference BatchNorm holding the state ``s``, under the profile's conventions."""
+    return BatchNorm(EPS, DECAY, LAYOUT, conventions(profile), **{key: s[key] for key in BN_KEYS})
 
 
-def bn_gradients(s, x, dy, training):
-    if training:
-        return ref.train_backward(x, s["gamma"], EPS, dy, LAYOUT)
-    return ref.inference_backward(x, s["running_mean"], s["running_var"], s["gamma"], EPS, dy, LAYOUT)
+def reference(profile, s):
+    """The reference model (BatchNorm -> Dense(1) head) holding the state ``s``."""
+    return FlagModel(reference_bn(profile, s), s["kernel"], s["bias"])
 
 
-def expected_step(profile, s, x, t, training, bn_trainable):
-    """(loss, changed state) after one SGD step on mse(head(bn(x)), t), bn in the given mode."""
-    h, changed = bn_forward(profile, s, x, training)
-    prediction = head.dense(h, s["kernel"], s["bias"])
-    dh, dkernel, dbias = head.dense_backward(h, s["kernel"], head.mse_gradient(prediction, t))
-    changed.update(kernel=ref.sgd_step(s["kernel"], dkernel, LR), bias=ref.sgd_step(s["bias"], dbias, LR))
-    if bn_trainable:
-        _, dgamma, dbeta = bn_gradients(s, x, dh, training)
-        changed.update(gamma=ref.sgd_step(s["gamma"], dgamma, LR), beta=ref.sgd_step(s["beta"], dbeta, LR))
-    return head.mse(prediction, t), changed
-
-
-def check_state(check, actual, before, changed, when, keys=None):
-    """Changed keys match the reference; the others are bit for bit what they were."""
+def check_state(check, actual, before, expected, when, keys=None):
+    """What the reference changed matches it; what it left as it was is bit for bit what it was."""
     for key in keys or actual:
-        if key in changed:
-            check.close(f"{key} {when}", actual[key], changed[key])
-        else:
+        if np.array_equal(expected[key], before[key]):
             check.equal(f"{key} {when} (unchanged)", actual[key], before[key].astype(actual[key].dtype))
+        else:
+            check.close(f"{key} {when}", actual[key], expected[key])
 
 
 @behaviour("flag.bn.direct_call")
@@ -89,12 +73,10 @@ def test_direct_call(case, adapter, profile, check, rng):
     training = training_mode(profile, "direct_call", case["training"], case["trainable"])
     check.observe("batchnorm_mode", "training" if training else "inference")
     y = model.bn_step(x, dy, LR, case["training"])
-    expected_y, changed = bn_forward(profile, s, x, training)
-    if case["trainable"]:
-        _, dgamma, dbeta = bn_gradients(s, x, dy, training)
-        changed.update(gamma=ref.sgd_step(s["gamma"], dgamma, LR), beta=ref.sgd_step(s["beta"], dbeta, LR))
+    expected = reference_bn(profile, s)
+    expected_y, _ = expected.sgd_step(x, dy, LR, training, case["trainable"])
     check.close("y", y, expected_y)
-    check_state(check, model.state(), s, changed, "after the step", BN_KEYS)
+    check_state(check, model.state(), s, expected.state(), "after the step", BN_KEYS)
 
 
 @behaviour("flag.bn.train_step")
@@ -105,22 +87,22 @@ def test_train_step(case, adapter, profile, check, rng):
     training = training_mode(profile, "fit", case["training"], case["trainable"])
     check.observe("batchnorm_mode", "training" if training else "inference")
     loss = model.train(x, t, case["method"])
-    expected_loss, changed = expected_step(profile, s, x, t, training, case["trainable"])
-    check.close("loss", loss, expected_loss, dtype="float32")
-    check_state(check, model.state(), s, changed, f"after {case['method']}")
+    expected = reference(profile, s)
+    check.close("loss", loss, expected.sgd_step(x, t, LR, training, case["trainable"]), dtype="float32")
+    check_state(check, model.state(), s, expected.state(), f"after {case['method']}")
 
 
 @behaviour("flag.none.predict_evaluate")
 def test_predict_evaluate(case, adapter, profile, check, rng):
     model, s = setup(adapter, profile, rng, None)
     x, t = batch(rng)
-    y, changed = bn_forward(profile, s, x, training_mode(profile, "predict", None, True))
-    check.close("predict", model.predict(x), head.dense(y, s["kernel"], s["bias"]))
-    check_state(check, model.state(), s, changed, "after predict")
+    expected = reference(profile, s)
+    check.close("predict", model.predict(x), expected.forward(x, training_mode(profile, "predict", None, True)))
+    check_state(check, model.state(), s, expected.state(), "after predict")
     held = model.state()
-    y, changed = bn_forward(profile, held, x, training_mode(profile, "evaluate", None, True))
-    check.close("evaluate", model.evaluate(x, t), head.mse(head.dense(y, held["kernel"], held["bias"]), t), dtype="float32")
-    check_state(check, model.state(), held, changed, "after evaluate")
+    expected = reference(profile, held)
+    check.close("evaluate", model.evaluate(x, t), expected.loss(x, t, training_mode(profile, "evaluate", None, True)), dtype="float32")
+    check_state(check, model.state(), held, expected.state(), "after evaluate")
 
 
 @behaviour("flag.none.nested")
@@ -129,9 +111,9 @@ def test_nested(case, adapter, profile, check, rng):
     x, _ = batch(rng)
     training = training_mode(profile, "direct_call", case["training"], True)
     check.observe("batchnorm_mode", "training" if training else "inference")
-    y, changed = bn_forward(profile, s, x, training)
-    check.close("model(x)", model.call(x, case["training"]), head.dense(y, s["kernel"], s["bias"]))
-    check_state(check, model.state(), s, changed, "after the call")
+    expected = reference(profile, s)
+    check.close("model(x)", model.call(x, case["training"]), expected.forward(x, training))
+    check_state(check, model.state(), s, expected.state(), "after the call")
 
 
 def _fine_tuning(case, adapter, profile, check, rng, base_training):
@@ -140,9 +122,10 @@ def _fine_tuning(case, adapter, profile, check, rng, base_training):
     model.set_trainable("base", False)
     x, t = batch(rng)
     loss = model.train(x, t, case["method"])
-    expected_loss, changed = expected_step(profile, s, x, t, training_mode(profile, "fit", base_training, False), False)
+    expected = reference(profile, s)
+    expected_loss = expected.sgd_step(x, t, LR, training_mode(profile, "fit", base_training, False), bn_trainable=False)
     check.close("loss while frozen", loss, expected_loss, dtype="float32")
-    check_state(check, model.state(), s, changed, "after training frozen")
+    check_state(check, model.state(), s, expected.state(), "after training frozen")
 
     model.set_trainable("base", True)
     held = model.state()
@@ -150,9 +133,9 @@ def _fine_tuning(case, adapter, profile, check, rng, base_training):
     training = training_mode(profile, "fit", base_training, True)
     check.observe("unfrozen_batchnorm_mode", "training" if training else "inference")
     loss = model.train(x, t, case["method"])
-    expected_loss, changed = expected_step(profile, held, x, t, training, True)
-    check.close("loss once unfrozen", loss, expected_loss, dtype="float32")
-    check_state(check, model.state(), held, changed, "after training unfrozen")
+    expected = reference(profile, held)
+    check.close("loss once unfrozen", loss, expected.sgd_step(x, t, LR, training), dtype="float32")
+    check_state(check, model.state(), held, expected.state(), "after training unfrozen")
 
 
 @behaviour("flag.fine_tuning.recipe")

@@ -82,6 +82,14 @@ def test_update_running_and_cumulative_by_hand():
     np.testing.assert_allclose(bn.update_cumulative(6.0, 3.0, 3), 5.0)      # (6 + 6 + 3) / 3 after 6, 6
 
 
+def test_update_statistics_by_hand():
+    # batch mean 2, biased variance 1 over n = 2 entries: unbiased 2
+    np.testing.assert_allclose(bn.update_statistics([0.0], [1.0], [2.0], [1.0], 2, "unbiased", 0.9), ([0.2], [1.1]), rtol=1e-15)
+    np.testing.assert_allclose(bn.update_statistics([0.0], [1.0], [2.0], [1.0], 2, "biased", 0.9), ([0.2], [1.0]), rtol=1e-15)
+    # cumulative average at the second batch: the mean of the old value and the batch's
+    np.testing.assert_allclose(bn.update_statistics([4.0], [6.0], [2.0], [1.0], 2, "unbiased", None, 2), ([3.0], [4.0]), rtol=1e-15)
+
+
 def test_running_statistics_over_two_batches_by_hand():
     batches = [np.array([[1.0], [3.0]]), np.array([[0.0], [4.0]])]  # means 2, 2; biased vars 1, 4
     mean, var = bn.running_statistics(batches, "NC", [0.0], [1.0], "unbiased", decay=0.9)

@@ -53,7 +53,7 @@ def test_mask_shape_rejects_unknown_kind_and_layout():
 
 
 def test_alpha_prime_is_selu_saturation():
-    assert do.ALPHA_PRIME == pytest.approx(SELU_SCALE * SELU_ALPHA, rel=1e-15)
+    np.testing.assert_allclose(do.ALPHA_PRIME, SELU_SCALE * SELU_ALPHA, rtol=1e-15)
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.1, 0.2, 0.5, 0.9])

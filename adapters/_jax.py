@@ -5,10 +5,13 @@ float32/float16/bfloat16 arithmetic as it is. Half-precision inputs run through 
 computation dtype is the input's and whose parameters are float32 (Flax's mixed-precision recipe:
 ``dtype=`` the activations' dtype, ``param_dtype=float32``).
 """
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from layerconf import cache
 from layerconf.adapters.base import DeviceUnavailable
 
 jax.config.update("jax_enable_x64", True)
@@ -44,6 +47,18 @@ def spatial_axes(layout: str) -> tuple[int, ...]:
 def weighted_sum(y, dy):
     """The loss L = sum(dy * y) of every gradient and optimizer step, in y's dtype."""
     return jnp.sum(y * dy.astype(y.dtype))
+
+
+def use_compilation_cache() -> None:
+    """Keep every compiled program in layerconf's cache folder (layerconf.cache), however small or quick to
+    compile: in eager mode JAX compiles each operation for each new shape, and a later run reads them back."""
+    where = cache.folder("jax")
+    if where is None:
+        return
+    for option, value in (("jax_compilation_cache_dir", str(where)), ("jax_persistent_cache_min_compile_time_secs", 0),
+                          ("jax_persistent_cache_min_entry_size_bytes", 0)):
+        with contextlib.suppress(AttributeError):   # an older jax without that option: its default holds
+            jax.config.update(option, value)
 
 
 def device(name: str):

@@ -6,6 +6,8 @@ updated statistics back; dropout draws from the 'dropout' rng stream with a key 
 adapter's key per call (the explicit-key seeding linen users do). Freezing is optax.multi_transform
 with set_to_zero on the frozen parameters; saving is flax.serialization of the variables.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -20,13 +22,19 @@ STATE = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats",
          "gamma": ("params", "scale"), "beta": ("params", "bias")}
 
 
+@functools.cache
+def _initial(module: nn.BatchNorm, shape: tuple, dtype: str) -> dict:
+    """module.init's variables for a sample of ``shape``, once per configuration: the values are constants and
+    JAX arrays immutable, so layers share them safely, and each new configuration costs a compilation."""
+    return module.init(jax.random.key(0), jnp.zeros(shape, _jax.DTYPES[dtype]), use_running_average=True)
+
+
 class LinenBatchNorm(BatchNormLayer):
     def __init__(self, layout: str, channels: int, dtype: str, native: dict):
         self.build = (layout, channels, dtype, native)
         self.dtype, self.param_dtype = dtype, _jax.dtypes(dtype)["param_dtype"]
         self.module = nn.BatchNorm(axis=_jax.channel_axis(layout), **_jax.dtypes(dtype), **native)
-        sample = jnp.zeros([channels if a == "C" else 1 for a in layout], _jax.DTYPES[dtype])
-        self.variables = self.module.init(jax.random.key(0), sample, use_running_average=True)
+        self.variables = _initial(self.module, tuple(channels if a == "C" else 1 for a in layout), dtype)
 
     def _apply(self, params, x, training: bool):
         """(y, new batch_stats): the forward pass, batch_stats mutable in training as linen requires."""
@@ -119,6 +127,7 @@ class LinenAdapter(Adapter):
     def __init__(self, device: str):
         self.device = device
         self.jax_device = _jax.device(device)
+        _jax.use_compilation_cache()
         jax.config.update("jax_default_device", self.jax_device)
         self.profile = specs.profile(self.name)
         self.key = jax.random.key(0)

@@ -121,6 +121,7 @@ class NnxAdapter(Adapter):
     def __init__(self, device: str):
         self.device = device
         self.jax_device = _jax.device(device)
+        _jax.use_compilation_cache()
         jax.config.update("jax_default_device", self.jax_device)
         self.profile = specs.profile(self.name)
         self.seed_value = 0

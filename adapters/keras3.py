@@ -36,6 +36,6 @@ def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
     if backend != BACKENDS[name]:
         raise RuntimeError(f"{name} needs KERAS_BACKEND={BACKENDS[name]}; keras was imported with backend {backend!r}")
     if backend == "jax":
-        import jax
-        jax.config.update("jax_enable_x64", True)
+        from layerconf.adapters import _jax  # x64 on, and the compilation cache
+        _jax.use_compilation_cache()
     return KerasAdapter(name, Flavour(keras, backend, _tensor, _numpy, _default_device(backend)), specs.profile(name))

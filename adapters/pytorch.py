@@ -107,7 +107,8 @@ class TorchAdapter(Adapter):
                                     "(torch.cuda.is_available() is False); its devices: cpu")
         self.device = device
         self.profile = specs.profile("torch")
-        torch.use_deterministic_algorithms(True)
+        if device == "cuda":   # CUDA kernels may race; the CPU kernels of these layers are deterministic, and the
+            torch.use_deterministic_algorithms(True)   # setting costs ~3 s of import (it loads torch._dynamo)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
 

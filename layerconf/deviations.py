@@ -10,6 +10,7 @@ Its ``signature`` states what the deviating check shows; ``judge`` holds the fai
 against it. The verdict is a deviation when every failure fits; the deviation is fixed when nothing
 failed; anything outside the signature (another kind of failure, a larger error, a NaN) is a failure.
 """
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,7 +44,7 @@ class Declaration:
     def applies(self, flavour: str, behaviour: str, params: dict, version: str) -> bool:
         return ((self.flavours is None or flavour in self.flavours) and behaviour in self.behaviours
                 and all(params.get(k) in _values(v) for k, v in self.where.items())
-                and SpecifierSet(self.versions).contains(public_version(version), prereleases=True))
+                and _specifier(self.versions).contains(public_version(version), prereleases=True))
 
     def record(self) -> dict:
         """The declaration as a results record carries it."""
@@ -51,6 +52,12 @@ class Declaration:
                 "versions": self.versions, "reason": self.reason, "link": self.link, "signature": self.signature}
 
 
+@functools.cache
+def _specifier(versions: str) -> SpecifierSet:
+    return SpecifierSet(versions)
+
+
+@functools.cache
 def public_version(version: str) -> Version:
     return Version(Version(version).public)
 

@@ -26,14 +26,18 @@ from .helpers import (
 )
 
 behaviour = pytest.mark.behaviour
+# bn.train.output's shapes (batch, channels, spatial): the edges the behaviour has (a batch of two, one channel,
+# no spatial extent), the shape of bn.eval.output and the largest. Under JAX each new shape is a new compilation,
+# so hypothesis picks among these and draws the values freely.
+SHAPES = [(2, 1, 1), (5, 4, 3), (6, 5, 4)]
 
 
 @behaviour("bn.train.output")
 @settings(SUITE, max_examples=8)
-@given(data=st.data())
-def test_train_output(case, adapter, profile, check, data):
-    n, c, s = data.draw(st.integers(2, 6), "batch"), data.draw(st.integers(1, 5), "channels"), data.draw(st.integers(1, 4), "spatial")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), "values seed"))
+@given(shape=st.sampled_from(SHAPES), values=st.integers(0, 2**32 - 1))
+def test_train_output(case, adapter, profile, check, shape, values):
+    n, c, s = shape
+    rng = np.random.default_rng(values)
     x = draw.batch(rng, case["layout"], case["dtype"], n, c, s)
     mean, var = ref.batch_moments(x, case["layout"])
     assume(np.all(mean**2 <= 16 * var))   # |mean_B| <= 4 sd_B: cancellation is bn.train.offset_data's concern

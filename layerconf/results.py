@@ -38,14 +38,16 @@ def metadata(frameworks: dict, seed: int) -> dict:
     }
 
 
-def merge(documents: list[dict], runs: dict | None = None, seed: int = 0) -> dict:
+def merge(documents: list[dict], runs: dict | None = None, seed: int | None = None) -> dict:
     """One document from several (one per framework process): records and frameworks joined.
 
-    Run-wide metadata (date, host, python, platform) is the first document's; ``runs`` (framework ->
-    status, exit code, duration, command, output tail) is added when given. With no document, the
-    metadata describes this process and has no frameworks.
+    Run-wide metadata (date, host, python, platform) is the first document's, with the run's ``seed`` when
+    given; ``runs`` (framework -> status, exit code, duration, command, output tail) is added when given.
+    With no document, the metadata describes this process and has no frameworks.
     """
-    base = dict(documents[0]["metadata"]) if documents else metadata({}, seed)
+    base = dict(documents[0]["metadata"]) if documents else metadata({}, seed or 0)
+    if seed is not None:
+        base["seed"] = seed
     base["frameworks"] = {name: meta for d in documents for name, meta in d["metadata"]["frameworks"].items()}
     merged = {"schema": SCHEMA_ID, "metadata": base}
     if runs is not None:

@@ -233,3 +233,9 @@ def test_matrix_subcommand_takes_the_matrix_options(capsys):
 def test_default_jobs_follow_cores_and_memory():
     assert runner.default_jobs(64 * 10**9) == min(os.cpu_count(), 16)
     assert runner.default_jobs(5 * 10**9) == 1 and runner.default_jobs(10**9) == 1
+
+
+def test_a_recovered_flavour_keeps_the_runs_seed(fakes, tmp_path):
+    fakes({"keras-jax": "crash"})
+    assert cli.main(["run", "--output", str(tmp_path), "--seed", "7"]) == 1
+    assert results.read(tmp_path / "results.json")["metadata"]["seed"] == 7

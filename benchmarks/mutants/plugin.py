@@ -1,6 +1,6 @@
 """A pytest plugin that injects one semantic bug into a framework before any test uses it.
 
-    LAYERCONF_MUTANT=<name> python -m pytest tests/conformance --framework F -p benchmarks.mutants.plugin
+    LAYERCONF_MUTANT=<name> python -m layerconf.suite --framework F -p benchmarks.mutants.plugin
 
 The mutant comes from the mutant module of the framework given by --framework (one framework per
 run). At the end of the session the number of calls the mutant changed is written to

@@ -21,14 +21,23 @@ class Conventions:
 
     running_var_correction: the variance fed to the running update, 'biased' or 'unbiased' (n / (n - 1)).
     arguments_dtype: the dtype a layer holds eps and decay in (None: as given).
+    update_weight_dtype: the dtype a layer rounds the update weight 1 - decay to (None: not rounded).
     """
 
     running_var_correction: str = "biased"
     arguments_dtype: str | None = None
+    update_weight_dtype: str | None = None
 
     def held(self, value):
         """eps or decay as the layer holds it: value rounded to arguments_dtype."""
         return value if value is None or self.arguments_dtype is None else float(as_dtype(value, self.arguments_dtype))
+
+    def applied_decay(self, decay):
+        """The decay a running update applies: held, then 1 - w with w = 1 - decay rounded to update_weight_dtype."""
+        decay = self.held(decay)
+        if decay is None or self.update_weight_dtype is None:
+            return decay
+        return 1.0 - float(as_dtype(1.0 - decay, self.update_weight_dtype))
 
 
 class BatchNorm:
@@ -37,7 +46,7 @@ class BatchNorm:
 
     def __init__(self, eps: float, decay, layout: str, conventions: Conventions = Conventions(), *,
                  gamma=1.0, beta=0.0, running_mean=0.0, running_var=1.0):
-        self.eps, self.decay = conventions.held(eps), conventions.held(decay)
+        self.eps, self.decay = conventions.held(eps), conventions.applied_decay(decay)
         self.layout, self.conventions, self.batches_seen = layout, conventions, 0
         self.gamma, self.beta = _copy(gamma), _copy(beta)
         self.running_mean, self.running_var = _copy(running_mean), _copy(running_var)

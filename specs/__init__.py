@@ -193,6 +193,16 @@ def profile(name: str, directory: Path = FLAVOURS) -> Profile:
     return loaded
 
 
+def profile_field(dotted: str) -> bool:
+    """Whether 'batchnorm.update_weight_dtype' names a field the profile schema defines."""
+    node = json.loads((SCHEMAS / "profile.json").read_text())
+    for part in dotted.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
 @functools.cache
 def manifest(name: str, directory: Path = FLAVOURS) -> dict:
     """The flavour's manifest: the ``manifest`` section of its file, validated (schemas/manifest.json)."""

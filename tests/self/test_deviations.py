@@ -56,7 +56,7 @@ def test_two_declarations_for_one_case_are_refused():
     ({"flavours": ["keras-jax"]}, "'keras-jax' does not list 'torch' in its manifest's deviations"),
     ({"behaviours": ["bn.train.cumulative_average"], "where": {"layout": "NCHW"},
       "signature": {"kind": "convention", "profile": {"batchnorm.colour": 1}}},
-     "torch's profile has no batchnorm.colour"),
+     "batchnorm.colour is not a field of a profile"),
     ({"behaviours": ["do.gaussian.variance"]}, "covers no case that applies to torch: a stale declaration"),
 ])
 def test_declarations_that_cannot_apply_are_refused_by_name(tmp_path, monkeypatch, entry, message):
@@ -171,3 +171,17 @@ def test_the_verdict_shows_declaration_and_observation_side_by_side():
     text = judge({"kind": "value", "max_error": 1e-6}, failures(("close", [2.0 + 3e-7], [2.0]))).text
     assert "declared (specs/deviations/torch.yaml, entry 0): wrong values, max |error| <= 1e-06" in text
     assert "observed (value): y (float64): worst error 3.000e-07" in text and "reason: a reason here" in text
+
+
+def test_a_convention_the_inputs_cannot_tell_apart_still_holds_and_a_fixed_one_is_reported():
+    sig = {"kind": "convention", "profile": {"batchnorm.update_weight_dtype": "float32"}}
+    both = judge(sig, [], rerun=lambda overrides: [])
+    assert both.outcome is Outcome.DEVIATION and "cannot tell apart" in both.text
+    fixed = judge(sig, [], rerun=lambda overrides: failures(("close", [1.0 + 1e-8], [1.0])))
+    assert fixed.outcome is Outcome.DEVIATION_FIXED and "passes as documented and fails with the reference" in fixed.text
+
+
+def test_a_bound_with_non_finite_takes_garbage_within_the_bound_or_nan():
+    sig = {"kind": "value", "max_error": 1000, "non_finite": True}
+    assert judge(sig, failures(("close", [np.nan, 90.0], [1.0, 2.0]))).outcome is Outcome.DEVIATION
+    assert judge(sig, failures(("close", [5000.0], [1.0]))).outcome is Outcome.FAILED

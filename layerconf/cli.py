@@ -12,6 +12,7 @@ input, before any work and with nothing written.
 """
 import argparse
 import math
+import signal
 import sys
 import tempfile
 import time
@@ -55,6 +56,7 @@ def _run(args) -> int:
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} ({args.jobs} at a time, time limit {args.timeout:g} s each, "
           f"seed {args.seed}, device {args.device})", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _terminated)   # stop the flavour processes too, as an interrupt does
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
         runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr)
         if refused := [r for r in runs if r.status == "refused" and r.command]:
@@ -75,6 +77,10 @@ def _run(args) -> int:
     if failing:
         print(f"{len(failing)} failing check(s): see the report's failures", file=sys.stderr)
     return 1 if failing or incomplete else 0
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
 def _refusal(run) -> str:

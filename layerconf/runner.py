@@ -190,9 +190,11 @@ def run_all(frameworks: list[str], workdir: Path, timeout_s: float, seed: int = 
     monitor.start()
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            runs = list(pool.map(one, frameworks))
+            try:
+                runs = list(pool.map(one, frameworks))
+            finally:   # an interrupt too: each running flavour's process is killed before the pool waits for it
+                stop.set()
     finally:
-        stop.set()
         done.set()
         monitor.join()
     return runs

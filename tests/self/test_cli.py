@@ -2,8 +2,10 @@
 then hang): run, report, diff, bad input. No framework is needed."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -239,3 +241,38 @@ def test_a_recovered_flavour_keeps_the_runs_seed(fakes, tmp_path):
     fakes({"keras-jax": "crash"})
     assert cli.main(["run", "--output", str(tmp_path), "--seed", "7"]) == 1
     assert results.read(tmp_path / "results.json")["metadata"]["seed"] == 7
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_a_run_stops_its_flavour_processes_and_keeps_the_output(tmp_path, how):
+    """`layerconf run` in its own process, its flavours hanging: a signal ends them all and writes nothing."""
+    prepared = tmp_path / "prepared.json"
+    prepared.write_text(json.dumps(one_flavour("torch")))
+    marker, child, driver = tmp_path / "pids", tmp_path / "child.py", tmp_path / "driver.py"
+    child.write_text(f"import os\nopen({str(marker)!r}, 'a').write(f'{{os.getpid()}}\\n')\n" + FAKES["hang"])
+    driver.write_text(
+        "import sys\nfrom layerconf import cli, runner, suite\n"
+        "runner.available = lambda: ['torch', 'keras-jax']\n"
+        f"suite.command = lambda fw, results=None, events=None, **kw: [sys.executable, {str(child)!r}, {str(prepared)!r}, "
+        "str(results), str(events)]\n"
+        f"sys.exit(cli.main(['run', '--output', {str(tmp_path / 'out')!r}, '--jobs', '2']))\n")
+    proc = subprocess.Popen([sys.executable, str(driver)], stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if marker.exists() and len(marker.read_text().split()) == 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(how)
+    proc.wait(timeout=30)
+    children = [int(p) for p in marker.read_text().split()]
+    time.sleep(0.5)
+    assert all(not _alive(pid) for pid in children) and not (tmp_path / "out" / "results.json").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"

@@ -184,7 +184,8 @@ def dropout_rate_one(records) -> Convention:
     seen = observed(records, "rate_one")
     if seen:
         c.value = seen[0][1]
-        c.text = {"error": "raises an error", "zeros": "outputs zeros"}.get(c.value, str(c.value))
+        c.text = {"error": "raises an error", "zeros": "outputs zeros", "NaN": "outputs NaN",
+                  "other values": "outputs values other than zeros"}.get(c.value, str(c.value))
     return c
 
 

@@ -1,150 +1,18 @@
-"""ONNX Runtime: one small ONNX model per layer, built with onnx.helper, run by onnxruntime.InferenceSession.
-
-BatchNormalization: scale, B, input_mean and input_var are initializers of the model, the form a
-deployed model has. Inference runs the node with training_mode=0 and one output; training runs the
-same node with training_mode=1 and the running_mean / running_var outputs. ORT keeps no state between
-runs, so after a training run the adapter writes those outputs back into the initializers, as anyone
-training through an inference session must. Dropout: ratio is an initializer (double for double data,
-else float), training_mode a boolean graph input fed per call, seed the node attribute when given;
-outputs y and the mask.
-
-Models carry the IR version their opset needs (onnx.helper.make_model_gen_version), not onnx's newest,
-which ORT may not accept yet. Gradients, optimizer steps and freezing have no counterpart in an
-inference session: those methods raise NotExpressible with the profile's reason.
+"""ONNX Runtime: the layers as one-node ONNX models (adapters/onnx_models.py), run by
+onnxruntime.InferenceSession created from the model bytes, the way deployment code does.
 """
-import io
-
-import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
-from layerconf.reference.dtypes import as_dtype, parameter_dtype
+from layerconf.adapters.base import Adapter, DeviceUnavailable
+from layerconf.adapters.onnx_models import OnnxBatchNorm, OnnxDropout, check_variant
 
-ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
-STATE = {"running_mean": "input_mean", "running_var": "input_var", "gamma": "scale", "beta": "B"}
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}
 
 
-class NotExpressible(NotImplementedError):
-    """The operation has no counterpart in ONNX Runtime's inference API."""
-
-
-def _unsupported(profile, field: str):
-    raise NotExpressible(f"onnxruntime: {field}: {profile.get('not_expressible', {}).get(field, 'not expressible')}")
-
-
-def _model(nodes, inputs, outputs, initializers, opset: int) -> onnx.ModelProto:
-    """A checked model importing ``opset`` of the default domain, with the IR version that opset needs."""
-    graph = helper.make_graph(nodes, "layerconf", inputs, outputs, initializers)
-    model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-class _Runner:
-    """Creates InferenceSessions from model bytes, the way deployment code does."""
-
-    def _session(self, model: onnx.ModelProto) -> ort.InferenceSession:
-        return ort.InferenceSession(model.SerializeToString(), self.options, providers=self.providers)
-
-
-class OrtBatchNorm(_Runner, BatchNormLayer):
-    def __init__(self, adapter: "OrtAdapter", layout: str, channels: int, dtype: str, native: dict):
-        self.adapter, self.layout, self.channels, self.dtype = adapter, layout, channels, dtype
-        self.options, self.providers, self.profile = adapter.options, adapter.providers, adapter.profile
-        self.opset = native.pop("opset", adapter.profile.get("batchnorm.opset"))
-        self.attributes = native     # epsilon, momentum as given; absent ones take the operator's defaults
-        # Opset 14 types scale and B like X (T); opset 15 lets them and the statistics have their own (T1, T2).
-        stats = parameter_dtype(dtype)
-        self.types = {"scale": dtype if self.opset < 15 else stats, "B": dtype if self.opset < 15 else stats,
-                      "input_mean": stats, "input_var": stats}
-        initial = adapter.profile.get("batchnorm.initial")
-        self.values = {name: as_dtype(np.full(channels, initial[key]), self.types[name]) for key, name in STATE.items()}
-        self.sessions = {}
-
-    def _build(self, training: bool) -> onnx.ModelProto:
-        shape = ["N" if axis == "N" else self.channels if axis == "C" else f"{axis}_size" for axis in self.layout]
-        x = helper.make_tensor_value_info("X", ELEMENT_TYPES[self.dtype], shape)
-        y = helper.make_tensor_value_info("Y", ELEMENT_TYPES[self.dtype], shape)
-        running = [helper.make_tensor_value_info(f"running_{s}", ELEMENT_TYPES[self.types[f"input_{s}"]], [self.channels])
-                   for s in ("mean", "var")] if training else []
-        node = helper.make_node("BatchNormalization", ["X", "scale", "B", "input_mean", "input_var"],
-                                ["Y", *(v.name for v in running)], training_mode=int(training), **self.attributes)
-        initializers = [numpy_helper.from_array(value, name) for name, value in self.values.items()]
-        return _model([node], [x], [y, *running], initializers, self.opset)
-
-    def forward(self, x, training):
-        if training not in self.sessions:
-            self.sessions[training] = self._session(self._build(training))
-        outputs = self.sessions[training].run(None, {"X": as_dtype(x, self.dtype)})
-        if training:   # the running statistics come back as outputs; they become the model's new initializers
-            self._store(input_mean=outputs[1], input_var=outputs[2])
-        return outputs[0]
-
-    def _store(self, **values):
-        self.values.update({name: np.asarray(v).astype(self.values[name].dtype) for name, v in values.items()})
-        self.sessions.clear()
-
-    def state(self):
-        return {key: self.values[name].copy() for key, name in STATE.items()}
-
-    def set_state(self, **arrays):
-        self._store(**{STATE[key]: as_dtype(value, self.types[STATE[key]]) for key, value in arrays.items()})
-
-    def freeze(self):
-        _unsupported(self.profile, "batchnorm.frozen")
-
-    def gradients(self, x, dy, training):
-        _unsupported(self.profile, "batchnorm.gradients")
-
-    def sgd_step(self, x, dy, lr, training):
-        _unsupported(self.profile, "batchnorm.optimizer")
-
-    def reloaded(self):
-        """onnx.save of the inference model (state in its initializers), onnx.load into a fresh layer."""
-        buffer = io.BytesIO()
-        onnx.save(self._build(training=False), buffer)
-        loaded = onnx.load_from_string(buffer.getvalue())
-        fresh = OrtBatchNorm(self.adapter, self.layout, self.channels, self.dtype, {"opset": self.opset, **self.attributes})
-        fresh.values = {t.name: numpy_helper.to_array(t) for t in loaded.graph.initializer}
-        return fresh
-
-
-class OrtDropout(_Runner, DropoutLayer):
-    def __init__(self, adapter: "OrtAdapter", dtype: str, native: dict):
-        self.options, self.providers, self.profile = adapter.options, adapter.providers, adapter.profile
-        self.dtype, self.opset = dtype, adapter.profile.get("dropout.opset")
-        self.ratio = as_dtype(native.pop("ratio"), parameter_dtype(dtype))   # T1: a double ratio for double data
-        self.attributes = native     # seed, when given
-        self.sessions = {}           # by input rank
-
-    def _build(self, rank: int) -> onnx.ModelProto:
-        shape = [f"d{i}" for i in range(rank)]
-        inputs = [helper.make_tensor_value_info("data", ELEMENT_TYPES[self.dtype], shape),
-                  helper.make_tensor_value_info("training_mode", TensorProto.BOOL, [])]
-        outputs = [helper.make_tensor_value_info("output", ELEMENT_TYPES[self.dtype], shape),
-                   helper.make_tensor_value_info("mask", TensorProto.BOOL, shape)]
-        node = helper.make_node("Dropout", ["data", "ratio", "training_mode"], ["output", "mask"], **self.attributes)
-        return _model([node], inputs, outputs, [numpy_helper.from_array(self.ratio, "ratio")], self.opset)
-
-    def forward_with_mask(self, x, training):
-        x = as_dtype(x, self.dtype)
-        if x.ndim not in self.sessions:
-            self.sessions[x.ndim] = self._session(self._build(x.ndim))
-        y, mask = self.sessions[x.ndim].run(None, {"data": x, "training_mode": np.array(training)})
-        return y, mask
-
-    def forward(self, x, training):
-        return self.forward_with_mask(x, training)[0]
-
-    def forward_and_grad(self, x, dy):
-        _unsupported(self.profile, "dropout.gradients")
-
-
-class OrtAdapter(_Runner, Adapter):
+class OrtAdapter(Adapter):
     name = "onnxruntime"
 
     def __init__(self, device: str):
@@ -157,11 +25,14 @@ class OrtAdapter(_Runner, Adapter):
         self.options = ort.SessionOptions()
         self.options.log_severity_level = 4    # errors reach the caller as exceptions; keep stderr quiet
 
+    def session(self, model) -> ort.InferenceSession:
+        return ort.InferenceSession(model.SerializeToString(), self.options, providers=self.providers)
+
     def version(self):
         return ort.__version__
 
     def environment(self):
-        used = self._session(_identity_model()).get_providers()   # what a session actually runs on
+        used = self.session(_identity_model()).get_providers()   # what a session actually runs on
         return {"device": {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda"}.get(used[0], used[0]),
                 "providers": used, "onnx": onnx.__version__,
                 "graph_optimization_level": str(self.options.graph_optimization_level)}
@@ -170,12 +41,11 @@ class OrtAdapter(_Runner, Adapter):
         ort.set_seed(seed)
 
     def batchnorm(self, layout, channels, dtype, **native):
-        return OrtBatchNorm(self, layout, channels, dtype, native)
+        return OnnxBatchNorm(self, layout, channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
-        if variant not in self.profile.get("dropout.variants"):
-            raise ValueError(f"variant must be one of {sorted(self.profile.get('dropout.variants'))} for onnxruntime, got {variant!r}")
-        return OrtDropout(self, dtype, native)
+        check_variant(self, variant)
+        return OnnxDropout(self, dtype, native)
 
 
 def _identity_model() -> onnx.ModelProto:

@@ -144,10 +144,14 @@ _MISSING = object()
 
 
 def merged(base: dict, override: dict) -> dict:
-    """``base`` with ``override`` laid over it, mapping by mapping; override's values win."""
+    """``base`` with ``override`` laid over it, mapping by mapping; override's values win, and a null value
+    removes the key (a flavour that cannot do what the one it extends does)."""
     out = dict(base)
     for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
 

@@ -145,6 +145,9 @@ def test_profile_extends_another(tmp_path):
     child = specs.profile("child", directory)
     assert child.get("batchnorm.defaults") == {"decay": 0.9, "eps": 0.001}
     assert child.get("batchnorm.layouts") == specs.profile("torch").get("batchnorm.layouts")
+    (directory / "path.yaml").write_text("extends: torch\ndropout: {seeding: null}\n"
+                                         "not_expressible: {dropout.seeding: no generator to seed}\n")
+    assert not specs.profile("path", directory).has("dropout.seeding")   # null removes what it extends
     (directory / "a.yaml").write_text("extends: b\n")
     (directory / "b.yaml").write_text("extends: a\n")
     with pytest.raises(specs.SpecError, match=r"b\.yaml: extends: cycle b -> a -> b"):

@@ -1,0 +1,45 @@
+"""ONNX's reference runtime: the layers as one-node ONNX models (adapters/onnx_models.py, the models the
+onnxruntime flavour runs), executed by onnx.reference.ReferenceEvaluator, the Python implementation of the
+operator specification. CPU only: it computes with NumPy.
+"""
+import onnx
+from onnx.reference import ReferenceEvaluator
+
+from layerconf import specs
+from layerconf.adapters.base import Adapter, DeviceUnavailable
+from layerconf.adapters.onnx_models import OnnxBatchNorm, OnnxDropout, check_variant
+
+
+class ReferenceAdapter(Adapter):
+    name = "onnx-reference"
+
+    def __init__(self, device: str):
+        if device != "cpu":
+            raise DeviceUnavailable(f"--device {device}: onnx.reference.ReferenceEvaluator computes with NumPy "
+                                    f"(its devices: cpu)")
+        self.device = device
+        self.profile = specs.profile(self.name)
+
+    def session(self, model) -> ReferenceEvaluator:
+        return ReferenceEvaluator(model)
+
+    def version(self):
+        return onnx.__version__
+
+    def environment(self):
+        return {"device": "cpu", "runtime": "onnx.reference.ReferenceEvaluator"}
+
+    def seed(self, seed):
+        """Nothing to seed: a Dropout node without a seed attribute draws from numpy.random.RandomState(None)
+        (profile not_expressible/dropout.seeding)."""
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        return OnnxBatchNorm(self, layout, channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        check_variant(self, variant)
+        return OnnxDropout(self, dtype, native)
+
+
+def make_adapter(name: str = "onnx-reference", device: str = "cpu") -> ReferenceAdapter:
+    return ReferenceAdapter(device)

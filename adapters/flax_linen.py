@@ -1,4 +1,7 @@
-"""Flax linen: module.init / module.apply with explicit variables, optax for the optimizer step.
+"""Flax linen: module.init / module.apply with explicit variables, optax for the optimizer step. Two flavours:
+flax-linen calls the functions below eagerly; flax-linen-jit calls each under jax.jit with the module and
+the mode static (a linen training step as users write it), one compiled program per configuration and
+shape, shared by every layer of that configuration.
 
 The mode goes at call time (``use_running_average`` / ``deterministic``, the common linen pattern);
 training makes the ``batch_stats`` collection mutable and takes the
@@ -29,23 +32,49 @@ def _initial(module: nn.BatchNorm, shape: tuple, dtype: str) -> dict:
     return module.init(jax.random.key(0), jnp.zeros(shape, _jax.DTYPES[dtype]), use_running_average=True)
 
 
+def _bn_apply(module, variables, x, training: bool):
+    """(y, batch_stats after the call): batch_stats mutable in training, as linen requires."""
+    if training:
+        y, updates = module.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+        return y, updates["batch_stats"]
+    return module.apply(variables, x, use_running_average=True), variables["batch_stats"]
+
+
+def _bn_grads(module, variables, x, dy, training: bool):
+    """(batch_stats, dL/dparams, dL/dx) by jax.value_and_grad of L = sum(dy * y)."""
+    def loss(params, x):
+        y, stats = _bn_apply(module, {**variables, "params": params}, x, training)
+        return _jax.weighted_sum(y, dy), stats
+
+    (_, stats), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables.get("params", {}), x)
+    return stats, dparams, dx
+
+
+def _dropout_apply(module, x, training: bool, key):
+    return module.apply({}, x, deterministic=not training, rngs=None if key is None else {"dropout": key})
+
+
+def _dropout_vjp(module, x, dy, key):
+    """(y, dL/dx) of a training call with L = sum(dy * y)."""
+    y, vjp = jax.vjp(lambda x: _dropout_apply(module, x, True, key), x)
+    return y, vjp(dy)[0]
+
+
+JIT = {f: jax.jit(f, static_argnames=static) for f, static in (
+    (_bn_apply, ("module", "training")), (_bn_grads, ("module", "training")),
+    (_dropout_apply, ("module", "training")), (_dropout_vjp, ("module",)))}
+
+
 class LinenBatchNorm(BatchNormLayer):
-    def __init__(self, layout: str, channels: int, dtype: str, native: dict):
-        self.build = (layout, channels, dtype, native)
+    def __init__(self, call, layout: str, channels: int, dtype: str, native: dict):
+        self.call, self.build = call, (call, layout, channels, dtype, native)
         self.dtype, self.param_dtype = dtype, _jax.dtypes(dtype)["param_dtype"]
         self.module = nn.BatchNorm(axis=_jax.channel_axis(layout), **_jax.dtypes(dtype), **native)
         self.variables = _initial(self.module, tuple(channels if a == "C" else 1 for a in layout), dtype)
 
-    def _apply(self, params, x, training: bool):
-        """(y, new batch_stats): the forward pass, batch_stats mutable in training as linen requires."""
-        variables = {**self.variables, "params": params}
-        if training:
-            y, updates = self.module.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
-            return y, updates["batch_stats"]
-        return self.module.apply(variables, x, use_running_average=True), self.variables["batch_stats"]
-
     def forward(self, x, training):
-        y, stats = self._apply(self.variables.get("params", {}), _jax.to_jax(x, self.dtype), training)
+        y, stats = self.call(_bn_apply)(module=self.module, variables=self.variables, x=_jax.to_jax(x, self.dtype),
+                                        training=training)
         self.variables = {**self.variables, "batch_stats": stats}
         return _jax.to_numpy(y)
 
@@ -72,14 +101,8 @@ class LinenBatchNorm(BatchNormLayer):
 
     def _grads(self, x, dy, training):
         """(dL/dparams, dL/dx) by jax.grad of L = sum(dy * y); the statistics move as in a training step."""
-        x, dy = _jax.to_jax(x, self.dtype), _jax.to_jax(dy, self.dtype)
-
-        def loss(params, x):
-            y, stats = self._apply(params, x, training)
-            return _jax.weighted_sum(y, dy), stats
-
-        (_, stats), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-            self.variables.get("params", {}), x)
+        stats, dparams, dx = self.call(_bn_grads)(module=self.module, variables=self.variables, training=training,
+                                                  x=_jax.to_jax(x, self.dtype), dy=_jax.to_jax(dy, self.dtype))
         self.variables = {**self.variables, "batch_stats": stats}
         return dparams, dx
 
@@ -104,28 +127,25 @@ class LinenBatchNorm(BatchNormLayer):
 
 
 class LinenDropout(DropoutLayer):
-    def __init__(self, dtype: str, native: dict, next_key):
-        self.dtype, self.next_key = dtype, next_key
+    def __init__(self, call, dtype: str, native: dict, next_key):
+        self.call, self.dtype, self.next_key = call, dtype, next_key
         self.module = nn.Dropout(**native)
 
-    def _apply(self, x, training: bool, key=None):
-        return self.module.apply({}, x, deterministic=not training, rngs=None if key is None else {"dropout": key})
-
     def forward(self, x, training):
-        return _jax.to_numpy(self._apply(_jax.to_jax(x, self.dtype), training, self.next_key() if training else None))
+        y = self.call(_dropout_apply)(module=self.module, x=_jax.to_jax(x, self.dtype), training=training,
+                                      key=self.next_key() if training else None)
+        return _jax.to_numpy(y)
 
     def forward_and_grad(self, x, dy):
-        key = self.next_key()
-        y, vjp = jax.vjp(lambda x: self._apply(x, True, key), _jax.to_jax(x, self.dtype))
-        (dx,) = vjp(_jax.to_jax(dy, self.dtype))
+        y, dx = self.call(_dropout_vjp)(module=self.module, x=_jax.to_jax(x, self.dtype), dy=_jax.to_jax(dy, self.dtype),
+                                        key=self.next_key())
         return _jax.to_numpy(y), _jax.to_numpy(dx)
 
 
 class LinenAdapter(Adapter):
-    name = "flax-linen"
-
-    def __init__(self, device: str):
-        self.device = device
+    def __init__(self, name: str, device: str):
+        self.name, self.device = name, device
+        self.call = JIT.get if name == "flax-linen-jit" else lambda f: f
         self.jax_device = _jax.device(device)
         _jax.use_compilation_cache()
         jax.config.update("jax_default_device", self.jax_device)
@@ -138,7 +158,7 @@ class LinenAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64)}
+                "x64": bool(jax.config.jax_enable_x64), "execution": "eager" if self.call(_bn_apply) is _bn_apply else "jax.jit"}
 
     def seed(self, seed):
         self.key = jax.random.key(seed)
@@ -149,15 +169,15 @@ class LinenAdapter(Adapter):
         return key
 
     def batchnorm(self, layout, channels, dtype, **native):
-        return LinenBatchNorm(layout, channels, dtype, native)
+        return LinenBatchNorm(self.call, layout, channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         if variant not in ("element", "channel"):
             raise ValueError(f"variant must be 'element' or 'channel' (linen Dropout has no other), got {variant!r}")
         if variant == "channel":
             native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
-        return LinenDropout(dtype, native, self.next_key)
+        return LinenDropout(self.call, dtype, native, self.next_key)
 
 
 def make_adapter(name: str = "flax-linen", device: str = "cpu") -> LinenAdapter:
-    return LinenAdapter(device)
+    return LinenAdapter(name, device)

@@ -5,6 +5,10 @@ freezing it is the documented parameter filter on the optimizer and on the gradi
 ``nnx.All(nnx.Param, nnx.Not(nnx.PathContains('bn')))``. Dropout owns its 'dropout' rng stream
 (``rngs=nnx.Rngs(dropout=seed)``); reseeding is nnx.reseed on the live layers. Saving is the pure
 dictionary of nnx.state, serialized with flax.serialization's msgpack, restored by nnx.update.
+
+Two flavours: flax-nnx calls the functions below eagerly; flax-nnx-jit calls each under nnx.jit (the
+optimizer filter static), as nnx training steps run: one trace per graph definition and shape, shared by
+every layer of that configuration, the modules' state (batch statistics, rng counts) carried back.
 """
 import weakref
 
@@ -38,9 +42,40 @@ def _replace(variable, value):
         variable.value = value
 
 
+def _call(module, x):
+    return module(x)
+
+
+def _grads(model, x, dy, wrt):
+    """(dL/d(state selected by wrt), dL/dx) by nnx.grad of L = sum(dy * y)."""
+    loss = lambda model, x: _jax.weighted_sum(model(x), dy)  # noqa: E731
+    return nnx.grad(loss, argnums=(nnx.DiffState(0, wrt), 1))(model, x)
+
+
+def _sgd_step(model, optimizer, x, dy, wrt):
+    """One training step: the gradients, then optimizer.update(model, grads); returns dL/dx."""
+    dmodel, dx = _grads(model, x, dy, wrt)
+    optimizer.update(model, dmodel)
+    return dx
+
+
+def _value_and_grad(module, x, dy):
+    """(y, dL/dx) of one call with L = sum(dy * y)."""
+    def loss(module, x):
+        y = module(x)
+        return _jax.weighted_sum(y, dy), y
+
+    (_, y), dx = nnx.value_and_grad(loss, argnums=1, has_aux=True)(module, x)
+    return y, dx
+
+
+JIT = {f: nnx.jit(f, static_argnames=static) for f, static in (
+    (_call, ()), (_grads, ("wrt",)), (_sgd_step, ("wrt",)), (_value_and_grad, ()))}
+
+
 class NnxBatchNorm(BatchNormLayer):
-    def __init__(self, layout: str, channels: int, dtype: str, native: dict):
-        self.build = (layout, channels, dtype, native)
+    def __init__(self, call, layout: str, channels: int, dtype: str, native: dict):
+        self.call, self.build = call, (call, layout, channels, dtype, native)
         self.dtype, self.param_dtype = dtype, _jax.dtypes(dtype)["param_dtype"]
         bn = nnx.BatchNorm(channels, axis=_jax.channel_axis(layout), **_jax.dtypes(dtype), **native, rngs=nnx.Rngs(0))
         self.model, self.wrt = Model(bn), TRAINABLE
@@ -50,7 +85,7 @@ class NnxBatchNorm(BatchNormLayer):
 
     def forward(self, x, training):
         self._mode(training)
-        return _jax.to_numpy(self.model(_jax.to_jax(x, self.dtype)))
+        return _jax.to_numpy(self.call(_call)(self.model, _jax.to_jax(x, self.dtype)))
 
     def state(self):
         return {k: None if getattr(self.model.bn, a) is None else _jax.to_numpy(getattr(self.model.bn, a)[...])
@@ -63,23 +98,19 @@ class NnxBatchNorm(BatchNormLayer):
     def freeze(self):
         self.wrt = FROZEN_BN
 
-    def _grads(self, x, dy, training):
-        """(dL/d(state selected by wrt), dL/dx) by nnx.grad of L = sum(dy * y); batch stats update in training."""
-        self._mode(training)
-        dy = _jax.to_jax(dy, self.dtype)
-        loss = lambda model, x: _jax.weighted_sum(model(x), dy)  # noqa: E731
-        return nnx.grad(loss, argnums=(nnx.DiffState(0, self.wrt), 1))(self.model, _jax.to_jax(x, self.dtype))
-
     def gradients(self, x, dy, training):
-        dmodel, dx = self._grads(x, dy, training)
+        """Batch statistics update in training, as in a training step."""
+        self._mode(training)
+        dmodel, dx = self.call(_grads)(self.model, _jax.to_jax(x, self.dtype), _jax.to_jax(dy, self.dtype), wrt=self.wrt)
         bn = nnx.to_pure_dict(dmodel).get("bn", {})
         grad = lambda n: _jax.to_numpy(bn[n]) if n in bn else None  # noqa: E731
         return {"x": _jax.to_numpy(dx), "gamma": grad("scale"), "beta": grad("bias")}
 
     def sgd_step(self, x, dy, lr, training):
         optimizer = nnx.Optimizer(self.model, optax.sgd(lr), wrt=self.wrt)
-        dmodel, dx = self._grads(x, dy, training)
-        optimizer.update(self.model, dmodel)
+        self._mode(training)
+        dx = self.call(_sgd_step)(self.model, optimizer, _jax.to_jax(x, self.dtype), _jax.to_jax(dy, self.dtype),
+                                  wrt=self.wrt)
         return _jax.to_numpy(dx)
 
     def reloaded(self):
@@ -92,8 +123,8 @@ class NnxBatchNorm(BatchNormLayer):
 
 
 class NnxDropout(DropoutLayer):
-    def __init__(self, dtype: str, native: dict, seed: int):
-        self.dtype = dtype
+    def __init__(self, call, dtype: str, native: dict, seed: int):
+        self.call, self.dtype = call, dtype
         self.module = nnx.Dropout(**native, rngs=nnx.Rngs(dropout=seed))
 
     def _mode(self, training: bool):
@@ -101,25 +132,18 @@ class NnxDropout(DropoutLayer):
 
     def forward(self, x, training):
         self._mode(training)
-        return _jax.to_numpy(self.module(_jax.to_jax(x, self.dtype)))
+        return _jax.to_numpy(self.call(_call)(self.module, _jax.to_jax(x, self.dtype)))
 
     def forward_and_grad(self, x, dy):
         self._mode(True)
-        dy = _jax.to_jax(dy, self.dtype)
-
-        def loss(module, x):
-            y = module(x)
-            return _jax.weighted_sum(y, dy), y
-
-        (_, y), dx = nnx.value_and_grad(loss, argnums=1, has_aux=True)(self.module, _jax.to_jax(x, self.dtype))
+        y, dx = self.call(_value_and_grad)(self.module, _jax.to_jax(x, self.dtype), _jax.to_jax(dy, self.dtype))
         return _jax.to_numpy(y), _jax.to_numpy(dx)
 
 
 class NnxAdapter(Adapter):
-    name = "flax-nnx"
-
-    def __init__(self, device: str):
-        self.device = device
+    def __init__(self, name: str, device: str):
+        self.name, self.device = name, device
+        self.call = JIT.get if name == "flax-nnx-jit" else lambda f: f
         self.jax_device = _jax.device(device)
         _jax.use_compilation_cache()
         jax.config.update("jax_default_device", self.jax_device)
@@ -133,7 +157,7 @@ class NnxAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64)}
+                "x64": bool(jax.config.jax_enable_x64), "execution": "eager" if self.call(_call) is _call else "nnx.jit"}
 
     def seed(self, seed):
         """New layers get nnx.Rngs(dropout=seed); live ones are reseeded with nnx.reseed(module, dropout=seed)."""
@@ -142,14 +166,14 @@ class NnxAdapter(Adapter):
             nnx.reseed(module, dropout=seed)
 
     def batchnorm(self, layout, channels, dtype, **native):
-        return NnxBatchNorm(layout, channels, dtype, native)
+        return NnxBatchNorm(self.call, layout, channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         if variant not in ("element", "channel"):
             raise ValueError(f"variant must be 'element' or 'channel' (nnx.Dropout has no other), got {variant!r}")
         if variant == "channel":
             native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
-        layer = NnxDropout(dtype, native, self.seed_value)
+        layer = NnxDropout(self.call, dtype, native, self.seed_value)
         self.live.add(layer.module)
         return layer
 
@@ -165,4 +189,4 @@ def make_adapter(name: str = "flax-nnx", device: str = "cpu") -> NnxAdapter:
         raise RuntimeError(f"the flax-nnx adapter needs flax >= {OLDEST} (nnx.Optimizer(model, tx, wrt=...), "
                            f"optimizer.update(model, grads): the nnx API of 0.11); found flax {flax.__version__}. "
                            "flax-linen runs on older flax.")
-    return NnxAdapter(device)
+    return NnxAdapter(name, device)

@@ -68,3 +68,16 @@ def device(name: str):
     except RuntimeError as err:
         raise DeviceUnavailable(f"--device {name}: jax {jax.__version__} has no such device (its devices: "
                                 f"{', '.join(str(d) for d in jax.devices())})") from err
+
+
+def start(name: str) -> None:
+    """Make the JAX device for --device ``name`` the default, with layerconf's compilation cache on."""
+    placed = device(name)
+    use_compilation_cache()
+    jax.config.update("jax_default_device", placed)
+
+
+def calls(flavour: str, compiled: dict):
+    """How an adapter calls its layer functions: a '-jit' flavour calls their compiled versions
+    (``compiled[f]``), the eager one the functions themselves."""
+    return compiled.get if flavour.endswith("-jit") else lambda f: f

@@ -144,11 +144,8 @@ class LinenDropout(DropoutLayer):
 
 class LinenAdapter(Adapter):
     def __init__(self, name: str, device: str):
-        self.name, self.device = name, device
-        self.call = JIT.get if name == "flax-linen-jit" else lambda f: f
-        self.jax_device = _jax.device(device)
-        _jax.use_compilation_cache()
-        jax.config.update("jax_default_device", self.jax_device)
+        self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
+        _jax.start(device)
         self.profile = specs.profile(self.name)
         self.key = jax.random.key(0)
 

@@ -1,8 +1,8 @@
 """ONNX models of one node per layer, built with onnx.helper, for any runtime that executes ONNX models.
 
-The adapter of a runtime supplies ``session(model)``: an object with ``run(output_names, feeds)``, the
-call shared by onnxruntime.InferenceSession and onnx.reference.ReferenceEvaluator. Both runtimes get the
-same graphs.
+A runtime's adapter is an OnnxAdapter that supplies ``session(model)``: an object with
+``run(output_names, feeds)``, the call shared by onnxruntime.InferenceSession and
+onnx.reference.ReferenceEvaluator. Both runtimes get the same graphs.
 
 BatchNormalization: scale, B, input_mean and input_var are initializers of the model, the form a
 deployed model has. Inference runs the node with training_mode=0 and one output; training runs the
@@ -17,12 +17,13 @@ which a runtime may not accept yet. Gradients, optimizer steps and freezing have
 inference runtime: those methods raise NotExpressible with the profile's reason.
 """
 import io
+from abc import abstractmethod
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from layerconf.adapters.base import BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf.reference.dtypes import as_dtype, parameter_dtype
 
 ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
@@ -137,7 +138,18 @@ class OnnxDropout(DropoutLayer):
         unsupported(self.adapter, "dropout.gradients")
 
 
-def check_variant(adapter, variant: str):
-    variants = adapter.profile.get("dropout.variants")
-    if variant not in variants:
-        raise ValueError(f"variant must be one of {sorted(variants)} for {adapter.name}, got {variant!r}")
+class OnnxAdapter(Adapter):
+    """What every ONNX runtime's adapter shares: the layers as these models. A runtime adds ``session(model)``."""
+
+    @abstractmethod
+    def session(self, model: onnx.ModelProto):
+        """An object whose ``run(output_names, feeds)`` executes ``model``."""
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        return OnnxBatchNorm(self, layout, channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        variants = self.profile.get("dropout.variants")
+        if variant not in variants:
+            raise ValueError(f"variant must be one of {sorted(variants)} for {self.name}, got {variant!r}")
+        return OnnxDropout(self, dtype, native)

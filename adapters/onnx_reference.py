@@ -6,11 +6,11 @@ import onnx
 from onnx.reference import ReferenceEvaluator
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, DeviceUnavailable
-from layerconf.adapters.onnx_models import OnnxBatchNorm, OnnxDropout, check_variant
+from layerconf.adapters.base import DeviceUnavailable
+from layerconf.adapters.onnx_models import OnnxAdapter
 
 
-class ReferenceAdapter(Adapter):
+class ReferenceAdapter(OnnxAdapter):
     name = "onnx-reference"
 
     def __init__(self, device: str):
@@ -32,13 +32,6 @@ class ReferenceAdapter(Adapter):
     def seed(self, seed):
         """Nothing to seed: a Dropout node without a seed attribute draws from numpy.random.RandomState(None)
         (profile not_expressible/dropout.seeding)."""
-
-    def batchnorm(self, layout, channels, dtype, **native):
-        return OnnxBatchNorm(self, layout, channels, dtype, native)
-
-    def dropout(self, variant, layout, dtype, **native):
-        check_variant(self, variant)
-        return OnnxDropout(self, dtype, native)
 
 
 def make_adapter(name: str = "onnx-reference", device: str = "cpu") -> ReferenceAdapter:

@@ -6,13 +6,13 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, DeviceUnavailable
-from layerconf.adapters.onnx_models import OnnxBatchNorm, OnnxDropout, check_variant
+from layerconf.adapters.base import DeviceUnavailable
+from layerconf.adapters.onnx_models import OnnxAdapter
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}
 
 
-class OrtAdapter(Adapter):
+class OrtAdapter(OnnxAdapter):
     name = "onnxruntime"
 
     def __init__(self, device: str):
@@ -39,13 +39,6 @@ class OrtAdapter(Adapter):
 
     def seed(self, seed):
         ort.set_seed(seed)
-
-    def batchnorm(self, layout, channels, dtype, **native):
-        return OnnxBatchNorm(self, layout, channels, dtype, native)
-
-    def dropout(self, variant, layout, dtype, **native):
-        check_variant(self, variant)
-        return OnnxDropout(self, dtype, native)
 
 
 def _identity_model() -> onnx.ModelProto:

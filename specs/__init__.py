@@ -35,10 +35,16 @@ def read_yaml(path: Path):
         raise SpecError(f"{path}: cannot read: {err}") from err
 
 
+@functools.cache
+def _schema(name: str) -> dict:
+    """schemas/<name>.json, read once."""
+    return json.loads((SCHEMAS / f"{name}.json").read_text())
+
+
 def load_yaml(path: Path, schema: str, data=None):
     """Parse ``path`` (or take its already merged ``data``) and validate it against schemas/<schema>.json."""
     data = read_yaml(path) if data is None else data
-    validator = jsonschema.Draft202012Validator(json.loads((SCHEMAS / f"{schema}.json").read_text()))
+    validator = jsonschema.Draft202012Validator(_schema(schema))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors]
@@ -199,7 +205,7 @@ def profile(name: str, directory: Path = FLAVOURS) -> Profile:
 
 def profile_field(dotted: str) -> bool:
     """Whether 'batchnorm.update_weight_dtype' names a field the profile schema defines."""
-    node = json.loads((SCHEMAS / "profile.json").read_text())
+    node = _schema("profile")
     for part in dotted.split("."):
         node = node.get("properties", {}).get(part)
         if node is None:

@@ -1,7 +1,8 @@
 """The comparison report: from validated results documents, a Markdown report and a self-contained
 HTML page (templates in layerconf/report/templates, plots inline as SVG).
 
-``build`` gathers the content (matrix, failures, observed conventions, porting table, plots, runs);
+``build`` gathers the content (matrix, failures, observed conventions, porting table, execution paths,
+plots, runs);
 ``write`` renders it into ``report.md`` (plots as files under ``plots/``) and ``report.html``.
 """
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import jinja2
 
 from layerconf import outcomes
 from layerconf.outcomes import Outcome
-from layerconf.report import conventions, matrix, plots, porting
+from layerconf.report import conventions, matrix, paths, plots, porting
 from layerconf.report.columns import Column, columns
 
 PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
@@ -46,6 +47,7 @@ class Report:
     failures: list
     conventions: dict            # column label -> {key: Convention}
     pairs: list[porting.Pair]
+    paths: list[paths.PathView]
     plots: dict                  # name -> SVG text, only those with data
 
     @property
@@ -71,7 +73,13 @@ def build(documents: list[dict]) -> Report:
     svgs = {"heat_map": plots.heat_map(rows, [c.label for c in cols]),
             "running_statistics": plots.running_statistics(cols),
             "drop_fractions": plots.drop_fractions(cols)}
-    return Report(documents, cols, rows, matrix.failures(cols), observed, porting.pairs(observed),
+    views = paths.views(cols)
+    pairs = porting.pairs(observed)
+    for view in views:   # a path's differences from its eager execution belong to their pair too
+        for pair in pairs:
+            if {pair.a, pair.b} == {view.path, view.eager}:
+                pair.remaining += paths.porting_sentences(view)
+    return Report(documents, cols, rows, matrix.failures(cols), observed, pairs, views,
                   {k: v for k, v in svgs.items() if v is not None})
 
 

@@ -89,6 +89,8 @@ def test_a_manifest_names_everything_that_identifies_its_flavour(name):
     assert all((SOURCE / "specs" / "deviations" / f"{f}.yaml").exists() for f in m["deviations"])
     assert all((SOURCE / path).exists() for path in m.get("self_tests", []))
     assert "cpu" in m["devices"]
+    eager = m.get("path_of")
+    assert eager is None or eager in flavours.names() and "path_of" not in specs.manifest(eager)   # a path of an eager flavour
 
 
 def test_the_results_format_documents_every_observed_key():

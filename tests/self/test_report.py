@@ -95,3 +95,44 @@ def test_conventions_leave_out_checks_that_did_not_apply_and_tolerate_float32_de
     r = report.build([doc])
     assert r.conventions["torch"]["dropout_scaling"].value == ("inverted", True)
     assert r.pairs[0].settings[0] == "torch momentum=0.1, eps=1e-05 (its defaults) is keras-jax momentum=0.9, epsilon=1e-05"
+
+
+def _with_compiled_torch(doc: dict) -> dict:
+    """``doc`` plus a torch-compile column (torch-compile's manifest: path_of torch) copied from torch's records,
+    with one check failing and one passing closer to its tolerance."""
+    compiled = [dict(r, framework="torch-compile") for r in doc["records"] if r["framework"] == "torch"]
+    for r in compiled:
+        if r["check"] == "bn.train.output[layout=NC]":
+            r.update(margin=0.5, worst_error=5e-6)
+        if r["check"] == "bn.error.momentum[layout=NC]":
+            r.update(outcome="error", deviation=None, message="UserError: data-dependent expression")
+    for r in doc["records"]:
+        if r["framework"] == "torch" and r["check"] == "bn.train.output[layout=NC]":
+            r.update(margin=0.1, worst_error=1e-6)
+    doc["records"] += compiled
+    doc["metadata"]["frameworks"]["torch-compile"] = doc["metadata"]["frameworks"]["torch"]
+    return results.validate(doc)
+
+
+def test_paths_view_compares_each_path_with_its_eager_flavour_check_by_check():
+    r = report.build([_with_compiled_torch(document())])
+    (view,) = r.paths
+    assert (view.path, view.eager, view.versions, view.compared) == ("torch-compile", "torch", "2.9.1+cpu", 13)
+    (difference,) = view.differences
+    assert difference.check == "bn.error.momentum[layout=NC]"
+    assert (difference.eager, difference.path) == ("deviation (torch#0)", "error")
+    increase = view.largest_margin_increase
+    assert (increase.check, increase.eager, increase.path) == ("bn.train.output[layout=NC]", "margin 0.1", "margin 0.5")
+    pair = next(p for p in r.pairs if {p.a, p.b} == {"torch", "torch-compile"})
+    assert pair.remaining == ["bn.error.momentum[layout=NC]: torch deviation (torch#0); torch-compile error"]
+    text = report.markdown(r)
+    assert "### torch-compile against torch (2.9.1+cpu)" in text
+    assert "13 checks on both; 1 with another outcome or deviation." in text
+    assert 'id="paths"' in report.html(r)
+
+
+def test_an_eager_flavour_or_a_path_without_its_eager_column_has_no_view():
+    assert report.build([document()]).paths == []
+    only_path = _with_compiled_torch(document())
+    only_path["records"] = [r for r in only_path["records"] if r["framework"] != "torch"]
+    assert report.build([only_path]).paths == []

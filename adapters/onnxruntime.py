@@ -1,5 +1,9 @@
 """ONNX Runtime: the layers as one-node ONNX models (adapters/onnx_models.py), run by
 onnxruntime.InferenceSession created from the model bytes, the way deployment code does.
+
+Flavour onnxruntime runs them at ORT's default graph optimization level (ORT_ENABLE_ALL);
+onnxruntime-unoptimized with every graph optimization disabled (ORT_DISABLE_ALL), the setting users reach
+for when an optimized graph misbehaves.
 """
 import onnx
 import onnxruntime as ort
@@ -13,17 +17,17 @@ PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}
 
 
 class OrtAdapter(OnnxAdapter):
-    name = "onnxruntime"
-
-    def __init__(self, device: str):
+    def __init__(self, name: str, device: str):
         available = ort.get_available_providers()
         if PROVIDERS[device][0] not in available:
             raise DeviceUnavailable(f"--device {device}: this onnxruntime build has no {PROVIDERS[device][0]} "
                                     f"(its providers: {', '.join(available)})")
-        self.device, self.providers = device, PROVIDERS[device]
-        self.profile = specs.profile("onnxruntime")
+        self.name, self.device, self.providers = name, device, PROVIDERS[device]
+        self.profile = specs.profile(name)
         self.options = ort.SessionOptions()
         self.options.log_severity_level = 4    # errors reach the caller as exceptions; keep stderr quiet
+        if name == "onnxruntime-unoptimized":
+            self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 
     def session(self, model) -> ort.InferenceSession:
         return ort.InferenceSession(model.SerializeToString(), self.options, providers=self.providers)
@@ -50,4 +54,6 @@ def _identity_model() -> onnx.ModelProto:
 
 
 def make_adapter(name: str = "onnxruntime", device: str = "cpu") -> OrtAdapter:
-    return OrtAdapter(device)
+    if name not in ("onnxruntime", "onnxruntime-unoptimized"):
+        raise ValueError(f"framework must be one of ['onnxruntime', 'onnxruntime-unoptimized'], got {name!r}")
+    return OrtAdapter(name, device)

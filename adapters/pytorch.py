@@ -1,15 +1,20 @@
 """PyTorch: torch.nn modules in train()/eval() mode, torch.autograd, torch.optim.SGD.
 
+Flavour torch calls the modules eagerly; torch-compile calls ``torch.compile(module, fullgraph=True)``
+(the default inductor backend) and switches train()/eval(), steps the optimizer, saves and loads through
+the compiled module, as its users do.
+
 Quirks kept here: float16/bfloat16 inputs run through a float32 module (mixed precision the way
 autocast leaves normalization layers); the module class per layout and variant comes from the profile.
 """
 import io
+import os
 
 import ml_dtypes
 import numpy as np
 import torch
 
-from layerconf import specs
+from layerconf import cache, specs
 from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -26,87 +31,112 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().numpy().astype(ml_dtypes.bfloat16) if t.dtype == torch.bfloat16 else t.numpy()
 
 
+def start_compiler() -> None:
+    """Settings a process of many compiled configurations needs: inductor keeps its programs in layerconf's
+    cache folder (layerconf.cache); dynamo compiles every configuration a check asks for (its recompile limit
+    of 8 per function would have it fall back to eager for the 9th), and reaching a limit is an error, never a
+    silent fallback to eager."""
+    where = cache.folder("torchinductor")
+    if where is not None:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(where))
+    config = torch._dynamo.config
+    for name, value in (("recompile_limit", 10_000), ("cache_size_limit", 10_000), ("accumulated_recompile_limit",
+                        100_000), ("accumulated_cache_size_limit", 100_000), ("fail_on_recompile_limit_hit", True),
+                        ("fail_on_cache_limit_hit", True)):
+        if hasattr(config, name):   # the names changed in torch 2.7 (cache_size_limit -> recompile_limit)
+            setattr(config, name, value)
+
+
 class _ModuleRunner:
-    """Runs ``self.module`` on NumPy input of ``self.dtype`` in train() or eval() mode."""
+    """Runs a module through ``self.runner`` (the module itself, or its torch.compile wrapper, through which
+    every call, mode switch, state access and optimizer goes) on NumPy input of ``self.dtype``."""
 
     def _input(self, x, requires_grad=False):
         return to_tensor(x, self.dtype, self.device, requires_grad)
 
+    def _run(self, module, compile_: bool):
+        """fullgraph=True except for the cumulative average (momentum=None), whose factor
+        1/float(num_batches_tracked) is data-dependent: dynamo refuses it whole ("Could not guard on
+        data-dependent expression", pytorch#194504), so it runs as users run it after that error, split at a
+        graph break."""
+        whole = getattr(module, "momentum", 0.0) is not None
+        self.runner = torch.compile(module, fullgraph=whole) if compile_ else module
+
     def forward(self, x, training):
-        self.module.train(training)
+        self.runner.train(training)
         with torch.no_grad():
-            return to_numpy(self.module(self._input(x)))
+            return to_numpy(self.runner(self._input(x)))
 
 
 class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
-    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict):
-        self.build = (cls, channels, dtype, device, native)
+    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict, compile_: bool):
+        self.build = (cls, channels, dtype, device, native, compile_)
         self.dtype, self.device = DTYPES[dtype], device
         param_dtype = torch.float64 if dtype == "float64" else torch.float32
-        self.module = getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype)
+        self._run(getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype), compile_)
 
     def state(self):
-        return {k: None if getattr(self.module, a) is None else to_numpy(getattr(self.module, a))
+        return {k: None if getattr(self.runner, a) is None else to_numpy(getattr(self.runner, a))
                 for k, a in STATE.items()}
 
     def set_state(self, **arrays):
         with torch.no_grad():
             for key, value in arrays.items():
-                target = getattr(self.module, STATE[key])
+                target = getattr(self.runner, STATE[key])
                 target.copy_(torch.as_tensor(np.asarray(value, dtype=np.float64)))
 
     def freeze(self):
-        self.module.requires_grad_(False)
+        self.runner.requires_grad_(False)
 
     def _backward(self, x, dy, training):
-        self.module.train(training)
-        self.module.zero_grad(set_to_none=True)
+        self.runner.train(training)
+        self.runner.zero_grad(set_to_none=True)
         xt = self._input(x, requires_grad=True)
-        (self.module(xt) * self._input(dy)).sum().backward()
+        (self.runner(xt) * self._input(dy)).sum().backward()
         return xt
 
     def gradients(self, x, dy, training):
         xt = self._backward(x, dy, training)
         grad = lambda p: None if p is None or p.grad is None else to_numpy(p.grad)  # noqa: E731
-        return {"x": to_numpy(xt.grad), "gamma": grad(self.module.weight), "beta": grad(self.module.bias)}
+        return {"x": to_numpy(xt.grad), "gamma": grad(self.runner.weight), "beta": grad(self.runner.bias)}
 
     def sgd_step(self, x, dy, lr, training):
-        optimizer = torch.optim.SGD(self.module.parameters(), lr=lr)
+        optimizer = torch.optim.SGD(self.runner.parameters(), lr=lr)
         xt = self._backward(x, dy, training)
         optimizer.step()
         return to_numpy(xt.grad)
 
     def reloaded(self):
         buffer = io.BytesIO()
-        torch.save(self.module.state_dict(), buffer)
+        torch.save(self.runner.state_dict(), buffer)
         buffer.seek(0)
         fresh = TorchBatchNorm(*self.build)
-        fresh.module.load_state_dict(torch.load(buffer))
+        fresh.runner.load_state_dict(torch.load(buffer))
         return fresh
 
 
 class TorchDropout(_ModuleRunner, DropoutLayer):
-    def __init__(self, cls: str, dtype: str, device: str, native: dict):
-        self.module = getattr(torch.nn, cls)(**native)
+    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool):
+        self._run(getattr(torch.nn, cls)(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
     def forward_and_grad(self, x, dy):
-        self.module.train(True)
+        self.runner.train(True)
         xt = self._input(x, requires_grad=True)
-        y = self.module(xt)
+        y = self.runner(xt)
         (y * self._input(dy)).sum().backward()
         return to_numpy(y), to_numpy(xt.grad)
 
 
 class TorchAdapter(Adapter):
-    name = "torch"
-
-    def __init__(self, device: str):
+    def __init__(self, name: str, device: str):
         if device == "cuda" and not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device cuda: torch {torch.__version__} sees no CUDA device "
                                     "(torch.cuda.is_available() is False); its devices: cpu")
-        self.device = device
-        self.profile = specs.profile("torch")
+        self.name, self.device, self.compile = name, device, name == "torch-compile"
+        self.profile = specs.profile(name)
+        if self.compile:
+            start_compiler()
         if device == "cuda":   # CUDA kernels may race; the CPU kernels of these layers are deterministic, and the
             torch.use_deterministic_algorithms(True)   # setting costs ~3 s of import (it loads torch._dynamo)
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -121,18 +151,22 @@ class TorchAdapter(Adapter):
             "threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "tf32": torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32,
+            "execution": "torch.compile(fullgraph=True), inductor" if self.compile else "eager",
         }
 
     def seed(self, seed):
         torch.manual_seed(seed)
 
     def batchnorm(self, layout, channels, dtype, **native):
-        return TorchBatchNorm(self.profile.get("batchnorm.layouts")[layout], channels, dtype, self.device, native)
+        return TorchBatchNorm(self.profile.get("batchnorm.layouts")[layout], channels, dtype, self.device, native,
+                              self.compile)
 
     def dropout(self, variant, layout, dtype, **native):
         cls = self.profile.get(f"dropout.variants.{variant}")
-        return TorchDropout(cls[layout] if isinstance(cls, dict) else cls, dtype, self.device, native)
+        return TorchDropout(cls[layout] if isinstance(cls, dict) else cls, dtype, self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:
-    return TorchAdapter(device)
+    if name not in ("torch", "torch-compile"):
+        raise ValueError(f"framework must be one of ['torch', 'torch-compile'], got {name!r}")
+    return TorchAdapter(name, device)

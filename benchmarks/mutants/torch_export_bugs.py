@@ -1,6 +1,6 @@
 """Semantic bugs injected into PyTorch for the torch.export flavours (see benchmarks/mutants/__init__.py).
 
-PyTorch's own mutants (torch_bugs: torch.nn.functional patched) are registered too: export traces the
+PyTorch's own mutants (torch_bugs: torch.nn.functional patched) are registered too, but one: export traces the
 patched functions into the programs. Added here, a bug of the export machinery itself that both flavours
 run: the unlifting of an ExportedProgram into its module (torch/export/_unlift.py). The training IR keeps
 aten.batch_norm and aten.dropout, whose eager kernels run the program, so no other export pass sits in its
@@ -9,7 +9,12 @@ path; the decomposed flavour's own mutants are in torch_export_decomposed_bugs.
 import torch
 import torch.export._unlift as unlift
 
-from benchmarks.mutants import hit, mutant, torch_bugs  # noqa: F401  (torch_bugs registers PyTorch's mutants)
+from benchmarks.mutants import MUTANTS, hit, mutant, torch_bugs  # noqa: F401  (torch_bugs registers PyTorch's mutants)
+
+# Not expressible here: do_grad_unscaled's bug lives in a custom autograd.Function's backward. Export traces that
+# Function's forward into the program, and autograd differentiates the traced graph, so the custom backward never
+# runs (run: dx = dy * mask / (1 - p) through the program, dy * mask eagerly).
+MUTANTS.pop("do_grad_unscaled")
 
 
 def _copy(value):

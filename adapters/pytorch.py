@@ -69,8 +69,8 @@ class _ModuleRunner:
 
 
 class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
-    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict, compile_: bool):
-        self.build = (cls, channels, dtype, device, native, compile_)
+    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict, compile_: bool = False):
+        self.build, self.compiled = (cls, channels, dtype, device, native), compile_
         self.dtype, self.device = DTYPES[dtype], device
         param_dtype = torch.float64 if dtype == "float64" else torch.float32
         self._run(getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype), compile_)
@@ -110,13 +110,13 @@ class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
         buffer = io.BytesIO()
         torch.save(self.runner.state_dict(), buffer)
         buffer.seek(0)
-        fresh = TorchBatchNorm(*self.build)
+        fresh = TorchBatchNorm(*self.build, self.compiled)
         fresh.runner.load_state_dict(torch.load(buffer))
         return fresh
 
 
 class TorchDropout(_ModuleRunner, DropoutLayer):
-    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool):
+    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
         self._run(getattr(torch.nn, cls)(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 

@@ -19,16 +19,27 @@ ALPHA_PRIME = 1.7580993408473766         # -SELU scale * alpha: the right one
 
 
 def _patch(name, make):
-    """Replace F.<name> by make(original, signature); the wrapper receives bound arguments as a dict."""
+    """Replace F.<name> by make(original, signature); the wrapper receives bound arguments as a dict.
+
+    The mutant applies once per call: under a __torch_function__ mode (torch.export's tracing) the original
+    re-dispatches through handle_torch_function(F.<name>, ...), which is the wrapper again; that inner call
+    runs the original as it is (a mutant applied twice may undo itself, as 1 - (1 - momentum) does)."""
     original = getattr(F, name)
     signature = inspect.signature(original)
     body = make(original)
+    active = []
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
+        if active:
+            return original(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return body(**bound.arguments)
+        active.append(name)
+        try:
+            return body(**bound.arguments)
+        finally:
+            active.pop()
 
     setattr(F, name, wrapper)
 

@@ -1,16 +1,23 @@
-"""Keras 3 on the backend named by KERAS_BACKEND (keras-tensorflow, keras-jax, keras-torch).
+"""Keras 3 on the backend named by KERAS_BACKEND (keras-tensorflow, keras-jax, keras-torch), eagerly or on a
+compiled path: keras-tensorflow-xla (compile(jit_compile=True), direct calls in tf.function(jit_compile=True)),
+keras-jax-jit (compile(jit_compile=True), direct calls as jax.jit over layer.stateless_call); see
+adapters/keras_calls.py and keras_flag.py. environment()["execution"] names the path.
 
 Quirks kept here: on JAX, float64 needs jax_enable_x64 (set before the first array is made, as JAX
 users do; without it JAX silently computes float64 layers in float32); arrays cross the API with
 keras.ops.convert_to_tensor / convert_to_numpy.
 """
+import os
+
 import keras
 import numpy as np
 
-from layerconf import specs
+from layerconf import cache, specs
 from layerconf.adapters.keras_common import Flavour, KerasAdapter
 
-BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
+# flavour -> (backend, execution)
+FLAVOURS = {"keras-tensorflow": ("tensorflow", "eager"), "keras-jax": ("jax", "eager"), "keras-torch": ("torch", "eager"),
+            "keras-tensorflow-xla": ("tensorflow", "tf.function(jit_compile=True)"), "keras-jax-jit": ("jax", "jax.jit")}
 
 
 def _tensor(x, dtype):
@@ -29,13 +36,26 @@ def _default_device(backend: str) -> str:
     return keras.distribution.list_devices()[0]
 
 
+def _use_xla_cache() -> None:
+    """Keep the programs XLA compiles for TensorFlow in layerconf's cache folder (layerconf.cache): TensorFlow's
+    persistent XLA cache, read from TF_XLA_FLAGS at the first compilation; a later run of the same checks reads
+    them back instead of compiling each layer's functions again."""
+    where = cache.folder("tensorflow-xla")
+    if where is not None:
+        flags = os.environ.get("TF_XLA_FLAGS", "")
+        os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={where}".strip()
+
+
 def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
-    if name not in BACKENDS:
-        raise ValueError(f"framework must be one of {sorted(BACKENDS)}, got {name!r}")
-    backend = keras.backend.backend()
-    if backend != BACKENDS[name]:
-        raise RuntimeError(f"{name} needs KERAS_BACKEND={BACKENDS[name]}; keras was imported with backend {backend!r}")
+    if name not in FLAVOURS:
+        raise ValueError(f"framework must be one of {sorted(FLAVOURS)}, got {name!r}")
+    backend, execution = FLAVOURS[name]
+    if keras.backend.backend() != backend:
+        raise RuntimeError(f"{name} needs KERAS_BACKEND={backend}; keras was imported with backend {keras.backend.backend()!r}")
     if backend == "jax":
         from layerconf.adapters import _jax  # x64 on, and the compilation cache
         _jax.use_compilation_cache()
-    return KerasAdapter(name, Flavour(keras, backend, _tensor, _numpy, _default_device(backend)), specs.profile(name))
+    if execution == "tf.function(jit_compile=True)":
+        _use_xla_cache()
+    flavour = Flavour(keras, backend, _tensor, _numpy, _default_device(backend), execution)
+    return KerasAdapter(name, flavour, specs.profile(name))

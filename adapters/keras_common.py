@@ -1,8 +1,10 @@
 """What Keras 3 and Keras 2 (tf_keras) share: layers from ``keras.layers`` built and called the same way.
 
 ``KerasAdapter(flavour)`` is parameterized by a ``Flavour``: the keras package, its backend, and how
-NumPy arrays become that backend's tensors and back. The per-backend gradient code lives in
-adapters/keras_gradients.py; the quirks of each package live in adapters/keras3.py and tf_keras.py.
+NumPy arrays become that backend's tensors and back, and its execution: "eager", or a compiled path
+(Keras 3's keras-tensorflow-xla, keras-jax-jit). How a layer is called, differentiated and stepped on each
+backend and path lives in adapters/keras_calls.py; the quirks of each package live in adapters/keras3.py and
+tf_keras.py.
 
 Conventions kept here: the layer's dtype policy follows the input dtype (float16/bfloat16 run under
 the mixed_float16/mixed_bfloat16 policy: float32 variables, half-precision compute, the way Keras users
@@ -14,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
-from layerconf.adapters.keras_gradients import sgd, vjp
 from layerconf.reference.layout import channel_axis
 
 POLICIES = {"float64": "float64", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -25,13 +27,15 @@ STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma
 @dataclass(frozen=True)
 class Flavour:
     """One Keras package on one backend: ``tensor(x, dtype)`` and ``numpy(t)`` convert arrays;
-    ``device`` is where the backend places them by default (Keras has no per-layer device)."""
+    ``device`` is where the backend places them by default (Keras has no per-layer device); ``execution``
+    is how the layers run (adapters/keras_calls.py): "eager" or the compiled path's name."""
 
     keras: object
     backend: str
     tensor: object
     numpy: object
     device: str
+    execution: str = "eager"
 
 
 def build_shape(layout: str, channels: int) -> tuple:
@@ -41,21 +45,23 @@ def build_shape(layout: str, channels: int) -> tuple:
 
 
 class _LayerRunner:
-    """Calls ``self.layer`` on NumPy input of ``self.dtype`` with the training flag passed."""
+    """Calls ``self.layer`` (through ``self.calls``, the flavour's execution) on NumPy input of ``self.dtype``
+    with the training flag passed."""
 
-    def _call(self, x, training):
-        return self.flavour.numpy(self.layer(self.flavour.tensor(x, self.dtype), training=training))
+    def _tensors(self, *arrays):
+        return [self.flavour.tensor(a, self.dtype) for a in arrays]
 
     def forward(self, x, training):
-        return self._call(x, training)
+        return self.flavour.numpy(self.calls.call(*self._tensors(x), training=training))
 
     def _vjp(self, x, dy, training):
-        return vjp(self.flavour, self.layer, x, dy, self.dtype, training=training)
+        return self.calls.vjp(*self._tensors(x, dy), training=training)
 
 
 class KerasBatchNorm(_LayerRunner, BatchNormLayer):
     def __init__(self, flavour: Flavour, layer, dtype: str, build: tuple):
         self.flavour, self.layer, self.dtype, self.build = flavour, layer, dtype, build
+        self.calls = calls(flavour, layer)
 
     @classmethod
     def create(cls, flavour, layout, channels, dtype, native):
@@ -76,11 +82,12 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
             variable.assign(self.flavour.tensor(value, dtype))
 
     def forward_masked(self, x, mask, training):
-        tensor = self.flavour.tensor
-        return self.flavour.numpy(self.layer(tensor(x, self.dtype), training=training, mask=tensor(mask, "bool")))
+        mask = self.flavour.tensor(mask, "bool")
+        return self.flavour.numpy(self.calls.call(*self._tensors(x), training=training, mask=mask))
 
     def freeze(self):
         self.layer.trainable = False
+        self.calls = calls(self.flavour, self.layer)   # a compiled call traced before would still train
 
     def _names(self):
         """The state key of each trainable variable, in the layer's order."""
@@ -93,8 +100,7 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
         return grads
 
     def sgd_step(self, x, dy, lr, training):
-        _, dx, dv = self._vjp(x, dy, training)
-        sgd(self.flavour, lr, dv, self.layer.trainable_variables)
+        _, dx = self.calls.step(*self._tensors(x, dy), lr, training=training)
         return self.flavour.numpy(dx)
 
     def reloaded(self):
@@ -113,6 +119,7 @@ class KerasDropout(_LayerRunner, DropoutLayer):
     def __init__(self, flavour, cls: str, dtype: str, native: dict):
         self.flavour, self.dtype = flavour, dtype
         self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+        self.calls = calls(flavour, self.layer)
 
     def forward_and_grad(self, x, dy):
         y, dx, _ = self._vjp(x, dy, True)
@@ -130,7 +137,8 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
         return self.keras.__version__
 
     def environment(self):
-        return {"device": self.flavour.device, "backend": self.flavour.backend, "floatx": self.keras.backend.floatx()}
+        return {"device": self.flavour.device, "backend": self.flavour.backend, "floatx": self.keras.backend.floatx(),
+                "execution": self.flavour.execution}
 
     def seed(self, seed):
         self.keras.utils.set_random_seed(seed)

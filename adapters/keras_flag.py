@@ -1,10 +1,13 @@
 """The FlagModel of adapters/base.py with the public Keras API (Keras 3 and tf_keras alike).
 
 inputs -> base = keras.Model(Input, BatchNormalization(Input)) called as base(h) or
-base(h, training=flag) -> Dense(1) -> output; compiled with loss="mse" and keras.optimizers.SGD(lr).
+base(h, training=flag) -> Dense(1) -> output; compiled with loss="mse" and keras.optimizers.SGD(lr), and
+jit_compile=True on a compiled flavour (fit, predict, evaluate, train_on_batch compiled: XLA on TensorFlow,
+jax.jit on JAX; Keras falls back to jit_compile=False, with a warning, for a model it cannot compile, which
+the adapter refuses). Direct calls of the model and of the layer run as adapters/keras_calls.py says.
 """
 from layerconf.adapters.base import FlagModel
-from layerconf.adapters.keras_gradients import call_args, sgd, vjp
+from layerconf.adapters.keras_calls import call_args, calls
 
 DTYPE = "float32"
 
@@ -22,7 +25,13 @@ class KerasFlagModel(FlagModel):
         self._compile()
 
     def _compile(self):
-        self.model.compile(optimizer=self.flavour.keras.optimizers.SGD(learning_rate=self.lr), loss="mse")
+        """model.compile, and the direct calls bound anew: a compiled one reads trainable when it is traced."""
+        self.model_calls, self.bn_calls = calls(self.flavour, self.model), calls(self.flavour, self.bn)
+        compiled = self.flavour.execution != "eager"
+        self.model.compile(optimizer=self.flavour.keras.optimizers.SGD(learning_rate=self.lr), loss="mse",
+                           **({"jit_compile": True} if compiled else {}))
+        if compiled and not self.model.jit_compile:
+            raise RuntimeError(f"{self.flavour.execution}: Keras refused jit_compile=True for the FlagModel")
 
     def _variables(self):
         return {"running_mean": self.bn.moving_mean, "running_var": self.bn.moving_variance,
@@ -60,9 +69,9 @@ class KerasFlagModel(FlagModel):
                                          batch_size=len(x), verbose=0))
 
     def call(self, x, training):
-        return self.flavour.numpy(self.model(self.flavour.tensor(x, DTYPE), **call_args(training)))
+        return self.flavour.numpy(self.model_calls.call(self.flavour.tensor(x, DTYPE), **call_args(training)))
 
     def bn_step(self, x, dy, lr, training):
-        y, _, grads = vjp(self.flavour, self.bn, x, dy, DTYPE, **call_args(training))
-        sgd(self.flavour, lr, grads, self.bn.trainable_variables)
+        tensor = self.flavour.tensor
+        y, _ = self.bn_calls.step(tensor(x, DTYPE), tensor(dy, DTYPE), lr, **call_args(training))
         return self.flavour.numpy(y)

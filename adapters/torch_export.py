@@ -24,7 +24,7 @@ import io
 import numpy as np
 import torch
 
-from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, to_numpy, to_tensor
+from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, start_compiler, to_numpy, to_tensor
 
 DECOMPOSED = "torch-export-decomposed"
 EXAMPLE_BATCH = 2   # export specialises an example dimension of size 0 or 1, so the batch is exported from two
@@ -179,6 +179,8 @@ class ExportAdapter(TorchAdapter):
     def __init__(self, name: str, device: str):
         super().__init__(name, device)
         self.decomposed = name == DECOMPOSED
+        start_compiler()   # strict export (the default before torch 2.7) traces with dynamo, whose recompile limit
+        # counts every export of _BatchNorm.forward in the process
 
     def environment(self):
         execution = "torch.export + run_decompositions()" if self.decomposed else "torch.export"

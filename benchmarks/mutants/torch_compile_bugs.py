@@ -2,8 +2,9 @@
 benchmarks/mutants/__init__.py for the machinery).
 
 AOTAutograd and inductor lower BatchNorm through the decompositions of ``torch._decomp.decompositions``
-(``native_batch_norm_helper`` for the forward of every training and inference variant, and
-``native_batch_norm_backward`` for the gradient; both looked up by name when a graph is traced), and
+(``native_batch_norm_helper`` for the forward of every training and inference variant, looked up by name when
+a graph is traced, and ``native_batch_norm_backward`` for the gradient, the entry of inductor's table for the
+op the joint graph holds), and
 element dropout through inductor's random decomposition table (``extra_random_decomps``, the
 ``native_dropout`` that replaces the eager kernel). Each mutant is a bug of that lowering: the compiled
 program still runs and is wrong in one behaviour only. ``hit()`` counts the traces a mutant changed.
@@ -99,7 +100,8 @@ def _():
         return original(grad_out, input, weight, running_mean, running_var, save_mean, save_invstd, train, eps,
                         output_mask)
 
-    decompositions.native_batch_norm_backward = backward
+    decompositions.native_batch_norm_backward = backward   # batch_norm_backward's decomposition calls it by name
+    inductor_decompositions.decompositions[aten.native_batch_norm_backward.default] = backward   # the joint graph's op
 
 
 def _patch_dropout(change):

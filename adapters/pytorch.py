@@ -31,20 +31,30 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().numpy().astype(ml_dtypes.bfloat16) if t.dtype == torch.bfloat16 else t.numpy()
 
 
-def start_compiler() -> None:
-    """Settings a process of many compiled configurations needs: inductor keeps its programs in layerconf's
-    cache folder (layerconf.cache); dynamo compiles every configuration a check asks for (its recompile limit
-    of 8 per function would have it fall back to eager for the 9th), and reaching a limit is an error, never a
-    silent fallback to eager."""
-    where = cache.folder("torchinductor")
-    if where is not None:
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(where))
+def no_silent_eager_fallback() -> None:
+    """dynamo compiles every configuration a process asks for, and reaching a limit is an error: at its default
+    recompile limit (8 per function) it would run the 9th configuration eagerly with only a warning."""
     config = torch._dynamo.config
     for name, value in (("recompile_limit", 10_000), ("cache_size_limit", 10_000), ("accumulated_recompile_limit",
                         100_000), ("accumulated_cache_size_limit", 100_000), ("fail_on_recompile_limit_hit", True),
                         ("fail_on_cache_limit_hit", True)):
         if hasattr(config, name):   # the names changed in torch 2.7 (cache_size_limit -> recompile_limit)
             setattr(config, name, value)
+
+
+def start_compiler() -> None:
+    """torch.compile in a process of many configurations: inductor keeps its programs in layerconf's cache folder
+    (layerconf.cache), and no configuration silently runs eagerly (``no_silent_eager_fallback``)."""
+    where = cache.folder("torchinductor")
+    if where is not None:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(where))
+    no_silent_eager_fallback()
+
+
+def _gradient(module, name: str):
+    """The gradient of the module's parameter ``name``; None without that parameter or without a gradient."""
+    parameter = getattr(module, name, None)
+    return None if parameter is None or parameter.grad is None else to_numpy(parameter.grad)
 
 
 class _ModuleRunner:
@@ -67,6 +77,13 @@ class _ModuleRunner:
         with torch.no_grad():
             return to_numpy(self.runner(self._input(x)))
 
+    def _backprop(self, module, x, dy) -> torch.Tensor:
+        """x as a leaf tensor, after backward of L = sum(dy * module(x)) (the module's gradients reset first)."""
+        module.zero_grad(set_to_none=True)
+        xt = self._input(x, requires_grad=True)
+        (module(xt) * self._input(dy)).sum().backward()
+        return xt
+
 
 class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
     def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict, compile_: bool = False):
@@ -88,23 +105,24 @@ class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
     def freeze(self):
         self.runner.requires_grad_(False)
 
-    def _backward(self, x, dy, training):
-        self.runner.train(training)
-        self.runner.zero_grad(set_to_none=True)
-        xt = self._input(x, requires_grad=True)
-        (self.runner(xt) * self._input(dy)).sum().backward()
-        return xt
+    def _gradients_of(self, module, x, dy) -> dict:
+        xt = self._backprop(module, x, dy)
+        return {"x": to_numpy(xt.grad), "gamma": _gradient(module, "weight"), "beta": _gradient(module, "bias")}
 
-    def gradients(self, x, dy, training):
-        xt = self._backward(x, dy, training)
-        grad = lambda p: None if p is None or p.grad is None else to_numpy(p.grad)  # noqa: E731
-        return {"x": to_numpy(xt.grad), "gamma": grad(self.runner.weight), "beta": grad(self.runner.bias)}
-
-    def sgd_step(self, x, dy, lr, training):
-        optimizer = torch.optim.SGD(self.runner.parameters(), lr=lr)
-        xt = self._backward(x, dy, training)
+    def _step_of(self, module, x, dy, lr) -> np.ndarray:
+        """One torch.optim.SGD step over the module's parameters; dL/dx of that step."""
+        optimizer = torch.optim.SGD(module.parameters(), lr=lr)
+        xt = self._backprop(module, x, dy)
         optimizer.step()
         return to_numpy(xt.grad)
+
+    def gradients(self, x, dy, training):
+        self.runner.train(training)
+        return self._gradients_of(self.runner, x, dy)
+
+    def sgd_step(self, x, dy, lr, training):
+        self.runner.train(training)
+        return self._step_of(self.runner, x, dy, lr)
 
     def reloaded(self):
         buffer = io.BytesIO()
@@ -120,12 +138,15 @@ class TorchDropout(_ModuleRunner, DropoutLayer):
         self._run(getattr(torch.nn, cls)(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
-    def forward_and_grad(self, x, dy):
-        self.runner.train(True)
+    def _forward_and_grad_of(self, module, x, dy):
         xt = self._input(x, requires_grad=True)
-        y = self.runner(xt)
+        y = module(xt)
         (y * self._input(dy)).sum().backward()
         return to_numpy(y), to_numpy(xt.grad)
+
+    def forward_and_grad(self, x, dy):
+        self.runner.train(True)
+        return self._forward_and_grad_of(self.runner, x, dy)
 
 
 class TorchAdapter(Adapter):
@@ -157,13 +178,18 @@ class TorchAdapter(Adapter):
     def seed(self, seed):
         torch.manual_seed(seed)
 
+    def _batchnorm_class(self, layout: str) -> str:
+        return self.profile.get("batchnorm.layouts")[layout]
+
+    def _dropout_class(self, variant: str, layout: str) -> str:
+        cls = self.profile.get(f"dropout.variants.{variant}")
+        return cls[layout] if isinstance(cls, dict) else cls
+
     def batchnorm(self, layout, channels, dtype, **native):
-        return TorchBatchNorm(self.profile.get("batchnorm.layouts")[layout], channels, dtype, self.device, native,
-                              self.compile)
+        return TorchBatchNorm(self._batchnorm_class(layout), channels, dtype, self.device, native, self.compile)
 
     def dropout(self, variant, layout, dtype, **native):
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        return TorchDropout(cls[layout] if isinstance(cls, dict) else cls, dtype, self.device, native, self.compile)
+        return TorchDropout(self._dropout_class(variant, layout), dtype, self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

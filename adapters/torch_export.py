@@ -24,7 +24,7 @@ import io
 import numpy as np
 import torch
 
-from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, start_compiler, to_numpy, to_tensor
+from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, no_silent_eager_fallback, to_numpy, to_tensor
 
 DECOMPOSED = "torch-export-decomposed"
 EXAMPLE_BATCH = 2   # export specialises an example dimension of size 0 or 1, so the batch is exported from two
@@ -54,12 +54,6 @@ def core_aten() -> dict:
     """run_decompositions' default table (the core ATen decompositions), materialized once for every program
     rather than once per call (about 0.1 s of the 0.7 s a call takes in torch 2.15)."""
     return torch.export.default_decompositions().materialize()
-
-
-def _grad(module, name: str):
-    """The gradient of the module's parameter ``name``; None without that parameter or without a gradient."""
-    parameter = getattr(module, name, None)
-    return None if parameter is None or parameter.grad is None else to_numpy(parameter.grad)
 
 
 class _Exported:
@@ -116,26 +110,11 @@ class ExportBatchNorm(_Exported, TorchBatchNorm):
     def freeze(self):
         self.frozen = True
 
-    def _backprop(self, module, x, dy) -> torch.Tensor:
-        """x as a leaf tensor, after backward of L = sum(dy * module(x)) (the module's gradients reset first)."""
-        module.zero_grad(set_to_none=True)
-        xt = self._input(x, requires_grad=True)
-        (module(xt) * self._input(dy)).sum().backward()
-        return xt
-
     def gradients(self, x, dy, training):
-        def run(module):
-            xt = self._backprop(module, x, dy)
-            return {"x": to_numpy(xt.grad), "gamma": _grad(module, "weight"), "beta": _grad(module, "bias")}
-        return self._call(x, training, run)
+        return self._call(x, training, lambda module: self._gradients_of(module, x, dy))
 
     def sgd_step(self, x, dy, lr, training):
-        def run(module):
-            optimizer = torch.optim.SGD(module.parameters(), lr=lr)
-            xt = self._backprop(module, x, dy)
-            optimizer.step()
-            return to_numpy(xt.grad)
-        return self._call(x, training, run)
+        return self._call(x, training, lambda module: self._step_of(module, x, dy, lr))
 
     def reloaded(self):
         """A fresh layer running this layer's two programs for the signature of its last input, each holding this
@@ -167,10 +146,7 @@ class ExportDropout(_Exported, TorchDropout):
             return to_numpy(self._deployed(training, x)(self._input(x)))
 
     def forward_and_grad(self, x, dy):
-        xt = self._input(x, requires_grad=True)
-        y = self._deployed(True, x)(xt)
-        (y * self._input(dy)).sum().backward()
-        return to_numpy(y), to_numpy(xt.grad)
+        return self._forward_and_grad_of(self._deployed(True, x), x, dy)
 
 
 class ExportAdapter(TorchAdapter):
@@ -179,20 +155,18 @@ class ExportAdapter(TorchAdapter):
     def __init__(self, name: str, device: str):
         super().__init__(name, device)
         self.decomposed = name == DECOMPOSED
-        start_compiler()   # strict export (the default before torch 2.7) traces with dynamo, whose recompile limit
-        # counts every export of _BatchNorm.forward in the process
+        no_silent_eager_fallback()   # strict export (the default before torch 2.7) traces with dynamo, whose
+        # recompile limit counts every export of _BatchNorm.forward in the process
 
     def environment(self):
         execution = "torch.export + run_decompositions()" if self.decomposed else "torch.export"
         return {**super().environment(), "execution": execution}
 
     def batchnorm(self, layout, channels, dtype, **native):
-        cls = self.profile.get("batchnorm.layouts")[layout]
-        return ExportBatchNorm(self.decomposed, cls, channels, dtype, self.device, native)
+        return ExportBatchNorm(self.decomposed, self._batchnorm_class(layout), channels, dtype, self.device, native)
 
     def dropout(self, variant, layout, dtype, **native):
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        return ExportDropout(self.decomposed, cls[layout] if isinstance(cls, dict) else cls, dtype, self.device, native)
+        return ExportDropout(self.decomposed, self._dropout_class(variant, layout), dtype, self.device, native)
 
 
 def make_adapter(name: str = "torch-export", device: str = "cpu") -> ExportAdapter:

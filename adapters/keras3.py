@@ -41,8 +41,8 @@ def _use_xla_cache() -> None:
     persistent XLA cache, read from TF_XLA_FLAGS at the first compilation; a later run of the same checks reads
     them back instead of compiling each layer's functions again."""
     where = cache.folder("tensorflow-xla")
-    if where is not None:
-        flags = os.environ.get("TF_XLA_FLAGS", "")
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if where is not None and "--tf_xla_persistent_cache_directory" not in flags:   # once, and never over the user's
         os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={where}".strip()
 
 

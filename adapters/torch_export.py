@@ -24,6 +24,7 @@ import io
 import numpy as np
 import torch
 
+from layerconf import cache
 from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, no_silent_eager_fallback, to_numpy, to_tensor
 
 DECOMPOSED = "torch-export-decomposed"
@@ -38,15 +39,27 @@ def signature_of(x) -> tuple:
 @functools.cache
 def exported(recipe: tuple, training: bool, signature: tuple, decomposed: bool):
     """(ExportedProgram, its module()) of the layer ``recipe`` names, (layer class, its arguments..., native
-    arguments as items), in the mode ``training``, for inputs of shape (batch, *signature)."""
-    layer_class, *arguments, native = recipe
-    layer = layer_class(*arguments, dict(native))
-    dynamic = {0: torch.export.Dim("batch")}
-    example = to_tensor(np.zeros((EXAMPLE_BATCH, *signature)), layer.dtype, layer.device)
-    program = torch.export.export(layer.runner.train(training), (example,), dynamic_shapes=(dynamic,))
-    if decomposed:
-        program = program.run_decompositions(decomp_table=core_aten())
+    arguments as items), in the mode ``training``, for inputs of shape (batch, *signature). A program an earlier
+    run exported (and decomposed) for the same torch and configuration is read back from layerconf's cache by
+    torch.export.load (layerconf.cache.artefact) instead of exported again."""
+    def export():
+        layer_class, *arguments, native = recipe
+        layer = layer_class(*arguments, dict(native))
+        dynamic = {0: torch.export.Dim("batch")}
+        example = to_tensor(np.zeros((EXAMPLE_BATCH, *signature)), layer.dtype, layer.device)
+        program = torch.export.export(layer.runner.train(training), (example,), dynamic_shapes=(dynamic,))
+        return program.run_decompositions(decomp_table=core_aten()) if decomposed else program
+
+    key = (torch.__version__, torch.version.git_version, recipe, training, signature, decomposed)
+    program = cache.artefact("torch-export", key, export, dump=_saved, load=lambda data: torch.export.load(io.BytesIO(data)))
     return program, program.module()
+
+
+def _saved(program) -> bytes:
+    """torch.export.save's bytes of ``program``."""
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
 
 
 @functools.cache
@@ -126,10 +139,7 @@ class ExportBatchNorm(_Exported, TorchBatchNorm):
         for training in (True, False):
             program, module = self._program(training, self.signature)
             module.load_state_dict(self.saved)   # in place: the program's state_dict holds the module's tensors
-            buffer = io.BytesIO()
-            torch.export.save(program, buffer)
-            buffer.seek(0)
-            loaded = torch.export.load(buffer)
+            loaded = torch.export.load(io.BytesIO(_saved(program)))
             fresh.loaded[(training, self.signature)] = (loaded, loaded.module())
         fresh.saved = {k: v.detach().clone() for k, v in fresh.loaded[(True, self.signature)][1].state_dict().items()}
         fresh.signature = self.signature
@@ -160,7 +170,8 @@ class ExportAdapter(TorchAdapter):
 
     def environment(self):
         execution = "torch.export + run_decompositions()" if self.decomposed else "torch.export"
-        return {**super().environment(), "execution": execution}
+        kept = cache.artefacts_folder("torch-export")
+        return {**super().environment(), "execution": execution, "programs_kept_in": str(kept) if kept else None}
 
     def batchnorm(self, layout, channels, dtype, **native):
         return ExportBatchNorm(self.decomposed, self._batchnorm_class(layout), channels, dtype, self.device, native)

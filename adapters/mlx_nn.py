@@ -42,7 +42,7 @@ class MLXBatchNorm(BatchNormLayer):
             self.module.set_dtype(mx.float64)
 
     def _loss(self, x, dy):
-        """(L(params, x) = sum(dy * module(x)), the module updated with params first: nn.value_and_grad's construction)."""
+        """L(params, x) = sum(dy * module(x)), the module updated with params first (nn.value_and_grad's construction)."""
         def loss(params, xa):
             self.module.update(params)
             return (self.module(xa) * dy).sum()

@@ -98,6 +98,19 @@ def _():
     _patch(nn.BatchNorm, "_calc_stats", make)
 
 
+@mutant("bn_statistics_not_stored", "training computes the running update but never stores it (assigned to locals, not self)")
+def _():
+    def make(call):
+        def patched(self, x):
+            if not _updates(self):
+                return call(self, x)
+            hit()
+            with _attributes(self, running_mean=self.running_mean, running_var=self.running_var):
+                return call(self, x)   # the update lands in attributes that are put back after the call
+        return patched
+    _patch(nn.BatchNorm, "__call__", make)
+
+
 @mutant("bn_eval_batch_stats", "inference normalizes with the batch statistics (running statistics left alone)")
 def _():
     def make(call):

@@ -2,7 +2,8 @@
 
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
 behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
-the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``).
+the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``), or
+when the behaviour is ``layout_free`` and the flavour offers an earlier layout of its grid (checked there).
 The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
 
@@ -20,6 +21,10 @@ def not_applicable(behaviour, params: dict, profile) -> str | None:
     if "layout" in params and params["layout"] not in profile.get(behaviour.layouts_from, {}):
         return (f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
                 + _why(profile, f"{behaviour.layouts_from}.{params['layout']}"))
+    if behaviour.layout_free and "layout" in params:
+        first = next(layout for layout in behaviour.grid["layout"] if layout in profile.get(behaviour.layouts_from))
+        if params["layout"] != first:
+            return f"{behaviour.id} does not depend on the layout: {framework} checks it in {first}"
     return None
 
 

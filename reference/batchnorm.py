@@ -71,9 +71,9 @@ def corrected_variance(biased_var, n: int, correction: str):
     raise ValueError(f"correction must be 'biased' or 'unbiased', got {correction!r}")
 
 
-def update_running(old, batch_value, decay: float):
-    """Exponential moving average: new = decay * old + (1 - decay) * batch."""
-    return decay * _f64(old) + (1.0 - decay) * _f64(batch_value)
+def update_running(old, batch_value, decay: float, batch_weight: float | None = None):
+    """Exponential moving average: new = decay * old + w * batch, w = 1 - decay unless given."""
+    return decay * _f64(old) + (1.0 - decay if batch_weight is None else batch_weight) * _f64(batch_value)
 
 
 def update_cumulative(old, batch_value, batches_seen: int):
@@ -81,16 +81,18 @@ def update_cumulative(old, batch_value, batches_seen: int):
     return _f64(old) + (_f64(batch_value) - _f64(old)) / batches_seen
 
 
-def update_statistics(mean, var, batch_mean, batch_var, n: int, correction: str, decay=None, batches_seen: int = 1):
+def update_statistics(mean, var, batch_mean, batch_var, n: int, correction: str, decay=None, batches_seen: int = 1,
+                      batch_weight: float | None = None):
     """Running (mean, var) after one training batch of n entries per channel.
 
     decay=None is the cumulative average (``update_cumulative`` at k = batches_seen); otherwise the moving
-    average with weight ``decay`` on the old value. The variance term is ``corrected_variance(batch_var, n)``.
+    average with weight ``decay`` on the old value and ``batch_weight`` (default 1 - decay) on the batch. The
+    variance term is ``corrected_variance(batch_var, n)``.
     """
     batch_var = corrected_variance(batch_var, n, correction)
     if decay is None:
         return update_cumulative(mean, batch_mean, batches_seen), update_cumulative(var, batch_var, batches_seen)
-    return update_running(mean, batch_mean, decay), update_running(var, batch_var, decay)
+    return update_running(mean, batch_mean, decay, batch_weight), update_running(var, batch_var, decay, batch_weight)
 
 
 def running_statistics(batches, layout: str, initial_mean, initial_var, correction: str, decay=None):

@@ -22,15 +22,23 @@ class Conventions:
     running_var_correction: the variance fed to the running update, 'biased' or 'unbiased' (n / (n - 1)).
     arguments_dtype: the dtype a layer holds eps and decay in (None: as given).
     update_weight_dtype: the dtype a layer rounds the update weight 1 - decay to (None: not rounded).
+    scalars_dtype: the dtype each scalar is rounded to where it meets the statistics (None: not rounded): eps, the
+    weight decay on the old value and the weight 1 - decay on the batch, each on its own.
     """
 
     running_var_correction: str = "biased"
     arguments_dtype: str | None = None
     update_weight_dtype: str | None = None
+    scalars_dtype: str | None = None
 
     def held(self, value):
-        """eps or decay as the layer holds it: value rounded to arguments_dtype."""
-        return value if value is None or self.arguments_dtype is None else float(as_dtype(value, self.arguments_dtype))
+        """eps or decay as the layer holds it: value rounded to arguments_dtype, or to scalars_dtype."""
+        dtype = self.arguments_dtype or self.scalars_dtype
+        return value if value is None or dtype is None else float(as_dtype(value, dtype))
+
+    def batch_weight(self, decay):
+        """The weight of the batch statistic: 1 - decay, rounded on its own to scalars_dtype (None: 1 - decay)."""
+        return None if decay is None or self.scalars_dtype is None else float(as_dtype(1.0 - decay, self.scalars_dtype))
 
     def applied_decay(self, decay):
         """The decay a running update applies: held, then 1 - w with w = 1 - decay rounded to update_weight_dtype."""
@@ -47,6 +55,7 @@ class BatchNorm:
     def __init__(self, eps: float, decay, layout: str, conventions: Conventions = Conventions(), *,
                  gamma=1.0, beta=0.0, running_mean=0.0, running_var=1.0):
         self.eps, self.decay = conventions.held(eps), conventions.applied_decay(decay)
+        self.batch_weight = conventions.batch_weight(decay)
         self.layout, self.conventions, self.batches_seen = layout, conventions, 0
         self.gamma, self.beta = _copy(gamma), _copy(beta)
         self.running_mean, self.running_var = _copy(running_mean), _copy(running_var)
@@ -75,7 +84,7 @@ class BatchNorm:
         self.batches_seen += 1
         self.running_mean, self.running_var = batchnorm.update_statistics(
             self.running_mean, self.running_var, *self._moments(x, mask),
-            self.conventions.running_var_correction, self.decay, self.batches_seen)
+            self.conventions.running_var_correction, self.decay, self.batches_seen, self.batch_weight)
 
     def forward(self, x, training, mask=None):
         """y = output(x, training); training also updates the running statistics."""

@@ -31,7 +31,7 @@ def build(adapter, profile, case, channels, **neutral):
 def conventions(profile):
     """The profile's conventions the reference follows; read at each call, since a rerun overrides the profile."""
     return Conventions(profile.get("batchnorm.running_var_correction"), profile.get("batchnorm.arguments_dtype"),
-                       profile.get("batchnorm.update_weight_dtype"))
+                       profile.get("batchnorm.update_weight_dtype"), profile.get("batchnorm.scalars_dtype"))
 
 
 def reference_model(profile, case, *, eps=EPS, decay=DECAY, **state):

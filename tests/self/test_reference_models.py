@@ -25,6 +25,14 @@ def test_conventions_hold_eps_and_decay_in_the_arguments_dtype():
     assert (model.eps, model.decay) == (float(np.float32(1e-5)), float(np.float32(0.9)))
 
 
+def test_scalars_dtype_rounds_each_weight_on_its_own():
+    f32 = lambda v: float(np.float32(v))   # noqa: E731
+    model = BatchNorm(1e-5, 0.9, "NC", Conventions(scalars_dtype="float32"), running_mean=[1.0], running_var=[1.0])
+    assert (model.eps, model.decay, model.batch_weight) == (f32(1e-5), f32(0.9), f32(1 - 0.9))
+    model.forward(np.array([[1.0], [3.0]]), training=True)   # batch mean 2, biased variance 1
+    assert model.running_mean[0] == f32(0.9) * 1.0 + f32(1 - 0.9) * 2.0 != 0.9 + 0.1 * 2.0
+
+
 def test_one_training_step_by_hand():
     x = np.array([[1.0], [3.0]])   # mean 2, biased variance 1, n = 2
     for conventions, var in ((Conventions("biased"), 0.9 + 0.1 * 1), (UNBIASED, 0.9 + 0.1 * 2)):

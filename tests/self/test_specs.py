@@ -139,6 +139,16 @@ def test_not_applicable_reasons():
     assert "gaussian" in not_applicable(specs.behaviours()["do.gaussian.variance"], {"rate": 0.1}, torch)
 
 
+def test_layout_free_behaviour_is_checked_in_the_first_layout_offered():
+    bn = specs.Behaviour("bn.x", "batchnorm.x", "a sentence here", "y", {"layout": ["NCHW", "NHWC"]}, (),
+                         "batchnorm.layouts", layout_free=True)
+    both, last = (_profile(batchnorm={"layouts": dict.fromkeys(ls, "BN")}) for ls in (["NCHW", "NHWC"], ["NHWC"]))
+    assert not_applicable(bn, {"layout": "NCHW"}, both) is None
+    assert not_applicable(bn, {"layout": "NHWC"}, both) == "bn.x does not depend on the layout: toy checks it in NCHW"
+    assert not_applicable(bn, {"layout": "NHWC"}, last) is None
+    assert "layout NCHW not in batchnorm.layouts" in not_applicable(bn, {"layout": "NCHW"}, last)
+
+
 def test_profile_extends_another(tmp_path):
     directory = _profile_copy(tmp_path)
     (directory / "child.yaml").write_text("extends: torch\nbatchnorm: {defaults: {eps: 0.001}}\n")

@@ -2,7 +2,8 @@
 
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
 behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
-the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``).
+the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``), or
+when its operator version is not among those the runtime implements (the field named by ``opsets_from``).
 The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
 
@@ -20,6 +21,9 @@ def not_applicable(behaviour, params: dict, profile) -> str | None:
     if "layout" in params and params["layout"] not in profile.get(behaviour.layouts_from, {}):
         return (f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
                 + _why(profile, f"{behaviour.layouts_from}.{params['layout']}"))
+    if "opset" in params and behaviour.opsets_from and params["opset"] not in profile.get(behaviour.opsets_from, []):
+        return (f"opset {params['opset']} not in {behaviour.opsets_from} of the profile"
+                + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))
     return None
 
 

@@ -63,6 +63,7 @@ class Behaviour:
     grid: dict
     requires: tuple = field(default=())
     layouts_from: str | None = None
+    opsets_from: str | None = None
 
     def cases(self) -> list[dict]:
         """Every combination of the grid's values, in the grid's key order."""

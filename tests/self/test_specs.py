@@ -139,6 +139,16 @@ def test_not_applicable_reasons():
     assert "gaussian" in not_applicable(specs.behaviours()["do.gaussian.variance"], {"rate": 0.1}, torch)
 
 
+def test_an_opset_the_runtime_lacks_is_not_applicable_with_its_reason():
+    trip = specs.behaviours()["bn.opset.round_trip"]
+    case = {"opset": 6, "parameters": "inputs", "layout": "NCHW", "dtype": "float32"}
+    assert not_applicable(trip, case, specs.profile("onnxruntime")) == (
+        "opset 6 not in batchnorm.opsets of the profile: ONNX Runtime's CPU provider registers BatchNormalization "
+        "kernels from opset 7 (NOT_IMPLEMENTED for opset 6)")
+    assert not_applicable(trip, case, specs.profile("onnx-reference")) is None    # BatchNormalization_6 claims it
+    assert "no batchnorm.arguments.opset" in not_applicable(trip, {**case, "opset": 15}, specs.profile("torch"))
+
+
 def test_profile_extends_another(tmp_path):
     directory = _profile_copy(tmp_path)
     (directory / "child.yaml").write_text("extends: torch\nbatchnorm: {defaults: {eps: 0.001}}\n")

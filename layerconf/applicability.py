@@ -3,13 +3,17 @@
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
 behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
 the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``), or
-when its operator version is not among those the runtime implements (the field named by ``opsets_from``).
+when its operator version is not among those the runtime implements (the field named by ``opsets_from``: a
+version, or {opset, versions}: a version the runtime implements from some release on, a PEP 440 range of the
+framework's version; with no version given, as in the self-tests, every listed opset counts).
 The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 
-def not_applicable(behaviour, params: dict, profile) -> str | None:
-    """The reason the case does not apply, or None when it does."""
+def not_applicable(behaviour, params: dict, profile, version: str | None = None) -> str | None:
+    """The reason the case does not apply, or None when it does (``version``: the framework's)."""
     framework = profile.name
     if behaviour.id in _reasons(profile):
         return f"{framework} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
@@ -21,10 +25,16 @@ def not_applicable(behaviour, params: dict, profile) -> str | None:
     if "layout" in params and params["layout"] not in profile.get(behaviour.layouts_from, {}):
         return (f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
                 + _why(profile, f"{behaviour.layouts_from}.{params['layout']}"))
-    if "opset" in params and behaviour.opsets_from and params["opset"] not in profile.get(behaviour.opsets_from, []):
+    if "opset" in params and behaviour.opsets_from and params["opset"] not in _opsets(profile, behaviour.opsets_from, version):
         return (f"opset {params['opset']} not in {behaviour.opsets_from} of the profile"
-                + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))
+                + (f" for version {version}" if version else "") + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))
     return None
+
+
+def _opsets(profile, path: str, version: str | None) -> list[int]:
+    """The opsets the profile lists at ``path`` that ``version`` implements."""
+    return [e if isinstance(e, int) else e["opset"] for e in profile.get(path, [])
+            if isinstance(e, int) or version is None or Version(Version(version).public) in SpecifierSet(e["versions"])]
 
 
 def _reasons(profile) -> dict:

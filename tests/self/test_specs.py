@@ -147,6 +147,10 @@ def test_an_opset_the_runtime_lacks_is_not_applicable_with_its_reason():
         "kernels from opset 7 (NOT_IMPLEMENTED for opset 6)")
     assert not_applicable(trip, case, specs.profile("onnx-reference")) is None    # BatchNormalization_6 claims it
     assert "no batchnorm.arguments.opset" in not_applicable(trip, {**case, "opset": 15}, specs.profile("torch"))
+    mask, newest = specs.behaviours()["do.outputs.mask"], {"opset": 22, "outputs": "graph"}
+    ort = specs.profile("onnxruntime")
+    assert not_applicable(mask, newest, ort) is None and not_applicable(mask, newest, ort, "1.32.0") is None
+    assert not_applicable(mask, newest, ort, "1.17.3").startswith("opset 22 not in dropout.opsets of the profile for version 1.17.3: ")
 
 
 def test_profile_extends_another(tmp_path):

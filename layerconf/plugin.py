@@ -167,7 +167,8 @@ def pytest_generate_tests(metafunc):
         return
     params = []
     for framework in metafunc.config.layerconf.frameworks:
-        profile, version = specs.profile(framework), metafunc.config.layerconf.adapter(framework).version()
+        profile = specs.profile(framework)   # the version only where an opset's availability depends on it
+        version = metafunc.config.layerconf.adapter(framework).version() if behaviour.opsets_from else None
         for values in behaviour.cases():
             case = Case(framework, behaviour, values, not_applicable(behaviour, values, profile, version))
             marks = [pytest.mark.skip(reason=f"not applicable: {case.not_applicable}")] if case.not_applicable else []

@@ -4,14 +4,20 @@ A runtime's adapter is an OnnxAdapter that supplies ``session(model)``: an objec
 ``run(output_names, feeds)``, the call shared by onnxruntime.InferenceSession and
 onnx.reference.ReferenceEvaluator. Both runtimes get the same graphs.
 
-BatchNormalization: scale, B, input_mean and input_var are initializers of the model, the form a
-deployed model has. Inference runs the node with training_mode=0 and one output; training runs the
-same node with training_mode=1 and the running_mean / running_var outputs. A runtime keeps no state
-between runs, so after a training run the layer writes those outputs back into the initializers, as
-anyone training through an inference runtime must. Dropout: ratio is an initializer (double for double
-data, else float), training_mode a boolean graph input fed per call, seed the node attribute when given;
-outputs y and the mask.
+Every form the operator specification allows is a native argument (the tables below hold what each
+operator version changes; docs/research/onnx_variants.md cites them):
+- ``opset``: the operator version. BatchNormalization trains by its attribute is_test=0 (6), by asking
+  for its optional outputs (7, 9: Y, mean, var, saved_mean, saved_var) or by training_mode=1 (14, 15: Y,
+  running_mean, running_var). Dropout before 12 has a ratio attribute and no mode input (an inference
+  runtime runs it in test mode); from 12 ratio and training_mode are optional inputs.
+- ``parameters``: scale, B, input_mean, input_var (Dropout: ratio) as ``initializers`` of the model (the
+  form a deployed model has), as graph ``inputs`` fed at every run, or (Dropout's ratio) ``absent``.
+- ``outputs``: the running statistics (Dropout: the mask) as ``graph`` outputs, passed through an
+  ``identity`` node to the graph's outputs, named but ``unused``, or ``absent`` (an empty name).
+- Dropout's ``training_mode``: an ``input`` fed per call, or ``absent`` (the spec's default, false).
 
+A runtime keeps no state between runs, so after a training run that returns the running statistics the
+layer writes them back into its parameters, as anyone training through an inference runtime must.
 Models carry the IR version their opset needs (onnx.helper.make_model_gen_version), not onnx's newest,
 which a runtime may not accept yet. Gradients, optimizer steps and freezing have no counterpart in an
 inference runtime: those methods raise NotExpressible with the profile's reason.
@@ -26,8 +32,26 @@ from onnx import TensorProto, helper, numpy_helper
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 from layerconf.reference.dtypes import as_dtype, parameter_dtype
 
-ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
+ELEMENT_TYPES = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16,
+                 "bool": TensorProto.BOOL}
 STATE = {"running_mean": "input_mean", "running_var": "input_var", "gamma": "scale", "beta": "B"}
+INPUTS = ("scale", "B", "input_mean", "input_var")    # BatchNormalization's inputs after X, in order
+
+# BatchNormalization by the version it was introduced in: the attributes of a training and of an inference
+# node, and the optional outputs of a training node after Y (the running statistics first).
+BN_VERSIONS = {
+    6: ({"is_test": 0}, {"is_test": 1}, ("mean", "var", "saved_mean", "saved_var")),
+    7: ({}, {}, ("mean", "var", "saved_mean", "saved_var")),      # is_test removed: the outputs say training
+    14: ({"training_mode": 1}, {"training_mode": 0}, ("running_mean", "running_var")),
+}
+# Dropout by version: ratio an attribute or an input; the mask's type (T: the data's; or bool).
+DO_VERSIONS = {7: {"ratio": "attribute", "mask": None}, 10: {"ratio": "attribute", "mask": "bool"},
+               12: {"ratio": "input", "mask": "bool"}}
+
+
+def version_form(table: dict, opset: int):
+    """The entry of ``table`` for the newest version at or before ``opset``."""
+    return table[max(v for v in table if v <= opset)]
 
 
 class NotExpressible(NotImplementedError):
@@ -40,48 +64,81 @@ def unsupported(adapter, field: str):
 
 
 def model(nodes, inputs, outputs, initializers, opset: int) -> onnx.ModelProto:
-    """A checked model importing ``opset`` of the default domain, with the IR version that opset needs."""
+    """A checked model importing ``opset`` of the default domain, with the IR version that opset needs (IR 3
+    before opset 9, ...; onnx.helper.VERSION_TABLE)."""
     graph = helper.make_graph(nodes, "layerconf", inputs, outputs, initializers)
     built = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if built.ir_version < 4:   # IR 3 (opsets before 9): an initializer is the default of a graph input of its name
+        built.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, t.dims) for t in initializers)
     onnx.checker.check_model(built, full_check=True)
     return built
+
+
+def tensor(name, dtype, shape):
+    return helper.make_tensor_value_info(name, ELEMENT_TYPES[dtype], shape)
+
+
+def optional_outputs(names, types, form: str):
+    """The node's names for optional outputs under ``form``, the graph outputs they reach, and the extra nodes.
+    names: the outputs' names; types: name -> (dtype, shape)."""
+    if form == "absent":
+        return ["" for _ in names], [], []
+    if form == "unused":
+        return list(names), [], []
+    if form == "identity":
+        nodes = [helper.make_node("Identity", [n], [f"{n}_out"]) for n in names]
+        return list(names), [tensor(f"{n}_out", *types[n]) for n in names], nodes
+    if form == "graph":
+        return list(names), [tensor(n, *types[n]) for n in names], []
+    raise ValueError(f"outputs must be graph, identity, unused or absent, got {form!r}")
 
 
 class OnnxBatchNorm(BatchNormLayer):
     def __init__(self, adapter, layout: str, channels: int, dtype: str, native: dict):
         self.adapter, self.layout, self.channels, self.dtype = adapter, layout, channels, dtype
+        self.native = dict(native)
         self.opset = native.pop("opset", adapter.profile.get("batchnorm.opset"))
+        self.parameters = native.pop("parameters", "initializers")
+        self.outputs = native.pop("outputs", "graph")
         self.attributes = native     # epsilon, momentum as given; absent ones take the operator's defaults
-        # Opset 14 types scale and B like X (T); opset 15 lets them and the statistics have their own (T1, T2).
+        # Before 14 every input is typed like X (T); 14 gives the statistics their own type (U), 15 also
+        # scale and B (T1, T2).
         stats = parameter_dtype(dtype)
         self.types = {"scale": dtype if self.opset < 15 else stats, "B": dtype if self.opset < 15 else stats,
-                      "input_mean": stats, "input_var": stats}
+                      "input_mean": dtype if self.opset < 14 else stats, "input_var": dtype if self.opset < 14 else stats}
         initial = adapter.profile.get("batchnorm.initial")
         self.values = {name: as_dtype(np.full(channels, initial[key]), self.types[name]) for key, name in STATE.items()}
         self.sessions = {}
 
     def _build(self, training: bool) -> onnx.ModelProto:
         shape = ["N" if axis == "N" else self.channels if axis == "C" else f"{axis}_size" for axis in self.layout]
-        x = helper.make_tensor_value_info("X", ELEMENT_TYPES[self.dtype], shape)
-        y = helper.make_tensor_value_info("Y", ELEMENT_TYPES[self.dtype], shape)
-        running = [helper.make_tensor_value_info(f"running_{s}", ELEMENT_TYPES[self.types[f"input_{s}"]], [self.channels])
-                   for s in ("mean", "var")] if training else []
-        node = helper.make_node("BatchNormalization", ["X", "scale", "B", "input_mean", "input_var"],
-                                ["Y", *(v.name for v in running)], training_mode=int(training), **self.attributes)
+        train_attributes, infer_attributes, extra = version_form(BN_VERSIONS, self.opset)
+        outputs, graph_outputs, nodes = ["Y"], [tensor("Y", self.dtype, shape)], []
+        if training:   # the running statistics in the case's form; saved_mean and saved_var (before 14) unused
+            types = {n: (self.types[i], [self.channels]) for n, i in zip(extra, ("input_mean", "input_var"))}
+            outputs, graph_outputs, nodes = optional_outputs(extra[:2], types, self.outputs)
+            outputs, graph_outputs = ["Y", *outputs, *extra[2:]], [tensor("Y", self.dtype, shape), *graph_outputs]
+        node = helper.make_node("BatchNormalization", ["X", *INPUTS], outputs,
+                                **(train_attributes if training else infer_attributes), **self.attributes)
+        parameters = [tensor(name, self.types[name], [self.channels]) for name in INPUTS]
+        inputs = [tensor("X", self.dtype, shape), *(parameters if self.parameters == "inputs" else [])]
         initializers = [numpy_helper.from_array(value, name) for name, value in self.values.items()]
-        return model([node], [x], [y, *running], initializers, self.opset)
+        return model([node, *nodes], inputs, graph_outputs, initializers if self.parameters == "initializers" else [],
+                     self.opset)
 
     def forward(self, x, training):
         if training not in self.sessions:
             self.sessions[training] = self.adapter.session(self._build(training))
-        outputs = self.sessions[training].run(None, {"X": as_dtype(x, self.dtype)})
-        if training:   # the running statistics come back as outputs; they become the model's new initializers
+        feeds = {"X": as_dtype(x, self.dtype), **(self.values if self.parameters == "inputs" else {})}
+        outputs = self.sessions[training].run(None, feeds)
+        if training and len(outputs) == 3:   # the running statistics came back: the layer's new parameters
             self._store(input_mean=outputs[1], input_var=outputs[2])
         return outputs[0]
 
     def _store(self, **values):
         self.values.update({name: np.asarray(v).astype(self.values[name].dtype) for name, v in values.items()})
-        self.sessions.clear()
+        if self.parameters == "initializers":
+            self.sessions.clear()
 
     def state(self):
         return {key: self.values[name].copy() for key, name in STATE.items()}
@@ -103,33 +160,56 @@ class OnnxBatchNorm(BatchNormLayer):
         buffer = io.BytesIO()
         onnx.save(self._build(training=False), buffer)
         loaded = onnx.load_from_string(buffer.getvalue())
-        fresh = OnnxBatchNorm(self.adapter, self.layout, self.channels, self.dtype, {"opset": self.opset, **self.attributes})
+        fresh = OnnxBatchNorm(self.adapter, self.layout, self.channels, self.dtype, self.native)
         fresh.values = {t.name: numpy_helper.to_array(t) for t in loaded.graph.initializer}
         return fresh
 
 
 class OnnxDropout(DropoutLayer):
     def __init__(self, adapter, dtype: str, native: dict):
-        self.adapter, self.dtype, self.opset = adapter, dtype, adapter.profile.get("dropout.opset")
-        self.ratio = as_dtype(native.pop("ratio"), parameter_dtype(dtype))   # T1: a double ratio for double data
-        self.attributes = native     # seed, when given
+        self.adapter, self.dtype = adapter, dtype
+        self.opset = native.pop("opset", adapter.profile.get("dropout.opset"))
+        self.form = version_form(DO_VERSIONS, self.opset)
+        self.parameters = native.pop("parameters", "initializers")
+        self.outputs = native.pop("outputs", "graph")
+        mode = native.pop("training_mode", "input")
+        self.mode = mode if self.form["ratio"] == "input" else "absent"   # no such input before 12
+        ratio = native.pop("ratio")
+        if self.form["ratio"] == "attribute":
+            native["ratio"] = float(ratio)
+        self.ratio = as_dtype(ratio, parameter_dtype(dtype))   # T1: a double ratio for double data
+        self.attributes = native     # seed, when given; ratio before opset 12
         self.sessions = {}           # by input rank
 
     def _build(self, rank: int) -> onnx.ModelProto:
         shape = [f"d{i}" for i in range(rank)]
-        inputs = [helper.make_tensor_value_info("data", ELEMENT_TYPES[self.dtype], shape),
-                  helper.make_tensor_value_info("training_mode", TensorProto.BOOL, [])]
-        outputs = [helper.make_tensor_value_info("output", ELEMENT_TYPES[self.dtype], shape),
-                   helper.make_tensor_value_info("mask", TensorProto.BOOL, shape)]
-        node = helper.make_node("Dropout", ["data", "ratio", "training_mode"], ["output", "mask"], **self.attributes)
-        return model([node], inputs, outputs, [numpy_helper.from_array(self.ratio, "ratio")], self.opset)
+        inputs, initializers = [tensor("data", self.dtype, shape)], []
+        names = ["data"]
+        if self.form["ratio"] == "input":
+            ratio = tensor("ratio", parameter_dtype(self.dtype), [])
+            inputs += [ratio] if self.parameters == "inputs" else []
+            initializers += [numpy_helper.from_array(self.ratio, "ratio")] if self.parameters == "initializers" else []
+            names.append("" if self.parameters == "absent" else "ratio")
+        if self.mode == "input":
+            inputs.append(tensor("training_mode", "bool", []))
+            names.append("training_mode")
+        mask, graph_outputs, nodes = optional_outputs(["mask"], {"mask": (self.form["mask"] or self.dtype, shape)},
+                                                      self.outputs)
+        node = helper.make_node("Dropout", names, ["output", *mask], **self.attributes)
+        return model([node, *nodes], inputs, [tensor("output", self.dtype, shape), *graph_outputs], initializers,
+                     self.opset)
 
     def forward_with_mask(self, x, training):
+        """(y, mask), the mask None where the case's outputs do not return it."""
+        if training and self.mode == "absent":
+            raise NotExpressible(f"{self.adapter.name}: Dropout-{self.opset} without a training_mode input runs in test mode")
         x = as_dtype(x, self.dtype)
         if x.ndim not in self.sessions:
             self.sessions[x.ndim] = self.adapter.session(self._build(x.ndim))
-        y, mask = self.sessions[x.ndim].run(None, {"data": x, "training_mode": np.array(training)})
-        return y, mask
+        feeds = {"data": x, **({"training_mode": np.array(training)} if self.mode == "input" else {}),
+                 **({"ratio": self.ratio} if self.parameters == "inputs" and self.form["ratio"] == "input" else {})}
+        outputs = self.sessions[x.ndim].run(None, feeds)
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
     def forward(self, x, training):
         return self.forward_with_mask(x, training)[0]

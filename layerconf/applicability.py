@@ -3,13 +3,18 @@
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
 behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
 the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``), or
-when the behaviour is ``layout_free`` and the flavour offers an earlier layout of its grid (checked there).
+when the behaviour is ``layout_free`` and the flavour offers an earlier layout of its grid (checked there), or
+when its operator version is not among those the runtime implements (the field named by ``opsets_from``: a
+version, or {opset, versions}: a version the runtime implements from some release on, a PEP 440 range of the
+framework's version; with no version given, as in the self-tests, every listed opset counts).
 The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 
-def not_applicable(behaviour, params: dict, profile) -> str | None:
-    """The reason the case does not apply, or None when it does."""
+def not_applicable(behaviour, params: dict, profile, version: str | None = None) -> str | None:
+    """The reason the case does not apply, or None when it does (``version``: the framework's)."""
     framework = profile.name
     if behaviour.id in _reasons(profile):
         return f"{framework} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
@@ -25,7 +30,16 @@ def not_applicable(behaviour, params: dict, profile) -> str | None:
         first = next(layout for layout in behaviour.grid["layout"] if layout in profile.get(behaviour.layouts_from))
         if params["layout"] != first:
             return f"{behaviour.id} does not depend on the layout: {framework} checks it in {first}"
+    if "opset" in params and behaviour.opsets_from and params["opset"] not in _opsets(profile, behaviour.opsets_from, version):
+        return (f"opset {params['opset']} not in {behaviour.opsets_from} of the profile"
+                + (f" for version {version}" if version else "") + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))
     return None
+
+
+def _opsets(profile, path: str, version: str | None) -> list[int]:
+    """The opsets the profile lists at ``path`` that ``version`` implements."""
+    return [e if isinstance(e, int) else e["opset"] for e in profile.get(path, [])
+            if isinstance(e, int) or version is None or Version(Version(version).public) in SpecifierSet(e["versions"])]
 
 
 def _reasons(profile) -> dict:

@@ -167,9 +167,10 @@ def pytest_generate_tests(metafunc):
         return
     params = []
     for framework in metafunc.config.layerconf.frameworks:
-        profile = specs.profile(framework)
+        profile = specs.profile(framework)   # the version only where an opset's availability depends on it
+        version = metafunc.config.layerconf.adapter(framework).version() if behaviour.opsets_from else None
         for values in behaviour.cases():
-            case = Case(framework, behaviour, values, not_applicable(behaviour, values, profile))
+            case = Case(framework, behaviour, values, not_applicable(behaviour, values, profile, version))
             marks = [pytest.mark.skip(reason=f"not applicable: {case.not_applicable}")] if case.not_applicable else []
             inner = ",".join(f"{k}={v}" for k, v in values.items())
             params.append(pytest.param(case, marks=marks, id=f"{framework}:{inner}" if inner else framework))

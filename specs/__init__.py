@@ -64,6 +64,7 @@ class Behaviour:
     requires: tuple = field(default=())
     layouts_from: str | None = None
     layout_free: bool = False   # the grid's layouts are alternatives: checked in the first one a flavour offers
+    opsets_from: str | None = None
 
     def cases(self) -> list[dict]:
         """Every combination of the grid's values, in the grid's key order."""

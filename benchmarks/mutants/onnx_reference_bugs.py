@@ -116,3 +116,63 @@ def _():
     def bug(X, ratio, seed, training, return_mask):
         return _dropout(X, ratio, seed, True, return_mask)
     _install_dropout(bug)
+
+
+# ---------------------------------------------------------------- operator versions and graph forms
+
+def _patch_run(cls, bug):
+    """Replace ``cls._run`` (the evaluator calls it at every run) with bug(original, self, *args, **kwargs)."""
+    original = cls._run
+
+    def run(self, *args, **kwargs):
+        return bug(original, self, *args, **kwargs)
+    cls._run = run
+
+
+@mutant("bn_is_test_ignored", "BatchNormalization_6 ignores is_test and always trains (as it does at opset 7, where the attribute is gone)")
+def _():
+    def bug(original, self, x, scale, bias, mean, var, epsilon=None, is_test=None, momentum=None, spatial=None):
+        if is_test:
+            hit()
+        return original(self, x, scale, bias, mean, var, epsilon=epsilon, is_test=0, momentum=momentum, spatial=spatial)
+    _patch_run(bn.BatchNormalization_6, bug)
+
+
+@mutant("bn_training_by_outputs", "BatchNormalization_14 trains only when its running outputs are present (ONNX Runtime's rule: the output "
+         "count), so absent outputs give inference")
+def _():
+    def bug(original, self, x, scale, bias, mean, var, epsilon=None, momentum=None, training_mode=None):
+        if training_mode and not all(self.onnx_node.output[1:3]):
+            hit()
+            training_mode = 0
+        return original(self, x, scale, bias, mean, var, epsilon=epsilon, momentum=momentum, training_mode=training_mode)
+    _patch_run(bn.BatchNormalization_14, bug)
+
+
+@mutant("do_legacy_trains", "Dropout_7 (opsets 7 and 10, no mode input) drops at its ratio attribute, as in training")
+def _():
+    def bug(original, self, X, ratio=None):
+        hit()
+        return do._dropout(X, ratio, None, True, self.n_outputs == 2)
+    _patch_run(do.Dropout_7, bug)
+
+
+@mutant("do_absent_training_mode_true", "Dropout_12 takes an absent training_mode input as true: a graph without it drops")
+def _():
+    def bug(original, self, *inputs, seed=None):
+        if len(inputs) <= 2:
+            hit()
+            inputs = (*inputs, np.array(True))
+        return original(self, *inputs, seed=seed)
+    _patch_run(do.Dropout_12, bug)
+
+
+@mutant("do_ratio_as_seed", "Dropout_12 passes the ratio positionally into the seed's place (Dropout_7's call): the default 0.5, "
+         "and no training")
+def _():
+    def bug(original, self, *inputs, seed=None):
+        if len(inputs) > 1 and inputs[1] is not None:
+            hit()
+            return self._private_run(inputs[0], inputs[1])
+        return original(self, *inputs, seed=seed)
+    _patch_run(do.Dropout_12, bug)

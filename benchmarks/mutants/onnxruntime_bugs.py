@@ -144,3 +144,52 @@ def _():
         graph.node.append(helper.make_node("Not", ["keep_mask"], [mask]))
         return True
     _rewrite("Dropout", edit)
+
+
+# ---------------------------------------------------------------- operator versions and graph forms
+
+@mutant("bn_legacy_training_outputs_dropped", "a BatchNormalization before opset 14 loses its optional outputs (an exporter "
+         "that drops those it does "
+         "not use): ORT then normalises with input_mean and input_var")
+def _():
+    def edit(graph, node):
+        if _attribute(node, "training_mode") is not None or len(node.output) < 5:
+            return False
+        dropped = set(node.output[1:])
+        del node.output[1:]
+        for output in [o for o in graph.output if o.name in dropped]:
+            graph.output.remove(output)
+        for consumer in [n for n in graph.node if set(n.input) & dropped]:
+            graph.node.remove(consumer)
+        for output in [o for o in graph.output if not any(o.name in n.output for n in graph.node)]:
+            graph.output.remove(output)
+        return True
+    _rewrite("BatchNormalization", edit)
+
+
+@mutant("do_absent_training_mode_true", "a Dropout (opset 12 on) without a training_mode input gets one "
+         "tied to true (a converter exporting its "
+         "training graph)")
+def _():
+    def edit(graph, node):
+        if len(node.input) > 2 or _attribute(node, "ratio") is not None:
+            return False
+        graph.node.insert(0, helper.make_node("Constant", [], ["exported_training"],
+                                              value=helper.make_tensor("t", TensorProto.BOOL, [], [True])))
+        node.input.extend([""] * (2 - len(node.input)) + ["exported_training"])
+        return True
+    _rewrite("Dropout", edit)
+
+
+@mutant("do_absent_ratio_filled", "an absent ratio input is filled with 0.1 (a converter writing its own framework's default instead of "
+         "the spec's 0.5)")
+def _():
+    def edit(graph, node):
+        if len(node.input) < 2 or node.input[1] != "":
+            return False
+        element_type = next(i.type.tensor_type.elem_type for i in graph.input if i.name == node.input[0])
+        graph.node.insert(0, helper.make_node("Constant", [], ["default_ratio"],
+                                              value=helper.make_tensor("r", element_type, [], [0.1])))
+        node.input[1] = "default_ratio"
+        return True
+    _rewrite("Dropout", edit)

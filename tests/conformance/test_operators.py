@@ -1,4 +1,5 @@
-"""Operator-level behaviours (specs/behaviours/operators.yaml): operator versions, the mask output, seed arguments."""
+"""Operator-level behaviours (specs/behaviours/operators.yaml): operator versions, the forms a graph may give
+their parameters and optional outputs, the mask output, seed arguments."""
 import numpy as np
 import pytest
 
@@ -7,6 +8,7 @@ from layerconf.reference.dtypes import as_dtype
 
 from . import draw
 from .helpers import DECAY, EPS, reference_model, set_all
+from .test_dropout import STAT_ELEMENTS, rate_check
 
 behaviour = pytest.mark.behaviour
 
@@ -14,7 +16,7 @@ behaviour = pytest.mark.behaviour
 @behaviour("bn.opset.round_trip")
 def test_opset_round_trip(case, adapter, profile, check, rng):
     layout, dtype = case["layout"], case["dtype"]
-    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"])
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"])
     layer = adapter.batchnorm(layout, 3, dtype, **native)
     s = set_all(layer, rng, case, 3)
     model = reference_model(profile, case, **s)
@@ -28,6 +30,71 @@ def test_opset_round_trip(case, adapter, profile, check, rng):
     held = reference_model(profile, case, gamma=s["gamma"], beta=s["beta"], running_mean=state["running_mean"],
                            running_var=state["running_var"])   # the statistics as the framework stores them
     check.close("y in inference", layer.forward(x, training=False), held.forward(x, training=False))
+
+
+@behaviour("bn.opset.inference")
+def test_opset_inference(case, adapter, profile, check, rng):
+    layout, dtype = case["layout"], case["dtype"]
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"])
+    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    model = reference_model(profile, case, **set_all(layer, rng, case, 3))
+    x = draw.batch(rng, layout, dtype, 5, 3, 3)
+    check.close("y in inference", layer.forward(x, training=False), model.forward(x, training=False))
+
+
+@behaviour("bn.outputs.running")
+def test_running_outputs(case, adapter, profile, check, rng):
+    layout, dtype, returned = case["layout"], case["dtype"], case["outputs"] in ("graph", "identity")
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], outputs=case["outputs"])
+    layer = adapter.batchnorm(layout, 3, dtype, **native)      # fresh: gamma 1, beta 0, mean 0, var 1
+    model = reference_model(profile, case, **layer.state())
+    x = draw.batch(rng, layout, dtype, 4, 3, 3)
+    for run in (1, 2):     # two runs of one model: a run that leaks into the next shows in the second
+        check.close(f"y in training run {run}", layer.forward(x, training=True), model.output(x, training=True))
+        if returned:       # the layer holds what came back; without outputs nothing can have changed
+            model.update(x)
+        state = layer.state()
+        check.close(f"running_mean after run {run}", state["running_mean"], model.running_mean)
+        check.close(f"running_var after run {run}", state["running_var"], model.running_var)
+
+
+def _dropout(adapter, profile, dtype="float32", **neutral):
+    return adapter.dropout("element", "NC", dtype, **profile.native("dropout", **neutral))
+
+
+@behaviour("do.opset.inference")
+def test_dropout_opset_inference(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (64, 64), case["dtype"])
+    layer = _dropout(adapter, profile, case["dtype"], rate=0.2, opset=case["opset"], outputs=case["outputs"],
+                     training_input="absent")
+    y, mask = layer.forward_with_mask(x, training=False)
+    check.equal("y", y, as_dtype(x, case["dtype"]))
+    if case["outputs"] in ("graph", "identity"):
+        check.equal("mask", np.asarray(mask).astype(np.float64), np.ones(x.shape))
+
+
+@behaviour("do.opset.training")
+def test_dropout_opset_training(case, adapter, profile, check, rng):
+    _dropout_training(case, adapter, profile, check, rng, parameters=case["parameters"], outputs="graph")
+
+
+@behaviour("do.outputs.mask")
+def test_dropout_mask_outputs(case, adapter, profile, check, rng):
+    _dropout_training(case, adapter, profile, check, rng, parameters="initializers", outputs=case["outputs"])
+
+
+def _dropout_training(case, adapter, profile, check, rng, parameters, outputs):
+    """One training run of the case's Dropout node: y and the returned mask against the reference, and the
+    binomial test of the drop count at the ratio (the spec's default 0.5 where the ratio input is absent)."""
+    rate = 0.5 if parameters == "absent" else 0.2
+    x = draw.nonzero(rng, (STAT_ELEMENTS // 100, 100), "float32")
+    layer = _dropout(adapter, profile, rate=0.2, opset=case["opset"], parameters=parameters, outputs=outputs)
+    y, mask = layer.forward_with_mask(x, training=True)
+    kept = np.asarray(y) != 0
+    if outputs in ("graph", "identity"):
+        check.equal("mask == (y != 0)", mask, kept)
+    check.close("y", y, ref_dropout.output(x, kept, rate), dtype="float32")
+    rate_check(check, "dropped elements", int(np.count_nonzero(~kept)), x.size, rate)
 
 
 @behaviour("do.mask.output")

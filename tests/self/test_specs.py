@@ -149,6 +149,20 @@ def test_layout_free_behaviour_is_checked_in_the_first_layout_offered():
     assert "layout NCHW not in batchnorm.layouts" in not_applicable(bn, {"layout": "NCHW"}, last)
 
 
+def test_an_opset_the_runtime_lacks_is_not_applicable_with_its_reason():
+    trip = specs.behaviours()["bn.opset.round_trip"]
+    case = {"opset": 6, "parameters": "inputs", "layout": "NCHW", "dtype": "float32"}
+    assert not_applicable(trip, case, specs.profile("onnxruntime")) == (
+        "opset 6 not in batchnorm.opsets of the profile: ONNX Runtime's CPU provider registers BatchNormalization "
+        "kernels from opset 7 (NOT_IMPLEMENTED for opset 6)")
+    assert not_applicable(trip, case, specs.profile("onnx-reference")) is None    # BatchNormalization_6 claims it
+    assert "no batchnorm.arguments.opset" in not_applicable(trip, {**case, "opset": 15}, specs.profile("torch"))
+    mask, newest = specs.behaviours()["do.outputs.mask"], {"opset": 22, "outputs": "graph"}
+    ort = specs.profile("onnxruntime")
+    assert not_applicable(mask, newest, ort) is None and not_applicable(mask, newest, ort, "1.32.0") is None
+    assert not_applicable(mask, newest, ort, "1.17.3").startswith("opset 22 not in dropout.opsets of the profile for version 1.17.3: ")
+
+
 def test_profile_extends_another(tmp_path):
     directory = _profile_copy(tmp_path)
     (directory / "child.yaml").write_text("extends: torch\nbatchnorm: {defaults: {eps: 0.001}}\n")

@@ -21,6 +21,7 @@ from layerconf import specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.adapters.onnx_models import OnnxAdapter
 
+CHILD_TIMEOUT_S = 120   # a one-node model runs in milliseconds
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}
 
 
@@ -68,9 +69,13 @@ class ChildSession:
         child.start()
         send.close()
         try:
-            kind, value = receive.recv()
+            kind, value = receive.recv() if receive.poll(CHILD_TIMEOUT_S) else ("hung", None)
         except EOFError:
             kind, value = "died", None
+        if kind == "hung":   # a forked child can deadlock on a lock a thread of the parent held at the fork
+            child.kill()
+            child.join()
+            raise RuntimeError(f"onnxruntime's child process gave no result in {CHILD_TIMEOUT_S} s; killed")
         child.join()
         if kind == "died":
             code = child.exitcode

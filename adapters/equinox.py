@@ -1,0 +1,196 @@
+"""Equinox: eqx.nn.BatchNorm(mode="batch") with an explicit eqx.nn.State, eqx.nn.Dropout with explicit keys.
+
+As Equinox's stateful example runs it: ``eqx.nn.make_with_state(eqx.nn.BatchNorm)(C, "batch", mode="batch", ...)``,
+the layer called per example (channel first) under ``jax.vmap(layer, axis_name="batch", in_axes=(0, None),
+out_axes=(0, None))`` with the state unbatched; the mode is the ``inference`` attribute, set by
+``eqx.nn.inference_mode(layer, value)``. Gradients are ``eqx.filter_grad`` of L = sum(dy * y) over
+``eqx.partition(layer, spec)`` (freezing: the filter spec marks weight and bias False, Equinox's frozen-layer
+recipe), the step ``optax.sgd`` then ``eqx.apply_updates``; saving is ``eqx.tree_serialise_leaves`` of
+(layer, state) into a fresh (layer, state). Dropout takes a key split off the adapter's key per call.
+
+Two flavours: equinox calls the functions below eagerly (no jit); equinox-jit calls each under
+``eqx.filter_jit`` (arrays traced, everything else static), as Equinox training steps run.
+"""
+import functools
+import io
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import optax
+
+from layerconf import specs
+from layerconf.adapters import _jax
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
+
+AXIS = "batch"   # the vmapped batch axis the layer's axis_name names
+MODE = "batch"   # BatchNorm(mode="batch"): batch statistics in training (the mode Equinox advises for new code)
+CHANNEL_FIRST = ("NC", "NCL", "NCHW", "NCDHW")   # per example (C, dim_1, ..., dim_N): the layer's only layout
+
+
+def _forward(bn, state, x, training: bool):
+    """(y, state after the call): the layer in the mode given, vmapped over the batch with its axis_name."""
+    bn = eqx.nn.inference_mode(bn, value=not training)
+    return jax.vmap(bn, axis_name=AXIS, in_axes=(0, None), out_axes=(0, None))(x, state)
+
+
+def _grads(diff, static, state, x, dy, training: bool):
+    """(dL/d diff, dL/dx, state after the call) by eqx.filter_grad of L = sum(dy * y), diff and x differentiated."""
+    def loss(diff_and_x, static, state):
+        diff, x = diff_and_x
+        y, state = _forward(eqx.combine(diff, static), state, x, training)
+        return _jax.weighted_sum(y, dy), state
+
+    (dlayer, dx), state = eqx.filter_grad(loss, has_aux=True)((diff, x), static, state)
+    return dlayer, dx, state
+
+
+def _sgd_step(diff, static, state, opt_state, x, dy, training: bool, optim):
+    """One training step: the gradients, optim.update, eqx.apply_updates; returns (layer, dL/dx, state)."""
+    dlayer, dx, state = _grads(diff, static, state, x, dy, training)
+    updates, _ = optim.update(dlayer, opt_state)
+    return eqx.apply_updates(eqx.combine(diff, static), updates), dx, state
+
+
+def _dropout(layer, x, key, training: bool):
+    return eqx.nn.inference_mode(layer, value=not training)(x, key=key)
+
+
+def _dropout_value_and_grad(layer, x, dy, key):
+    """(y, dL/dx) of a training call, L = sum(dy * y), by eqx.filter_value_and_grad over x."""
+    def loss(x):
+        y = layer(x, key=key)
+        return _jax.weighted_sum(y, dy), y
+
+    (_, y), dx = eqx.filter_value_and_grad(loss, has_aux=True)(x)
+    return y, dx
+
+
+JIT = {f: eqx.filter_jit(f) for f in (_forward, _grads, _sgd_step, _dropout, _dropout_value_and_grad)}
+
+
+@functools.cache
+def _sgd(lr: float):
+    """optax.sgd(lr), one object per rate, so a compiled step (where it is static) is traced once."""
+    return optax.sgd(lr)
+
+
+class EqxBatchNorm(BatchNormLayer):
+    def __init__(self, call, layout: str, channels: int, dtype: str, native: dict):
+        if layout not in CHANNEL_FIRST:
+            raise ValueError(f"eqx.nn.BatchNorm takes (C, dim_1, ...) per example: layout {layout!r} is not channel first")
+        self.call, self.build, self.dtype = call, (call, layout, channels, dtype, native), dtype
+        self.layer, self.state_ = eqx.nn.make_with_state(eqx.nn.BatchNorm)(
+            channels, AXIS, **native, dtype=_jax.DTYPES[dtype], mode=MODE)
+        self.spec = jtu.tree_map(eqx.is_inexact_array, self.layer)   # what eqx.partition differentiates
+
+    def _x(self, x):
+        return _jax.to_jax(x, self.dtype)
+
+    def forward(self, x, training):
+        y, self.state_ = self.call(_forward)(self.layer, self.state_, self._x(x), training)
+        return _jax.to_numpy(y)
+
+    def state(self):
+        mean, var = self.state_.get(self.layer.batch_state_index)
+        return {"running_mean": _jax.to_numpy(mean), "running_var": _jax.to_numpy(var),
+                "gamma": None if self.layer.weight is None else _jax.to_numpy(self.layer.weight),
+                "beta": None if self.layer.bias is None else _jax.to_numpy(self.layer.bias)}
+
+    def set_state(self, **arrays):
+        as_layer = lambda v: _jax.to_jax(v, "float64").astype(_jax.DTYPES[self.dtype])  # noqa: E731
+        index = self.layer.batch_state_index
+        mean, var = self.state_.get(index)
+        mean, var = (as_layer(arrays[k]) if k in arrays else v for k, v in (("running_mean", mean), ("running_var", var)))
+        self.state_ = self.state_.set(index, (mean, var))
+        for key, field in (("gamma", "weight"), ("beta", "bias")):
+            if key in arrays:
+                self.layer = eqx.tree_at(lambda b, f=field: getattr(b, f), self.layer, as_layer(arrays[key]))
+
+    def freeze(self):
+        """Equinox's frozen-layer recipe: the filter spec of eqx.partition marks weight and bias False."""
+        if self.layer.weight is not None:
+            self.spec = eqx.tree_at(lambda s: (s.weight, s.bias), self.spec, replace=(False, False))
+
+    def _partition(self):
+        return eqx.partition(self.layer, self.spec)
+
+    def gradients(self, x, dy, training):
+        """The statistics move in training, as in a training step."""
+        dlayer, dx, self.state_ = self.call(_grads)(*self._partition(), self.state_, self._x(x), self._x(dy), training)
+        grad = lambda g: None if g is None else _jax.to_numpy(g)  # noqa: E731
+        return {"x": _jax.to_numpy(dx), "gamma": grad(dlayer.weight), "beta": grad(dlayer.bias)}
+
+    def sgd_step(self, x, dy, lr, training):
+        optim = _sgd(lr)
+        opt_state = optim.init(eqx.filter(self.layer, eqx.is_inexact_array))
+        self.layer, dx, self.state_ = self.call(_sgd_step)(*self._partition(), self.state_, opt_state, self._x(x),
+                                                           self._x(dy), training, optim)
+        return _jax.to_numpy(dx)
+
+    def reloaded(self):
+        saved = io.BytesIO()
+        eqx.tree_serialise_leaves(saved, (self.layer, self.state_))
+        saved.seek(0)
+        fresh = EqxBatchNorm(*self.build)
+        fresh.layer, fresh.state_ = eqx.tree_deserialise_leaves(saved, (fresh.layer, fresh.state_))
+        return fresh
+
+
+class EqxDropout(DropoutLayer):
+    def __init__(self, call, dtype: str, native: dict, next_key):
+        self.call, self.dtype, self.next_key = call, dtype, next_key
+        self.layer = eqx.nn.Dropout(**native)
+
+    def forward(self, x, training):
+        """A key in both modes: a model is called the same way in training and under eqx.nn.inference_mode."""
+        return _jax.to_numpy(self.call(_dropout)(self.layer, _jax.to_jax(x, self.dtype), self.next_key(), training))
+
+    def forward_and_grad(self, x, dy):
+        y, dx = self.call(_dropout_value_and_grad)(self.layer, _jax.to_jax(x, self.dtype), _jax.to_jax(dy, self.dtype),
+                                                   self.next_key())
+        return _jax.to_numpy(y), _jax.to_numpy(dx)
+
+
+class EqxAdapter(Adapter):
+    def __init__(self, name: str, device: str):
+        self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
+        _jax.start(device)
+        self.profile = specs.profile(self.name)
+        self.key = jax.random.PRNGKey(0)
+
+    def version(self):
+        return eqx.__version__
+
+    def environment(self):
+        return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
+                "x64": bool(jax.config.jax_enable_x64), "batchnorm_mode": MODE,
+                "execution": "eager" if self.call(_forward) is _forward else "eqx.filter_jit"}
+
+    def seed(self, seed):
+        self.key = jax.random.PRNGKey(seed)
+
+    def next_key(self):
+        """A fresh key for one call, split off the adapter's key (the per-step split of a training loop)."""
+        self.key, key = jax.random.split(self.key)
+        return key
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        return EqxBatchNorm(self.call, layout, channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        if variant != "element":
+            raise ValueError(f"eqx.nn.Dropout has one variant, 'element'; got {variant!r}")
+        return EqxDropout(self.call, dtype, native, self.next_key)
+
+
+OLDEST = "0.13.0"   # BatchNorm(mode="batch") first released in 0.13.0
+
+
+def make_adapter(name: str = "equinox", device: str = "cpu") -> EqxAdapter:
+    from packaging.version import Version
+
+    if Version(eqx.__version__) < Version(OLDEST):
+        raise RuntimeError(f"the equinox adapter needs equinox >= {OLDEST} (BatchNorm(mode='batch')); found {eqx.__version__}")
+    return EqxAdapter(name, device)

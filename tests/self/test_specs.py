@@ -54,6 +54,16 @@ def test_profiles_validate_and_every_case_is_decidable(framework):
             assert reason is None or isinstance(reason, str) and reason
 
 
+def test_paddle_native_spelling():
+    paddle = specs.profile("paddle")
+    assert paddle.native("batchnorm", decay=0.9, eps=1e-3, affine=False) == {
+        "momentum": 0.9, "epsilon": 1e-3, "weight_attr": False, "bias_attr": False}
+    # scaling's values respell the neutral word; noise_shape becomes the axes the mask is drawn along
+    assert paddle.native("dropout", rate=0.5, scaling="inference") == {"p": 0.5, "mode": "downscale_in_infer"}
+    assert paddle.native("dropout", scaling="train") == {"mode": "upscale_in_train"}
+    assert paddle.native("dropout", noise_shape=(16, 1, 12)) == {"axis": [0, 2]}
+
+
 def test_torch_native_spelling():
     torch = specs.profile("torch")
     assert torch.native("batchnorm", decay=0.7)["momentum"] == pytest.approx(0.3)

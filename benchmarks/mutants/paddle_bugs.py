@@ -150,6 +150,18 @@ def _():
     _patch_bn(make)
 
 
+@mutant("bn_global_stats_ignored", "use_global_stats is ignored: the mode alone picks batch or running statistics")
+def _():
+    def make(bn):
+        def batch_norm(**a):
+            if a["use_global_stats"] is not None:
+                hit()
+                a["use_global_stats"] = None
+            return bn(**a)
+        return batch_norm
+    _patch_bn(make)
+
+
 @mutant("bn_affine_ignored", "gamma and beta are not applied (weight=None, bias=None)")
 def _():
     def make(bn):

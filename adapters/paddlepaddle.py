@@ -120,7 +120,8 @@ class PaddleAdapter(Adapter):
         return paddle.__version__
 
     def environment(self):
-        return {"device": str(paddle.to_tensor([0.0]).place), "execution": "dynamic graph (eager)",
+        place = paddle.to_tensor([0.0]).place
+        return {"device": "cpu" if place.is_cpu_place() else str(place), "execution": "dynamic graph (eager)",
                 "default_dtype": paddle.get_default_dtype()}
 
     def seed(self, seed):

@@ -8,6 +8,7 @@ classes per layout and variant, and the layout's arguments (data_format, Dropout
 import io
 import warnings
 
+import ml_dtypes
 import numpy as np
 import paddle
 
@@ -20,7 +21,18 @@ TRACKING = "When training, we now always track global mean and variance"
 
 
 def to_tensor(x, dtype: str, requires_grad: bool = False) -> paddle.Tensor:
-    return paddle.to_tensor(np.asarray(x, dtype=dtype), stop_gradient=not requires_grad)
+    """x as a tensor of ``dtype``; float16 and bfloat16 (no NumPy dtype) are cast in paddle from float32, which holds
+    their values exactly."""
+    if dtype in ("float64", "float32"):
+        return paddle.to_tensor(np.asarray(x, dtype=dtype), stop_gradient=not requires_grad)
+    t = paddle.to_tensor(np.asarray(x, dtype=np.float32)).astype(dtype)
+    t.stop_gradient = not requires_grad
+    return t
+
+
+def to_numpy(t: paddle.Tensor) -> np.ndarray:
+    """A bfloat16 tensor's numpy() is its bits as uint16: read it through float32 into ml_dtypes.bfloat16."""
+    return t.astype("float32").numpy().astype(ml_dtypes.bfloat16) if t.dtype == paddle.bfloat16 else t.numpy()
 
 
 class _Layer:
@@ -37,7 +49,7 @@ class _Layer:
     def forward(self, x, training):
         self._mode(training)
         with paddle.no_grad():
-            return self._call(to_tensor(x, self.dtype)).numpy()
+            return to_numpy(self._call(to_tensor(x, self.dtype)))
 
     def _loss(self, x, dy):
         """(x as a leaf that takes gradients, y, L = sum(dy * y))."""
@@ -106,7 +118,7 @@ class PaddleDropout(_Layer, DropoutLayer):
         self._mode(True)
         xt, y, loss = self._loss(x, dy)
         (dx,) = paddle.grad([loss], [xt])
-        return y.numpy(), dx.numpy()
+        return to_numpy(y), to_numpy(dx)
 
 
 class PaddleAdapter(Adapter):

@@ -205,7 +205,8 @@ def profile(name: str, directory: Path = FLAVOURS) -> Profile:
     data = load_yaml(path, "profile", _profile_data(name, directory))
     loaded = Profile(name, data, path)
     for key in data.get("not_expressible", {}):
-        if loaded.has(key) or key.startswith("dtypes.") and key.removeprefix("dtypes.") in data["dtypes"]:
+        listed, _, last = key.rpartition(".")   # dtypes.float16, batchnorm.dtypes.float16: an entry of a list
+        if loaded.has(key) or isinstance(loaded.get(listed), list) and last in loaded.get(listed):
             raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
     return loaded
 

@@ -203,6 +203,25 @@ def test_not_expressible_reasons_reach_the_skip_message():
     assert "no trainable parameters" in not_applicable(specs.behaviours()["bn.grad.train"], {"layout": "NC", "dtype": "float32"}, onnx)
 
 
+def test_a_layer_may_narrow_the_dtypes():
+    bn = specs.Behaviour("bn.x", "batchnorm.x", "a sentence here", "y", {})
+    do = specs.Behaviour("do.x", "dropout.x", "a sentence here", "y", {})
+    profile = _profile(batchnorm={"dtypes": ["float64"]}, not_expressible={"batchnorm.dtypes.float32": "no float kernel"})
+    assert not_applicable(bn, {"dtype": "float32"}, profile) == \
+        "dtype float32 not in the profile's batchnorm.dtypes ['float64']: no float kernel"
+    assert not_applicable(do, {"dtype": "float32"}, profile) is None   # dropout keeps the profile's dtypes
+    paddle = specs.profile("paddle")
+    assert "batch_norm kernel" in not_applicable(specs.behaviours()["bn.train.output"], {"layout": "NC", "dtype": "float16"}, paddle)
+    assert not_applicable(specs.behaviours()["do.eval.identity"], {"rate": 0.5, "dtype": "float16"}, paddle) is None
+
+
+def test_not_expressible_must_not_name_a_listed_layer_dtype(tmp_path):
+    directory = _profile_copy(tmp_path, lambda d: d.update(batchnorm={**d["batchnorm"], "dtypes": ["float64"]},
+                                                           not_expressible={"batchnorm.dtypes.float64": "but it is there"}))
+    with pytest.raises(specs.SpecError, match=r"not_expressible/batchnorm\.dtypes\.float64: the profile has"):
+        specs.profile("torch", directory)
+
+
 @pytest.mark.parametrize("key", ["batchnorm.defaults", "dtypes.float32"])
 def test_not_expressible_must_name_an_absent_field(tmp_path, key):
     directory = _profile_copy(tmp_path, lambda d: d.update(not_expressible={key: "but it is there"}))

@@ -1,7 +1,8 @@
 """Whether a behaviour's case applies to a flavour, from its profile alone.
 
 A case is not applicable when the profile declares the behaviour not expressible, lacks a field the
-behaviour requires, when its dtype is not among the profile's dtypes, or when its layout is not among
+behaviour requires, when its dtype is not among the profile's dtypes (the layer's own, batchnorm.dtypes or
+dropout.dtypes, where the profile narrows them for that layer), or when its layout is not among
 the layouts the behaviour's layer offers (the profile field named by the behaviour's ``layouts_from``), or
 when the behaviour is ``layout_free`` and the flavour offers an earlier layout of its grid (checked there), or
 when its operator version is not among those the runtime implements (the field named by ``opsets_from``: a
@@ -21,8 +22,9 @@ def not_applicable(behaviour, params: dict, profile, version: str | None = None)
     for path in behaviour.requires:
         if not profile.has(path):
             return f"{framework} profile has no {path}" + _why(profile, path)
-    if "dtype" in params and params["dtype"] not in profile.get("dtypes"):
-        return f"dtype {params['dtype']} not in the profile's dtypes {profile.get('dtypes')}" + _why(profile, f"dtypes.{params['dtype']}")
+    dtypes = _dtypes_path(behaviour, profile)
+    if "dtype" in params and params["dtype"] not in profile.get(dtypes):
+        return f"dtype {params['dtype']} not in the profile's {dtypes} {profile.get(dtypes)}" + _why(profile, f"{dtypes}.{params['dtype']}")
     if "layout" in params and params["layout"] not in profile.get(behaviour.layouts_from, {}):
         return (f"layout {params['layout']} not in {behaviour.layouts_from} of the profile"
                 + _why(profile, f"{behaviour.layouts_from}.{params['layout']}"))
@@ -40,6 +42,12 @@ def _opsets(profile, path: str, version: str | None) -> list[int]:
     """The opsets the profile lists at ``path`` that ``version`` implements."""
     return [e if isinstance(e, int) else e["opset"] for e in profile.get(path, [])
             if isinstance(e, int) or version is None or Version(Version(version).public) in SpecifierSet(e["versions"])]
+
+
+def _dtypes_path(behaviour, profile) -> str:
+    """'batchnorm.dtypes' for a batchnorm.* behaviour of a profile that narrows that layer's dtypes, else 'dtypes'."""
+    layer = behaviour.family.split(".")[0]
+    return f"{layer}.dtypes" if profile.has(f"{layer}.dtypes") else "dtypes"
 
 
 def _reasons(profile) -> dict:

@@ -15,6 +15,13 @@ def output(x, keep_mask, rate: float):
     return x * np.asarray(keep_mask, dtype=np.float64) / (1.0 - rate)
 
 
+def downscaled_output(x, keep_mask, rate: float, training: bool):
+    """Dropout that scales in inference instead of training (scaling = 'inference'; Paddle's
+    mode='downscale_in_infer'): training y = x * mask, unscaled; inference y = x * (1 - rate)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x * np.asarray(keep_mask, dtype=np.float64) if training else x * (1.0 - rate)
+
+
 def scale(rate: float) -> float:
     """The factor applied to kept elements: 1 / (1 - rate)."""
     return 1.0 / (1.0 - rate)

@@ -21,6 +21,8 @@ NEUTRAL_MAPS = {
     "one_minus": lambda v: None if v is None else 1.0 - v,
     # a noise shape spelt as the axes it broadcasts along (Flax broadcast_dims): (16, 1, 12) -> (1,)
     "unit_axes": lambda v: tuple(i for i, size in enumerate(v) if size == 1),
+    # a noise shape spelt as the axes it draws along (Paddle axis): (16, 1, 12) -> [0, 2]
+    "drawn_axes": lambda v: [i for i, size in enumerate(v) if size != 1],
 }
 
 
@@ -132,7 +134,8 @@ class Profile:
         return Profile(self.name, data, self.path)
 
     def native(self, layer: str, **neutral) -> dict:
-        """Spell neutral parameters as the framework's arguments: decay=0.7 -> {'momentum': 0.3} for torch.
+        """Spell neutral parameters as the framework's arguments: decay=0.7 -> {'momentum': 0.3} for torch; an
+        argument's ``values`` respell a neutral value (scaling='inference' -> mode='downscale_in_infer' for paddle).
 
         A neutral word the profile does not map raises SpecError naming the profile and the word.
         """
@@ -143,6 +146,8 @@ class Profile:
                 raise SpecError(f"{self.path}: {layer}/arguments: no argument for {word!r}")
             arg = mapping[word]
             converted = NEUTRAL_MAPS[arg.get("map", "identity")](value)
+            if "values" in arg:
+                converted = arg["values"][converted]
             for name in arg.get("names", [arg.get("name")]):
                 native[name] = converted
         return native
@@ -200,7 +205,8 @@ def profile(name: str, directory: Path = FLAVOURS) -> Profile:
     data = load_yaml(path, "profile", _profile_data(name, directory))
     loaded = Profile(name, data, path)
     for key in data.get("not_expressible", {}):
-        if loaded.has(key) or key.startswith("dtypes.") and key.removeprefix("dtypes.") in data["dtypes"]:
+        listed, _, last = key.rpartition(".")   # dtypes.float16, batchnorm.dtypes.float16: an entry of a list
+        if loaded.has(key) or isinstance(loaded.get(listed), list) and last in loaded.get(listed):
             raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
     return loaded
 

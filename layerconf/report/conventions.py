@@ -161,7 +161,8 @@ def batch_size_one(records) -> Convention:
     seen = observed(records, "batch_size_one")
     if seen:
         c.value = seen[0][1]
-        c.text = {"error": "raises an error", "beta": "returns beta (x - mean_B = 0)"}.get(c.value, str(c.value))
+        texts = {"error": "raises an error", "beta": "returns beta (x - mean_B = 0)", "identity": "returns x unchanged"}
+        c.text = texts.get(c.value, str(c.value))
     return c
 
 

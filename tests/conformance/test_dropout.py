@@ -212,3 +212,28 @@ def test_gaussian_variance(case, adapter, profile, check, rng):
     power = {f"variance x{r}": stats.chi2_power(z.size, region, r) for r in (0.98, 1.02)}
     check.observe("gaussian_variance", float(np.mean(z**2)))
     check.within("sum (z / sigma)^2", float(np.sum((z / sigma) ** 2)), region, power, f"(n = {z.size}, sigma = {sigma:.6f})")
+
+
+@behaviour("do.downscale.eval")
+def test_downscale_eval(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (16, 32), case["dtype"], 0.0, 100.0)
+    layer = build(adapter, profile, case, rate=case["rate"], scaling="inference")
+    check.close("y", layer.forward(x, training=False), ref.downscaled_output(x, 1, case["rate"], training=False),
+                dtype=case["dtype"])
+
+
+@behaviour("do.downscale.train")
+def test_downscale_train(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (64, 64), case["dtype"])
+    y = np.asarray(build(adapter, profile, case, rate=case["rate"], scaling="inference").forward(x, training=True))
+    kept = y.astype(np.float64) != 0
+    check.close("y", y, ref.downscaled_output(x, kept, case["rate"], training=True), dtype=case["dtype"])
+
+
+@behaviour("do.downscale.grad")
+def test_downscale_grad(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (32, 64), case["dtype"])
+    dy = quantize(rng.standard_normal(x.shape), case["dtype"])
+    y, dx = build(adapter, profile, case, rate=case["rate"], scaling="inference").forward_and_grad(x, dy)
+    kept = np.asarray(y).astype(np.float64) != 0
+    check.close("dx", dx, ref.downscaled_output(dy, kept, case["rate"], training=True), dtype=case["dtype"])

@@ -16,6 +16,17 @@ def test_output_with_a_given_mask():
     assert do.scale(0.2) == pytest.approx(1.25, rel=1e-15)
 
 
+def test_downscaled_output_scales_in_inference_not_in_training():
+    x = np.array([[1.0, -2.0], [3.0, 4.0]])
+    mask = np.array([[1, 0], [0, 1]])
+    np.testing.assert_array_equal(do.downscaled_output(x, mask, 0.2, training=True), [[1.0, 0.0], [0.0, 4.0]])
+    np.testing.assert_allclose(do.downscaled_output(x, 1, 0.2, training=False), [[0.8, -1.6], [2.4, 3.2]], rtol=1e-15)
+    # the expectation over masks of the training output equals the inference output, as for inverted dropout
+    rate, masks = 0.25, np.array([1, 1, 1, 0])   # the four equally likely masks of one element kept with 3/4
+    assert np.mean([do.downscaled_output(2.0, m, rate, training=True) for m in masks]) == do.downscaled_output(
+        2.0, 1, rate, training=False)
+
+
 def test_rate_one_gives_zeros_whatever_the_mask():
     y = do.output(np.full((2, 3), 7.0), np.ones((2, 3)), 1)
     np.testing.assert_array_equal(y, np.zeros((2, 3)))

@@ -54,6 +54,16 @@ def test_profiles_validate_and_every_case_is_decidable(framework):
             assert reason is None or isinstance(reason, str) and reason
 
 
+def test_paddle_native_spelling():
+    paddle = specs.profile("paddle")
+    assert paddle.native("batchnorm", decay=0.9, eps=1e-3, affine=False) == {
+        "momentum": 0.9, "epsilon": 1e-3, "weight_attr": False, "bias_attr": False}
+    # scaling's values respell the neutral word; noise_shape becomes the axes the mask is drawn along
+    assert paddle.native("dropout", rate=0.5, scaling="inference") == {"p": 0.5, "mode": "downscale_in_infer"}
+    assert paddle.native("dropout", scaling="train") == {"mode": "upscale_in_train"}
+    assert paddle.native("dropout", noise_shape=(16, 1, 12)) == {"axis": [0, 2]}
+
+
 def test_torch_native_spelling():
     torch = specs.profile("torch")
     assert torch.native("batchnorm", decay=0.7)["momentum"] == pytest.approx(0.3)
@@ -191,6 +201,25 @@ def test_not_expressible_reasons_reach_the_skip_message():
     assert not_applicable(named, {}, profile) == "toy cannot express bn.y: no initial state"
     onnx = specs.profile("onnxruntime")
     assert "no trainable parameters" in not_applicable(specs.behaviours()["bn.grad.train"], {"layout": "NC", "dtype": "float32"}, onnx)
+
+
+def test_a_layer_may_narrow_the_dtypes():
+    bn = specs.Behaviour("bn.x", "batchnorm.x", "a sentence here", "y", {})
+    do = specs.Behaviour("do.x", "dropout.x", "a sentence here", "y", {})
+    profile = _profile(batchnorm={"dtypes": ["float64"]}, not_expressible={"batchnorm.dtypes.float32": "no float kernel"})
+    assert not_applicable(bn, {"dtype": "float32"}, profile) == \
+        "dtype float32 not in the profile's batchnorm.dtypes ['float64']: no float kernel"
+    assert not_applicable(do, {"dtype": "float32"}, profile) is None   # dropout keeps the profile's dtypes
+    paddle = specs.profile("paddle")
+    assert "batch_norm kernel" in not_applicable(specs.behaviours()["bn.train.output"], {"layout": "NC", "dtype": "float16"}, paddle)
+    assert not_applicable(specs.behaviours()["do.eval.identity"], {"rate": 0.5, "dtype": "float16"}, paddle) is None
+
+
+def test_not_expressible_must_not_name_a_listed_layer_dtype(tmp_path):
+    directory = _profile_copy(tmp_path, lambda d: d.update(batchnorm={**d["batchnorm"], "dtypes": ["float64"]},
+                                                           not_expressible={"batchnorm.dtypes.float64": "but it is there"}))
+    with pytest.raises(specs.SpecError, match=r"not_expressible/batchnorm\.dtypes\.float64: the profile has"):
+        specs.profile("torch", directory)
 
 
 @pytest.mark.parametrize("key", ["batchnorm.defaults", "dtypes.float32"])

@@ -7,8 +7,8 @@ A graph's mode is fixed at export, so each configuration (module class and argum
 count and rank) has a training graph, exported after module.train(), and an inference graph, exported after
 module.eval(); a call runs the graph of its mode. Every dimension but the channels is exported dynamic (from an
 example of size 2: export specialises 0 and 1), so one graph serves every batch and spatial size; graphs are kept
-in memory and in layerconf's cache folder (layerconf.cache, ``torch-onnx/``), keyed by the configuration and the
-versions of torch, onnxscript and onnx.
+in memory and in layerconf's cache folder (layerconf.cache, ``torch-onnx/``), keyed by the configuration, the
+versions of torch, onnxscript and onnx, and this module's source.
 
 State: a layer's running statistics, gamma and beta are the graph's initializers, named by the module's state_dict
 keys. The exporters merge initializers of equal value (a fresh module's running_var and weight are both ones), so a
@@ -23,6 +23,7 @@ import functools
 import hashlib
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -38,6 +39,7 @@ from layerconf.reference.dtypes import as_dtype
 
 DYNAMO = {"torch-onnx": True, "torch-onnx-torchscript": False}
 EXAMPLE = 2   # the size of every dynamic dimension in the export example (export specialises 0 and 1)
+SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]   # how this module exports: part of a graph's key
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, dynamic: list[int], dynamo: bool) -> onnx.ModelProto:
@@ -67,7 +69,7 @@ def exported(recipe: tuple, training: bool, rank: int, dynamo: bool) -> onnx.Mod
     """The graph of the layer ``recipe`` names ((kind, module class, channels or None, dtype, native items)) in that
     mode, for inputs of ``rank``: read from the cache folder, else exported and stored there."""
     kind, cls, channels, dtype, native = recipe
-    key = repr((recipe, training, rank, dynamo, torch.__version__, onnx.__version__, _onnxscript_version()))
+    key = repr((recipe, training, rank, dynamo, torch.__version__, onnx.__version__, _onnxscript_version(), SOURCE))
     where = cache.folder("torch-onnx")
     path = where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx" if where is not None else None
     if path is not None and path.exists():

@@ -1,0 +1,223 @@
+"""torch.onnx.export: the torch flavour's modules exported to ONNX and run by onnxruntime.InferenceSession, the graph
+users ship. Two flavours: torch-onnx exports with the default exporter (dynamo=True: torch.export, then onnxscript's
+torchlib translates each ATen operator), torch-onnx-torchscript with the TorchScript exporter (dynamo=False: a jit
+trace, then torch's symbolic functions), passing training=TrainingMode.TRAINING or EVAL to match the module's mode.
+
+A graph's mode is fixed at export, so each configuration (module class and arguments, input dtype, mode, channel
+count and rank) has a training graph, exported after module.train(), and an inference graph, exported after
+module.eval(); a call runs the graph of its mode. Every dimension but the channels is exported dynamic (from an
+example of size 2: export specialises 0 and 1), so one graph serves every batch and spatial size; graphs are kept
+in memory and in layerconf's cache folder (layerconf.cache, ``torch-onnx/``), keyed by the configuration, the
+versions of torch, onnxscript and onnx, and this module's source.
+
+State: a layer's running statistics, gamma and beta are the graph's initializers, named by the module's state_dict
+keys. The exporters merge initializers of equal value (a fresh module's running_var and weight are both ones), so a
+graph is exported from a module whose state tensors hold distinct values, and a layer writes its own state into the
+initializers by name (onnx.numpy_helper) before it creates its session, as ONNXProgram.apply_weights does.
+state() reads the initializers back: neither exporter makes the updated running statistics graph outputs, so a
+training call leaves them as they were, and state() shows it. reloaded() is onnx.save / onnx.load of both graphs.
+Gradients, optimizer steps and freezing have no counterpart in an inference runtime (NotExpressible).
+"""
+import contextlib
+import functools
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+
+from layerconf import cache
+from layerconf.adapters.base import BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.onnx_models import unsupported
+from layerconf.adapters.pytorch import DTYPES, STATE, TorchAdapter, TorchBatchNorm, TorchDropout, to_tensor
+from layerconf.reference.dtypes import as_dtype
+
+DYNAMO = {"torch-onnx": True, "torch-onnx-torchscript": False}
+EXAMPLE = 2   # the size of every dynamic dimension in the export example (export specialises 0 and 1)
+SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]   # how this module exports: part of a graph's key
+
+
+def _export(module: torch.nn.Module, example: torch.Tensor, dynamic: list[int], dynamo: bool) -> onnx.ModelProto:
+    """torch.onnx.export of ``module`` in its current mode, the ``dynamic`` dimensions of its input dynamic."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):   # the exporters' progress and advice
+        warnings.simplefilter("ignore")
+        if dynamo:
+            shapes = ({i: torch.export.Dim(f"d{i}") for i in dynamic},)
+            return torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False).model_proto
+        buffer = io.BytesIO()
+        mode = torch.onnx.TrainingMode.TRAINING if module.training else torch.onnx.TrainingMode.EVAL
+        torch.onnx.export(module, (example,), buffer, dynamo=False, training=mode, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {i: f"d{i}" for i in dynamic}})
+        return onnx.load_from_string(buffer.getvalue())
+
+
+def _distinct_state(module: torch.nn.Module) -> None:
+    """Give every floating state tensor of ``module`` values no other holds, so no initializer is merged."""
+    with torch.no_grad():
+        tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
+        for k, t in enumerate(tensors):
+            t.copy_(1.5 + k + torch.arange(t.numel(), dtype=t.dtype) / (4 * t.numel()))
+
+
+@functools.cache
+def exported(recipe: tuple, training: bool, rank: int, dynamo: bool) -> onnx.ModelProto:
+    """The graph of the layer ``recipe`` names ((kind, module class, channels or None, dtype, native items)) in that
+    mode, for inputs of ``rank``: read from the cache folder, else exported and stored there."""
+    kind, cls, channels, dtype, native = recipe
+    key = repr((recipe, training, rank, dynamo, torch.__version__, onnx.__version__, _onnxscript_version(), SOURCE))
+    where = cache.folder("torch-onnx")
+    path = where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx" if where is not None else None
+    if path is not None and path.exists():
+        return onnx.load(path)
+    if kind == "batchnorm":
+        module = TorchBatchNorm(cls, channels, dtype, "cpu", dict(native)).runner
+        _distinct_state(module)
+    else:
+        module = TorchDropout(cls, dtype, "cpu", dict(native)).runner
+    shape = [channels if (kind == "batchnorm" and i == 1) else EXAMPLE for i in range(rank)]
+    dynamic = [i for i in range(rank) if not (kind == "batchnorm" and i == 1)]
+    model = _export(module.train(training), to_tensor(np.zeros(shape), DTYPES[dtype], "cpu"), dynamic, dynamo)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, path)
+    return model
+
+
+def _onnxscript_version() -> str | None:
+    try:
+        import onnxscript
+    except ImportError:   # the TorchScript exporter needs no onnxscript
+        return None
+    return onnxscript.__version__
+
+
+def _with_initializers(model: onnx.ModelProto, values: dict) -> onnx.ModelProto:
+    """A copy of ``model`` whose initializers named in ``values`` hold those values (in the initializer's dtype)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for init in copy.graph.initializer:
+        if init.name in values:
+            kept = numpy_helper.to_array(init).dtype
+            init.CopyFrom(numpy_helper.from_array(np.asarray(values[init.name]).astype(kept), init.name))
+    return copy
+
+
+class _Graphs:
+    """A layer run through exported graphs: ``loaded`` holds graphs read back by reloaded(), by (training, rank)."""
+
+    def _setup(self, adapter, recipe: tuple, dtype: str):
+        self.adapter, self.recipe, self.dtype, self.loaded, self.sessions = adapter, recipe, dtype, {}, {}
+
+    def _graph(self, training: bool, rank: int) -> onnx.ModelProto:
+        return self.loaded.get((training, rank)) or exported(self.recipe, training, rank, self.adapter.dynamo)
+
+    def _run(self, x, training: bool, values: dict) -> np.ndarray:
+        """y of the graph of that mode, its initializers holding ``values``, on x in the layer's dtype."""
+        x = as_dtype(x, self.dtype)
+        key = (training, x.ndim)
+        if key not in self.sessions:
+            self.sessions[key] = self.adapter.session(_with_initializers(self._graph(*key), values))
+        session = self.sessions[key]
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+class OnnxExportBatchNorm(_Graphs, BatchNormLayer):
+    """``values``: the layer's state, initializer name (the state_dict key) -> array; ``rank``: of the last input."""
+
+    def __init__(self, adapter, cls: str, channels: int, dtype: str, native: dict):
+        self._setup(adapter, ("batchnorm", cls, channels, dtype, tuple(sorted(native.items()))), dtype)
+        self.build = (cls, channels, dtype, native)
+        fresh = TorchBatchNorm(cls, channels, dtype, "cpu", dict(native)).runner.state_dict()
+        self.values = {name: fresh[name].numpy() for name in STATE.values() if name in fresh}
+        self.rank = None
+
+    def forward(self, x, training):
+        self.rank = np.ndim(x)
+        return self._run(x, training, self.values)
+
+    def state(self):
+        """The initializers of the layer's graphs: what a training run wrote back to them, if anything."""
+        return {key: None if name not in self.values else self.values[name].copy() for key, name in STATE.items()}
+
+    def set_state(self, **arrays):
+        for key, value in arrays.items():
+            name = STATE[key]
+            self.values[name] = np.asarray(value, dtype=np.float64).astype(self.values[name].dtype)
+        self.sessions.clear()
+
+    def freeze(self):
+        unsupported(self.adapter, "batchnorm.frozen")
+
+    def gradients(self, x, dy, training):
+        unsupported(self.adapter, "batchnorm.gradients")
+
+    def sgd_step(self, x, dy, lr, training):
+        unsupported(self.adapter, "batchnorm.optimizer")
+
+    def reloaded(self):
+        """A fresh layer running this layer's two graphs for the rank of its last input, each holding this layer's
+        state in its initializers, saved by onnx.save and read back by onnx.load."""
+        if self.rank is None:
+            raise RuntimeError("reloaded() saves the graphs of the last call's rank; this layer has run none")
+        fresh = OnnxExportBatchNorm(self.adapter, *self.build)
+        for training in (True, False):
+            buffer = io.BytesIO()
+            onnx.save(_with_initializers(self._graph(training, self.rank), self.values), buffer)
+            fresh.loaded[(training, self.rank)] = onnx.load_from_string(buffer.getvalue())
+        held = {i.name: numpy_helper.to_array(i) for i in fresh.loaded[(False, self.rank)].graph.initializer}
+        fresh.values = {name: held[name] for name in fresh.values}
+        fresh.rank = self.rank
+        return fresh
+
+
+class OnnxExportDropout(_Graphs, DropoutLayer):
+    def __init__(self, adapter, cls: str, dtype: str, native: dict):
+        TorchDropout(cls, dtype, "cpu", dict(native))   # torch validates the arguments when the module is built
+        self._setup(adapter, ("dropout", cls, None, dtype, tuple(sorted(native.items()))), dtype)
+
+    def forward(self, x, training):
+        return self._run(x, training, {})
+
+    def forward_and_grad(self, x, dy):
+        unsupported(self.adapter, "dropout.gradients")
+
+
+class TorchOnnxAdapter(TorchAdapter):
+    """torch's adapter (profile, class lookup) with layers run as exported graphs in ONNX Runtime (CPU)."""
+
+    def __init__(self, name: str, device: str):
+        if device != "cpu":
+            raise DeviceUnavailable(f"--device {device}: {name} runs its graphs on ONNX Runtime's CPU provider (its devices: cpu)")
+        super().__init__(name, device)
+        self.dynamo = DYNAMO[name]
+        self.options = ort.SessionOptions()
+        self.options.log_severity_level = 4    # errors reach the caller as exceptions; keep stderr quiet
+
+    def session(self, model: onnx.ModelProto) -> ort.InferenceSession:
+        return ort.InferenceSession(model.SerializeToString(), self.options, providers=["CPUExecutionProvider"])
+
+    def environment(self):
+        exporter = "dynamo=True (torch.export + onnxscript)" if self.dynamo else "dynamo=False (TorchScript)"
+        return {"device": "cpu", "providers": ["CPUExecutionProvider"], "onnx": onnx.__version__,
+                "onnxruntime": ort.__version__, "onnxscript": _onnxscript_version(),
+                "execution": f"torch.onnx.export({exporter}) -> onnxruntime.InferenceSession"}
+
+    def seed(self, seed):
+        ort.set_seed(seed)
+
+    def batchnorm(self, layout, channels, dtype, **native):
+        return OnnxExportBatchNorm(self, self._batchnorm_class(layout), channels, dtype, native)
+
+    def dropout(self, variant, layout, dtype, **native):
+        return OnnxExportDropout(self, self._dropout_class(variant, layout), dtype, native)
+
+
+def make_adapter(name: str = "torch-onnx", device: str = "cpu") -> TorchOnnxAdapter:
+    if name not in DYNAMO:
+        raise ValueError(f"framework must be one of {sorted(DYNAMO)}, got {name!r}")
+    return TorchOnnxAdapter(name, device)

@@ -28,6 +28,7 @@ from layerconf import cache
 from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, no_silent_eager_fallback, to_numpy, to_tensor
 
 DECOMPOSED = "torch-export-decomposed"
+SOURCE = cache.code_digest(__file__)   # how this module exports: part of a program's key
 EXAMPLE_BATCH = 2   # export specialises an example dimension of size 0 or 1, so the batch is exported from two
 
 
@@ -50,7 +51,7 @@ def exported(recipe: tuple, training: bool, signature: tuple, decomposed: bool):
         program = torch.export.export(layer.runner.train(training), (example,), dynamic_shapes=(dynamic,))
         return program.run_decompositions(decomp_table=core_aten()) if decomposed else program
 
-    key = (torch.__version__, torch.version.git_version, recipe, training, signature, decomposed)
+    key = (torch.__version__, torch.version.git_version, recipe, training, signature, decomposed, SOURCE)
     program = cache.artefact("torch-export", key, export, dump=_saved, load=lambda data: torch.export.load(io.BytesIO(data)))
     return program, program.module()
 

@@ -20,10 +20,8 @@ Gradients, optimizer steps and freezing have no counterpart in an inference runt
 """
 import contextlib
 import functools
-import hashlib
 import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -39,7 +37,7 @@ from layerconf.reference.dtypes import as_dtype
 
 DYNAMO = {"torch-onnx": True, "torch-onnx-torchscript": False}
 EXAMPLE = 2   # the size of every dynamic dimension in the export example (export specialises 0 and 1)
-SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]   # how this module exports: part of a graph's key
+SOURCE = cache.code_digest(__file__)   # how this module exports: part of a graph's key
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, dynamic: list[int], dynamo: bool) -> onnx.ModelProto:
@@ -67,25 +65,21 @@ def _distinct_state(module: torch.nn.Module) -> None:
 @functools.cache
 def exported(recipe: tuple, training: bool, rank: int, dynamo: bool) -> onnx.ModelProto:
     """The graph of the layer ``recipe`` names ((kind, module class, channels or None, dtype, native items)) in that
-    mode, for inputs of ``rank``: read from the cache folder, else exported and stored there."""
+    mode, for inputs of ``rank``: exported once, and read back by later runs (layerconf.cache.artefact)."""
     kind, cls, channels, dtype, native = recipe
-    key = repr((recipe, training, rank, dynamo, torch.__version__, onnx.__version__, _onnxscript_version(), SOURCE))
-    where = cache.folder("torch-onnx")
-    path = where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx" if where is not None else None
-    if path is not None and path.exists():
-        return onnx.load(path)
-    if kind == "batchnorm":
-        module = TorchBatchNorm(cls, channels, dtype, "cpu", dict(native)).runner
-        _distinct_state(module)
-    else:
-        module = TorchDropout(cls, dtype, "cpu", dict(native)).runner
-    shape = [channels if (kind == "batchnorm" and i == 1) else EXAMPLE for i in range(rank)]
-    dynamic = [i for i in range(rank) if not (kind == "batchnorm" and i == 1)]
-    model = _export(module.train(training), to_tensor(np.zeros(shape), DTYPES[dtype], "cpu"), dynamic, dynamo)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(model, path)
-    return model
+
+    def export() -> onnx.ModelProto:
+        if kind == "batchnorm":
+            module = TorchBatchNorm(cls, channels, dtype, "cpu", dict(native)).runner
+            _distinct_state(module)
+        else:
+            module = TorchDropout(cls, dtype, "cpu", dict(native)).runner
+        shape = [channels if (kind == "batchnorm" and i == 1) else EXAMPLE for i in range(rank)]
+        dynamic = [i for i in range(rank) if not (kind == "batchnorm" and i == 1)]
+        return _export(module.train(training), to_tensor(np.zeros(shape), DTYPES[dtype], "cpu"), dynamic, dynamo)
+
+    key = (recipe, training, rank, dynamo, torch.__version__, onnx.__version__, _onnxscript_version(), SOURCE)
+    return cache.artefact("torch-onnx", key, export, dump=onnx.ModelProto.SerializeToString, load=onnx.load_from_string)
 
 
 def _onnxscript_version() -> str | None:

@@ -39,6 +39,11 @@ def artefacts_folder(kind: str) -> Path | None:
     return folder(kind) if _artefacts["reuse"] else None
 
 
+def code_digest(path: str) -> str:
+    """A digest of the source file at ``path``: in an artefact's key, the code that makes the artefact."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def artefact(kind: str, key: tuple, make: Callable[[], T], dump: Callable[[T], bytes], load: Callable[[bytes], T]) -> T:
     """``make()``'s result for ``key``: read back with ``load`` from the cache folder ``kind`` when an earlier run
     kept it, else made now and kept there as ``dump`` gives it. ``key`` must name everything the result depends

@@ -5,15 +5,13 @@ torch.onnx.export(dynamo=True) translates each ATen operator of the exported pro
 (onnxscript/function_libs/torch_lib/ops/core.py). Each mutant edits one of those rules: a trace-only rule is a
 TracedOnnxFunction whose ``func`` the exporter calls, and the batch-norm rules call the module-level helper
 ``_aten_native_batch_norm_inference_onnx``, so replacing either changes every graph exported afterwards. The
-exported graphs are cached in layerconf's cache folder, keyed by configuration and versions, not by the rules'
-code, so installing a mutant turns that cache off for its run (``_fresh_exports``).
+exported graphs kept in layerconf's cache folder are keyed by configuration and versions, not by the rules' code:
+the mutants plugin bypasses them (layerconf.cache.bypass_artefacts) before it installs a mutant.
 
 torch_bugs' F.* mutants are not registered here: the training graph is an inference BatchNormalization whatever
 F.batch_norm does in training (see specs/deviations/torch-onnx.yaml), and the dropout mutants patch autograd or
 functions the exporter traces away; docs/research/torch_onnx.md lists which would apply.
 """
-import os
-
 from onnxscript.function_libs.torch_lib.ops import core
 
 from benchmarks.mutants import hit, mutant
@@ -21,13 +19,8 @@ from benchmarks.mutants import hit, mutant
 ONNX_DEFAULT_EPS = 1e-5
 
 
-def _fresh_exports():
-    os.environ["LAYERCONF_CACHE_DIR"] = ""
-
-
 def _inference_helper(edit):
     """Replace core._aten_native_batch_norm_inference_onnx by one whose arguments pass through edit(dict)."""
-    _fresh_exports()
     original = core._aten_native_batch_norm_inference_onnx
 
     def mutated(input, weight, bias, running_mean, running_var, momentum, eps):
@@ -52,7 +45,6 @@ def _():
 
 
 def _dropout_rule(make):
-    _fresh_exports()
     rule = core.aten_native_dropout
     rule.func = make(rule.func)
 

@@ -4,15 +4,14 @@ benchmarks/mutants/__init__.py).
 torch.onnx.export(dynamo=False) translates each aten node of the traced graph with the symbolic function
 registered for it (torch/onnx/_internal/torchscript_exporter/symbolic_opset*.py). Each mutant registers, through
 the public torch.onnx.register_custom_op_symbolic, a symbolic that calls the registered one with one argument
-wrong, as a bug in that function would. The exported graphs are cached in layerconf's cache folder, keyed by
-configuration and versions, not by the symbolics, so installing a mutant turns that cache off for its run.
+wrong, as a bug in that function would. (The mutants plugin bypasses the graphs kept in layerconf's cache folder,
+whose key does not name the symbolics.)
 
 torch_bugs' F.* mutants are not registered here: the training graph's running statistics are never outputs (see
 specs/deviations/torch-onnx.yaml), so the momentum and running-variance mutants cannot show, and the dropout
 mutants patch autograd or functions the trace records as one aten node; docs/research/torch_onnx.md lists them.
 """
 import importlib
-import os
 
 import torch
 from torch.onnx._internal.torchscript_exporter import registration, symbolic_helper
@@ -25,7 +24,6 @@ ONNX_DEFAULT_EPS = 1e-5
 
 def _override(name: str, descriptors: tuple, make):
     """Register make(registered symbolic) as the symbolic of aten::<name> at the exports' opset."""
-    os.environ["LAYERCONF_CACHE_DIR"] = ""
     for version in range(7, OPSET + 1):   # the exporter registers each opset's symbolics when it imports them
         importlib.import_module(f"torch.onnx._internal.torchscript_exporter.symbolic_opset{version}")
     original = registration.registry.get_function_group(f"aten::{name}").get(OPSET)

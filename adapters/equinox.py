@@ -31,6 +31,8 @@ AXIS = "batch"   # the vmapped batch axis the layer's axis_name names
 # BatchNorm's mode by the profile's training convention: "batch" normalises training calls with the batch
 # statistics (the mode Equinox advises for new code), "ema" with the updated running statistics
 MODES = {"batch": "batch", "updated_running": "ema"}
+# before 0.13.0 BatchNorm has no mode argument: its one algorithm is what 0.13 calls "ema"
+EMA_ONLY = tuple(int(p) for p in eqx.__version__.split(".")[:2]) < (0, 13)
 CHANNEL_FIRST = ("NC", "NCL", "NCHW", "NCDHW")   # per example (C, dim_1, ..., dim_N): the layer's only layout
 
 
@@ -87,8 +89,12 @@ class EqxBatchNorm(BatchNormLayer):
             raise ValueError(f"eqx.nn.BatchNorm takes (C, dim_1, ...) per example: layout {layout!r} is not channel first")
         self.call, self.build, self.dtype = call, (call, mode, layout, channels, dtype, native), dtype
         self.layer, self.state_ = eqx.nn.make_with_state(eqx.nn.BatchNorm)(
-            channels, AXIS, **native, dtype=_jax.DTYPES[dtype], mode=mode)
-        self.index = self.layer.batch_state_index if mode == "batch" else self.layer.ema_state_index
+            channels, AXIS, **native, dtype=_jax.DTYPES[dtype], **({} if EMA_ONLY else {"mode": mode}))
+        if mode == "batch":
+            self.index, self.first_time = self.layer.batch_state_index, None
+        else:   # before 0.13 the same state without the ema_ prefix
+            prefix = "" if EMA_ONLY else "ema_"
+            self.index, self.first_time = (getattr(self.layer, prefix + k) for k in ("state_index", "first_time_index"))
         self.spec = jtu.tree_map(eqx.is_inexact_array, self.layer)   # what eqx.partition differentiates
 
     def _x(self, x):
@@ -109,8 +115,8 @@ class EqxBatchNorm(BatchNormLayer):
         mean, var = self.state_.get(self.index)
         mean, var = (as_layer(arrays[k]) if k in arrays else v for k, v in (("running_mean", mean), ("running_var", var)))
         self.state_ = self.state_.set(self.index, (mean, var))
-        if self.layer.ema_first_time_index is not None and {"running_mean", "running_var"} & arrays.keys():
-            self.state_ = self.state_.set(self.layer.ema_first_time_index, jnp.array(False))
+        if self.first_time is not None and {"running_mean", "running_var"} & arrays.keys():
+            self.state_ = self.state_.set(self.first_time, jnp.array(False))
         for key, field in (("gamma", "weight"), ("beta", "bias")):
             if key in arrays:
                 self.layer = eqx.tree_at(lambda b, f=field: getattr(b, f), self.layer, as_layer(arrays[key]))
@@ -166,6 +172,8 @@ class EqxAdapter(Adapter):
         _jax.start(device)
         self.profile = specs.profile(self.name)
         self.mode = MODES[self.profile.get("batchnorm.training_statistics", "batch")]
+        if EMA_ONLY and self.mode != "ema":
+            raise RuntimeError(f"BatchNorm(mode={self.mode!r}) needs equinox >= 0.13.0; found {eqx.__version__}")
         self.key = jax.random.PRNGKey(0)
 
     def version(self):
@@ -193,12 +201,5 @@ class EqxAdapter(Adapter):
         return EqxDropout(self.call, dtype, native, self.next_key)
 
 
-OLDEST = "0.13.0"   # BatchNorm(mode="batch") first released in 0.13.0
-
-
 def make_adapter(name: str = "equinox", device: str = "cpu") -> EqxAdapter:
-    from packaging.version import Version
-
-    if Version(eqx.__version__) < Version(OLDEST):
-        raise RuntimeError(f"the equinox adapter needs equinox >= {OLDEST} (BatchNorm(mode='batch')); found {eqx.__version__}")
     return EqxAdapter(name, device)

@@ -8,8 +8,11 @@ out_axes=(0, None))`` with the state unbatched; the mode is the ``inference`` at
 recipe), the step ``optax.sgd`` then ``eqx.apply_updates``; saving is ``eqx.tree_serialise_leaves`` of
 (layer, state) into a fresh (layer, state). Dropout takes a key split off the adapter's key per call.
 
-Two flavours: equinox calls the functions below eagerly (no jit); equinox-jit calls each under
-``eqx.filter_jit`` (arrays traced, everything else static), as Equinox training steps run.
+Three flavours: equinox calls the functions below eagerly (no jit); equinox-jit calls each under
+``eqx.filter_jit`` (arrays traced, everything else static), as Equinox training steps run; equinox-ema builds
+``mode="ema"`` (its profile's ``training_statistics: updated_running``) and calls eagerly. In mode "ema" the State
+holds the running statistics and a first-time flag; setting running statistics also clears the flag, as in the
+State of a trained layer (which tree_deserialise_leaves restores), so the next training call updates them.
 """
 import functools
 import io
@@ -25,7 +28,11 @@ from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
 
 AXIS = "batch"   # the vmapped batch axis the layer's axis_name names
-MODE = "batch"   # BatchNorm(mode="batch"): batch statistics in training (the mode Equinox advises for new code)
+# BatchNorm's mode by the profile's training convention: "batch" normalises training calls with the batch
+# statistics (the mode Equinox advises for new code), "ema" with the updated running statistics
+MODES = {"batch": "batch", "updated_running": "ema"}
+# before 0.13.0 BatchNorm has no mode argument: its one algorithm is what 0.13 calls "ema"
+EMA_ONLY = tuple(int(p) for p in eqx.__version__.split(".")[:2]) < (0, 13)
 CHANNEL_FIRST = ("NC", "NCL", "NCHW", "NCDHW")   # per example (C, dim_1, ..., dim_N): the layer's only layout
 
 
@@ -77,12 +84,17 @@ def _sgd(lr: float):
 
 
 class EqxBatchNorm(BatchNormLayer):
-    def __init__(self, call, layout: str, channels: int, dtype: str, native: dict):
+    def __init__(self, call, mode: str, layout: str, channels: int, dtype: str, native: dict):
         if layout not in CHANNEL_FIRST:
             raise ValueError(f"eqx.nn.BatchNorm takes (C, dim_1, ...) per example: layout {layout!r} is not channel first")
-        self.call, self.build, self.dtype = call, (call, layout, channels, dtype, native), dtype
+        self.call, self.build, self.dtype = call, (call, mode, layout, channels, dtype, native), dtype
         self.layer, self.state_ = eqx.nn.make_with_state(eqx.nn.BatchNorm)(
-            channels, AXIS, **native, dtype=_jax.DTYPES[dtype], mode=MODE)
+            channels, AXIS, **native, dtype=_jax.DTYPES[dtype], **({} if EMA_ONLY else {"mode": mode}))
+        if mode == "batch":
+            self.index, self.first_time = self.layer.batch_state_index, None
+        else:   # before 0.13 the same state without the ema_ prefix
+            prefix = "" if EMA_ONLY else "ema_"
+            self.index, self.first_time = (getattr(self.layer, prefix + k) for k in ("state_index", "first_time_index"))
         self.spec = jtu.tree_map(eqx.is_inexact_array, self.layer)   # what eqx.partition differentiates
 
     def _x(self, x):
@@ -93,17 +105,18 @@ class EqxBatchNorm(BatchNormLayer):
         return _jax.to_numpy(y)
 
     def state(self):
-        mean, var = self.state_.get(self.layer.batch_state_index)
+        mean, var = self.state_.get(self.index)
         return {"running_mean": _jax.to_numpy(mean), "running_var": _jax.to_numpy(var),
                 "gamma": None if self.layer.weight is None else _jax.to_numpy(self.layer.weight),
                 "beta": None if self.layer.bias is None else _jax.to_numpy(self.layer.bias)}
 
     def set_state(self, **arrays):
         as_layer = lambda v: _jax.to_jax(v, "float64").astype(_jax.DTYPES[self.dtype])  # noqa: E731
-        index = self.layer.batch_state_index
-        mean, var = self.state_.get(index)
+        mean, var = self.state_.get(self.index)
         mean, var = (as_layer(arrays[k]) if k in arrays else v for k, v in (("running_mean", mean), ("running_var", var)))
-        self.state_ = self.state_.set(index, (mean, var))
+        self.state_ = self.state_.set(self.index, (mean, var))
+        if self.first_time is not None and {"running_mean", "running_var"} & arrays.keys():
+            self.state_ = self.state_.set(self.first_time, jnp.array(False))
         for key, field in (("gamma", "weight"), ("beta", "bias")):
             if key in arrays:
                 self.layer = eqx.tree_at(lambda b, f=field: getattr(b, f), self.layer, as_layer(arrays[key]))
@@ -158,6 +171,9 @@ class EqxAdapter(Adapter):
         self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
         _jax.start(device)
         self.profile = specs.profile(self.name)
+        self.mode = MODES[self.profile.get("batchnorm.training_statistics", "batch")]
+        if EMA_ONLY and self.mode != "ema":
+            raise RuntimeError(f"BatchNorm(mode={self.mode!r}) needs equinox >= 0.13.0; found {eqx.__version__}")
         self.key = jax.random.PRNGKey(0)
 
     def version(self):
@@ -165,7 +181,7 @@ class EqxAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64), "batchnorm_mode": MODE,
+                "x64": bool(jax.config.jax_enable_x64), "batchnorm_mode": self.mode,
                 "execution": "eager" if self.call(_forward) is _forward else "eqx.filter_jit"}
 
     def seed(self, seed):
@@ -177,7 +193,7 @@ class EqxAdapter(Adapter):
         return key
 
     def batchnorm(self, layout, channels, dtype, **native):
-        return EqxBatchNorm(self.call, layout, channels, dtype, native)
+        return EqxBatchNorm(self.call, self.mode, layout, channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         if variant != "element":
@@ -185,12 +201,5 @@ class EqxAdapter(Adapter):
         return EqxDropout(self.call, dtype, native, self.next_key)
 
 
-OLDEST = "0.13.0"   # BatchNorm(mode="batch") first released in 0.13.0
-
-
 def make_adapter(name: str = "equinox", device: str = "cpu") -> EqxAdapter:
-    from packaging.version import Version
-
-    if Version(eqx.__version__) < Version(OLDEST):
-        raise RuntimeError(f"the equinox adapter needs equinox >= {OLDEST} (BatchNorm(mode='batch')); found {eqx.__version__}")
     return EqxAdapter(name, device)

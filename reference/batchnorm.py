@@ -124,6 +124,23 @@ def train_backward(x, gamma, eps: float, dy, layout: str):
     return dx, dgamma, dbeta
 
 
+def running_train_backward(x, m, v, w: float, gamma, eps: float, dy, layout: str):
+    """Gradients of sum(dy * y), y = gamma (x - m) / sqrt(v + eps) + beta, for m = w mean_B + d rm and
+    v = w var_B + d rv (biased var_B; rm, rv constants): the batch moments enter with weight w. With
+    s = 1 / sqrt(v + eps): dx = gamma s (dy - w mean(dy) - w s^2 (x - mean_B) mean(dy (x - m)));
+    dgamma = sum dy (x - m) s; dbeta = sum dy. w = 1 (m, v the batch moments) is ``train_backward``.
+    """
+    axes = reduction_axes(layout)
+    x, dy = _f64(x), _f64(dy)
+    inv_std = 1.0 / np.sqrt(_per_channel(v, layout) + eps)
+    centred = x - _per_channel(m, layout)
+    mean_b = _per_channel(batch_moments(x, layout)[0], layout)
+    dy_mean = _per_channel(dy.mean(axis=axes), layout)
+    dyc_mean = _per_channel((dy * centred).mean(axis=axes), layout)
+    dx = _per_channel(gamma, layout) * inv_std * (dy - w * dy_mean - w * inv_std**2 * (x - mean_b) * dyc_mean)
+    return dx, (dy * centred * inv_std).sum(axis=axes), dy.sum(axis=axes)
+
+
 def inference_backward(x, running_mean, running_var, gamma, eps: float, dy, layout: str):
     """Gradients of sum(dy * y) for the inference output (running statistics are constants).
 

@@ -24,12 +24,16 @@ class Conventions:
     update_weight_dtype: the dtype a layer rounds the update weight 1 - decay to (None: not rounded).
     scalars_dtype: the dtype each scalar is rounded to where it meets the statistics (None: not rounded): eps, the
     weight decay on the old value and the weight 1 - decay on the batch, each on its own.
+    training_statistics: what a training call normalises with, 'batch' (the batch moments) or 'updated_running'
+    (the running statistics after the call's update, m = w mean_B + d rm, v = w var_B + d rv, w = 1 - d; on a
+    fresh layer's first call the batch moments, which it stores: Equinox's mode='ema').
     """
 
     running_var_correction: str = "biased"
     arguments_dtype: str | None = None
     update_weight_dtype: str | None = None
     scalars_dtype: str | None = None
+    training_statistics: str | None = "batch"
 
     def held(self, value):
         """eps or decay as the layer holds it: value rounded to arguments_dtype, or to scalars_dtype."""
@@ -50,13 +54,15 @@ class Conventions:
 
 class BatchNorm:
     """BatchNormalization: gamma, beta, running_mean, running_var (None: no running statistics), eps and decay
-    as held under ``conventions`` (decay None: the cumulative average, counting batches_seen)."""
+    as held under ``conventions`` (decay None: the cumulative average, counting batches_seen); ``fresh``: no
+    training call yet (under training_statistics 'updated_running' the first stores the batch moments)."""
 
     def __init__(self, eps: float, decay, layout: str, conventions: Conventions = Conventions(), *,
-                 gamma=1.0, beta=0.0, running_mean=0.0, running_var=1.0):
+                 gamma=1.0, beta=0.0, running_mean=0.0, running_var=1.0, fresh: bool = False):
         self.eps, self.decay = conventions.held(eps), conventions.applied_decay(decay)
         self.batch_weight = conventions.batch_weight(decay)
         self.layout, self.conventions, self.batches_seen = layout, conventions, 0
+        self.fresh = fresh and conventions.training_statistics == "updated_running"
         self.gamma, self.beta = _copy(gamma), _copy(beta)
         self.running_mean, self.running_var = _copy(running_mean), _copy(running_var)
 
@@ -70,21 +76,35 @@ class BatchNorm:
         """Training normalizes with the batch moments; so does inference without running statistics."""
         return training or self.running_mean is None
 
+    def _updated_running(self, training) -> bool:
+        """Training normalizes with the updated running statistics (training_statistics 'updated_running')."""
+        return (training and self.running_mean is not None
+                and self.conventions.training_statistics == "updated_running")
+
+    def _running_after(self, x, mask=None):
+        """(mean, var) the running statistics hold after training on x: decay running + (1 - decay) batch
+        (cumulative average if decay is None), var corrected; a fresh model's first call stores the batch."""
+        decay, k = (None, 1) if self.fresh else (self.decay, self.batches_seen + 1)
+        return batchnorm.update_statistics(self.running_mean, self.running_var, *self._moments(x, mask),
+                                           self.conventions.running_var_correction, decay, k, self.batch_weight)
+
     def output(self, x, training, mask=None):
-        """y = gamma (x - mean) / sqrt(var + eps) + beta: batch moments when training, else running; no update."""
+        """y = gamma (x - mean) / sqrt(var + eps) + beta: batch moments when training (the updated running
+        statistics under 'updated_running'), else running; no update."""
+        if self._updated_running(training):
+            mean, var = self._running_after(x, mask)
+            return batchnorm.normalize(x, mean, var, self.gamma, self.beta, self.eps, self.layout)
         if self._batch_statistics(training):
             mean, var, _ = self._moments(x, mask)
             return batchnorm.normalize(x, mean, var, self.gamma, self.beta, self.eps, self.layout)
         return batchnorm.inference_forward(x, self.running_mean, self.running_var, self.gamma, self.beta, self.eps, self.layout)
 
     def update(self, x, mask=None):
-        """running <- decay running + (1 - decay) batch (cumulative average if decay is None), var corrected."""
+        """running <- _running_after(x)."""
         if self.running_mean is None:
             return
-        self.batches_seen += 1
-        self.running_mean, self.running_var = batchnorm.update_statistics(
-            self.running_mean, self.running_var, *self._moments(x, mask),
-            self.conventions.running_var_correction, self.decay, self.batches_seen, self.batch_weight)
+        self.running_mean, self.running_var = self._running_after(x, mask)
+        self.batches_seen, self.fresh = self.batches_seen + 1, False
 
     def forward(self, x, training, mask=None):
         """y = output(x, training); training also updates the running statistics."""
@@ -95,6 +115,10 @@ class BatchNorm:
 
     def backward(self, x, dy, training):
         """(dx, dgamma, dbeta) of sum(dy * output(x, training)); the state is unchanged."""
+        if self._updated_running(training):
+            weight = 1.0 if self.fresh else self.batch_weight if self.batch_weight is not None else 1.0 - self.decay
+            mean, var = self._running_after(x)
+            return batchnorm.running_train_backward(x, mean, var, weight, self.gamma, self.eps, dy, self.layout)
         if self._batch_statistics(training):
             return batchnorm.train_backward(x, self.gamma, self.eps, dy, self.layout)
         return batchnorm.inference_backward(x, self.running_mean, self.running_var, self.gamma, self.eps, dy, self.layout)

@@ -31,13 +31,16 @@ def build(adapter, profile, case, channels, **neutral):
 def conventions(profile):
     """The profile's conventions the reference follows; read at each call, since a rerun overrides the profile."""
     return Conventions(profile.get("batchnorm.running_var_correction"), profile.get("batchnorm.arguments_dtype"),
-                       profile.get("batchnorm.update_weight_dtype"), profile.get("batchnorm.scalars_dtype"))
+                       profile.get("batchnorm.update_weight_dtype"), profile.get("batchnorm.scalars_dtype"),
+                       profile.get("batchnorm.training_statistics"))
 
 
-def reference_model(profile, case, *, eps=EPS, decay=DECAY, **state):
+def reference_model(profile, case, *, eps=EPS, decay=DECAY, fresh=None, **state):
     """The reference BatchNorm of the case's layer holding ``state`` (gamma, beta, running_mean, running_var;
-    the others at 1, 0, 0, 1; running statistics None: none)."""
-    return BatchNorm(eps, decay, case["layout"], conventions(profile), **state)
+    the others at 1, 0, 0, 1; running statistics None: none); fresh (default: no running statistics given): the
+    layer has not been trained nor had its running statistics set."""
+    fresh = "running_mean" not in state if fresh is None else fresh
+    return BatchNorm(eps, decay, case["layout"], conventions(profile), fresh=fresh, **state)
 
 
 def set_affine(layer, rng, case, channels):

@@ -239,7 +239,7 @@ def test_defaults_decay(case, adapter, profile, check, rng):
     actual = layer.state()["running_mean"]
     batch_mean = ref.batch_moments(x, case["layout"])[0]
     check.observe("default_decay", float(np.median((actual - batch_mean) / (init["running_mean"] - batch_mean))))
-    model = reference_model(profile, case, eps=defaults["eps"], decay=defaults["decay"], **init)
+    model = reference_model(profile, case, eps=defaults["eps"], decay=defaults["decay"], fresh=True, **init)
     model.forward(x, training=True)
     check.close("running_mean", actual, model.running_mean)
 

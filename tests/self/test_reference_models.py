@@ -201,3 +201,36 @@ def test_flag_model_frozen_batchnorm_keeps_gamma_and_beta():
     np.testing.assert_array_equal(after["gamma"], params["gamma"])
     np.testing.assert_array_equal(after["beta"], params["beta"])
     assert not np.array_equal(after["kernel"], params["kernel"]) and not np.array_equal(after["running_mean"], params["running_mean"])
+
+
+EMA = Conventions(training_statistics="updated_running")
+
+
+def test_updated_running_training_by_hand():
+    """Equinox mode='ema', decay 0.9: a fresh model's first call normalises with and stores the batch moments;
+    later calls with m = 0.1 mean_B + 0.9 rm, v = 0.1 var_B + 0.9 rv, which they store."""
+    x = np.array([[1.0], [3.0]])   # mean 2, biased variance 1
+    model = BatchNorm(EPS, 0.9, "NC", EMA, running_mean=[0.0], running_var=[1.0])   # set statistics: not fresh
+    np.testing.assert_allclose(model.forward(x, training=True), [[0.8], [2.8]] / np.sqrt(1.0 + EPS), rtol=1e-15)
+    np.testing.assert_allclose((model.running_mean, model.running_var), ([0.2], [1.0]), rtol=1e-15)
+    model = BatchNorm(EPS, 0.9, "NC", EMA, running_mean=[0.0], running_var=[0.0], fresh=True)
+    np.testing.assert_allclose(model.forward(x, training=True), [[-1.0], [1.0]] / np.sqrt(1.0 + EPS), rtol=1e-15)
+    np.testing.assert_allclose((model.running_mean, model.running_var), ([2.0], [1.0]), rtol=1e-15)
+    x2 = np.array([[0.0], [4.0]])  # mean 2, biased variance 4: m = 2, v = 0.1 * 4 + 0.9 * 1 = 1.3
+    np.testing.assert_allclose(model.forward(x2, training=True), [[-2.0], [2.0]] / np.sqrt(1.3 + EPS), rtol=1e-15)
+    np.testing.assert_allclose((model.running_mean, model.running_var), ([2.0], [1.3]), rtol=1e-15)
+    assert not BatchNorm(EPS, 0.9, "NC", fresh=True).fresh   # the 'batch' convention has no first-call rule
+
+
+@pytest.mark.parametrize("layout", ["NC", "NCHW", "NHWC"])
+@pytest.mark.parametrize("fresh", [False, True])
+def test_updated_running_backward_matches_finite_differences(layout, fresh):
+    rng = np.random.default_rng(1)
+    s = _state(rng)
+    x, dy = rng.normal(1.0, 2.0, shape_of(layout, 4, 3, 2)), rng.normal(size=shape_of(layout, 4, 3, 2))
+    model = lambda **kw: BatchNorm(0.1, 0.7, layout, EMA, fresh=fresh, **{**s, **kw})  # noqa: E731
+    dx, dgamma, dbeta = model().backward(x, dy, training=True)
+    _assert_rel(_fd(lambda v: np.sum(dy * model().output(v, training=True)), x), dx, "dx")
+    _assert_rel(_fd(lambda g: np.sum(dy * model(gamma=g).output(x, training=True)), s["gamma"]), dgamma, "dgamma")
+    _assert_rel(_fd(lambda b: np.sum(dy * model(beta=b).output(x, training=True)), s["beta"]), dbeta, "dbeta")
+    assert np.allclose(dx, bn.train_backward(x, s["gamma"], 0.1, dy, layout)[0]) == fresh   # w = 1 on the first call

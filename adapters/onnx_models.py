@@ -93,7 +93,20 @@ def optional_outputs(names, types, form: str):
     raise ValueError(f"outputs must be graph, identity, unused or absent, got {form!r}")
 
 
-class OnnxBatchNorm(BatchNormLayer):
+class InferenceOnlyBatchNorm(BatchNormLayer):
+    """A BatchNorm run by an inference runtime: no freezing, gradients or optimizer step (NotExpressible)."""
+
+    def freeze(self):
+        unsupported(self.adapter, "batchnorm.frozen")
+
+    def gradients(self, x, dy, training):
+        unsupported(self.adapter, "batchnorm.gradients")
+
+    def sgd_step(self, x, dy, lr, training):
+        unsupported(self.adapter, "batchnorm.optimizer")
+
+
+class OnnxBatchNorm(InferenceOnlyBatchNorm):
     def __init__(self, adapter, layout: str, channels: int, dtype: str, native: dict):
         self.adapter, self.layout, self.channels, self.dtype = adapter, layout, channels, dtype
         self.native = dict(native)
@@ -145,15 +158,6 @@ class OnnxBatchNorm(BatchNormLayer):
 
     def set_state(self, **arrays):
         self._store(**{STATE[key]: as_dtype(value, self.types[STATE[key]]) for key, value in arrays.items()})
-
-    def freeze(self):
-        unsupported(self.adapter, "batchnorm.frozen")
-
-    def gradients(self, x, dy, training):
-        unsupported(self.adapter, "batchnorm.gradients")
-
-    def sgd_step(self, x, dy, lr, training):
-        unsupported(self.adapter, "batchnorm.optimizer")
 
     def reloaded(self):
         """onnx.save of the inference model (state in its initializers), onnx.load into a fresh layer."""

@@ -30,8 +30,8 @@ import torch
 from onnx import numpy_helper
 
 from layerconf import cache
-from layerconf.adapters.base import BatchNormLayer, DeviceUnavailable, DropoutLayer
-from layerconf.adapters.onnx_models import unsupported
+from layerconf.adapters.base import DeviceUnavailable, DropoutLayer
+from layerconf.adapters.onnx_models import InferenceOnlyBatchNorm, unsupported
 from layerconf.adapters.pytorch import DTYPES, STATE, TorchAdapter, TorchBatchNorm, TorchDropout, to_tensor
 from layerconf.reference.dtypes import as_dtype
 
@@ -120,7 +120,7 @@ class _Graphs:
         return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-class OnnxExportBatchNorm(_Graphs, BatchNormLayer):
+class OnnxExportBatchNorm(_Graphs, InferenceOnlyBatchNorm):
     """``values``: the layer's state, initializer name (the state_dict key) -> array; ``rank``: of the last input."""
 
     def __init__(self, adapter, cls: str, channels: int, dtype: str, native: dict):
@@ -143,15 +143,6 @@ class OnnxExportBatchNorm(_Graphs, BatchNormLayer):
             name = STATE[key]
             self.values[name] = np.asarray(value, dtype=np.float64).astype(self.values[name].dtype)
         self.sessions.clear()
-
-    def freeze(self):
-        unsupported(self.adapter, "batchnorm.frozen")
-
-    def gradients(self, x, dy, training):
-        unsupported(self.adapter, "batchnorm.gradients")
-
-    def sgd_step(self, x, dy, lr, training):
-        unsupported(self.adapter, "batchnorm.optimizer")
 
     def reloaded(self):
         """A fresh layer running this layer's two graphs for the rank of its last input, each holding this layer's

@@ -30,6 +30,7 @@ import torch
 from onnx import numpy_helper
 
 from layerconf import cache
+from layerconf.adapters import onnxruntime as ort_flavour
 from layerconf.adapters.base import DeviceUnavailable, DropoutLayer
 from layerconf.adapters.onnx_models import InferenceOnlyBatchNorm, unsupported
 from layerconf.adapters.pytorch import DTYPES, STATE, TorchAdapter, TorchBatchNorm, TorchDropout, to_tensor
@@ -180,11 +181,11 @@ class TorchOnnxAdapter(TorchAdapter):
             raise DeviceUnavailable(f"--device {device}: {name} runs its graphs on ONNX Runtime's CPU provider (its devices: cpu)")
         super().__init__(name, device)
         self.dynamo = DYNAMO[name]
-        self.options = ort.SessionOptions()
-        self.options.log_severity_level = 4    # errors reach the caller as exceptions; keep stderr quiet
+        self.runtime = ort_flavour.make_adapter("onnxruntime", "cpu")   # ORT at its default level, as deployed
 
-    def session(self, model: onnx.ModelProto) -> ort.InferenceSession:
-        return ort.InferenceSession(model.SerializeToString(), self.options, providers=["CPUExecutionProvider"])
+    def session(self, model: onnx.ModelProto):
+        """An ONNX Runtime session of ``model``, made as the onnxruntime flavour makes its own."""
+        return self.runtime.session(model)
 
     def environment(self):
         exporter = "dynamo=True (torch.export + onnxscript)" if self.dynamo else "dynamo=False (TorchScript)"
@@ -193,7 +194,7 @@ class TorchOnnxAdapter(TorchAdapter):
                 "execution": f"torch.onnx.export({exporter}) -> onnxruntime.InferenceSession"}
 
     def seed(self, seed):
-        ort.set_seed(seed)
+        self.runtime.seed(seed)
 
     def batchnorm(self, layout, channels, dtype, **native):
         return OnnxExportBatchNorm(self, self._batchnorm_class(layout), channels, dtype, native)

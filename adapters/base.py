@@ -66,6 +66,28 @@ class DropoutLayer(ABC):
         raise NotImplementedError(f"{type(self).__name__} returns no mask: its profile has no dropout.mask_output")
 
 
+class Layer(ABC):
+    """Any other layer whose behaviour depends on the training flag (RReLU, noise, attention, recurrent,
+    InstanceNorm, ...), built by the adapter method of its kind; one input array, one output array.
+    State keys are the layer's neutral names (running_mean, running_var, ...), as its profile section says."""
+
+    @abstractmethod
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Run the layer in training (True) or inference (False) mode."""
+
+    def forward_and_grad(self, x: np.ndarray, dy: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(y, dL/dx) of one call, L = sum(dy * y)."""
+        raise NotImplementedError(f"{type(self).__name__} takes no gradients")
+
+    def state(self) -> dict[str, np.ndarray | None]:
+        """The layer's running statistics and parameters by neutral key (none by default)."""
+        return {}
+
+    def set_state(self, **arrays: np.ndarray) -> None:
+        """Overwrite any of the keys ``state`` returns."""
+        raise NotImplementedError(f"{type(self).__name__} has no state to set")
+
+
 class Adapter(ABC):
     """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""
 
@@ -91,6 +113,15 @@ class Adapter(ABC):
     @abstractmethod
     def dropout(self, variant: str, layout: str, dtype: str, **native) -> DropoutLayer:
         """A dropout layer of ``variant`` (element, channel, alpha, channel_alpha, gaussian)."""
+
+    # Further layers: one method per kind, named after its profile section (rrelu, instance_norm, ...), defined
+    # here to raise and overridden by the adapters of the frameworks that have the layer. A case reaches the
+    # method only where the profile has the section (layerconf.applicability), so the error marks a profile and
+    # an adapter that disagree (``lacks``).
+
+    def lacks(self, kind: str) -> NotImplementedError:
+        """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
+        return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
 
 
 class FlagModel(ABC):

@@ -39,8 +39,13 @@ def read_yaml(path: Path):
 
 @functools.cache
 def _schema(name: str) -> dict:
-    """schemas/<name>.json, read once."""
-    return json.loads((SCHEMAS / f"{name}.json").read_text())
+    """schemas/<name>.json, read once; the profile's schema gains one section per layer beyond BatchNorm and
+    Dropout, each defined in its own schemas/profile/<section>.json (rrelu.json: the profile's ``rrelu``)."""
+    schema = json.loads((SCHEMAS / f"{name}.json").read_text())
+    if name == "profile":
+        for path in sorted((SCHEMAS / "profile").glob("*.json")):
+            schema["properties"][path.stem] = json.loads(path.read_text())
+    return schema
 
 
 def load_yaml(path: Path, schema: str, data=None):

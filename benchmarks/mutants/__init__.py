@@ -1,6 +1,7 @@
 """Semantic bugs injected into a framework, to show that the suite catches them.
 
-One module per framework (the ``mutants`` of each flavour's manifest) registers its mutants with ``@mutant(name, description)``; an
+The modules of each flavour's manifest (``mutants``: one per framework, or per framework and layer
+family) register their mutants with ``@mutant(name, description)``; an
 install function patches the framework's own layer code and calls ``hit()`` whenever the patch
 changes what a call does, so a mutant the suite never exercises is told apart from one it misses.
 plugin.py is the pytest plugin that installs the mutant named by LAYERCONF_MUTANT.
@@ -29,6 +30,7 @@ def hits() -> int:
 
 
 def mutants_of(framework: str) -> dict:
-    """Import the framework's mutant module (nothing is patched) and return its mutants."""
-    importlib.import_module(flavours.manifest(framework)["mutants"])
+    """Import the framework's mutant modules (nothing is patched) and return their mutants."""
+    for module in flavours.manifest(framework)["mutants"]:
+        importlib.import_module(module)
     return MUTANTS

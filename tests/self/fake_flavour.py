@@ -11,7 +11,7 @@ from layerconf.adapters.base import Adapter, DropoutLayer
 
 MANIFEST = {"title": "a fake flavour for the self-tests", "adapter": "tests.self.fake_flavour", "extra": "dev",
             "imports": ["numpy"], "environment": {}, "devices": ["cpu"], "deviations": ["fake"],
-            "mutants": "tests.self.fake_flavour", "matrix": {}}
+            "mutants": ["tests.self.fake_flavour"], "matrix": {}}
 PROFILE = {"dtypes": ["float64", "float32"],
            "batchnorm": {"layouts": {}, "arguments": {"decay": {"name": "momentum"}, "eps": {"name": "eps"}},
                          "defaults": {"decay": 0.9, "eps": 1e-5},

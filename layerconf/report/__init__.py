@@ -51,10 +51,12 @@ class Report:
     plots: dict                  # name -> SVG text, only those with data
 
     @property
-    def families(self) -> dict:
+    def layers(self) -> dict:
+        """{layer heading: {family: rows}} in the rows' order."""
         grouped = {}
         for row in self.rows:
-            grouped.setdefault(row.family, []).append(row)
+            heading = matrix.LAYERS.get(matrix.layer(row.family), matrix.layer(row.family))
+            grouped.setdefault(heading, {}).setdefault(row.family, []).append(row)
         return grouped
 
     @property

@@ -15,8 +15,8 @@ def test_matrix_cells_count_outcomes_and_carry_the_worst_error_and_links():
     assert keras_output.text() == "fail 1/2, 1 n/a, worst error 0.002 (4.5x tol, y)"
     deviation, missing = rows["bn.error.momentum"].cells
     assert (deviation.status, deviation.links, missing.status) == ("deviation", [LINK], "missing")
-    families = list(r.families)
-    assert families.index("batchnorm.training") < families.index("dropout.training")   # grouped by family
+    assert list(r.layers) == ["BatchNorm", "Dropout"]   # grouped by layer, then by family
+    assert list(r.layers["BatchNorm"])[0] == "batchnorm.training"
     assert [label for label, rec in r.failures] == ["keras-jax"]
 
 
@@ -136,3 +136,11 @@ def test_an_eager_flavour_or_a_path_without_its_eager_column_has_no_view():
     only_path = _with_compiled_torch(document())
     only_path["records"] = [r for r in only_path["records"] if r["framework"] != "torch"]
     assert report.build([only_path]).paths == []
+
+
+def test_a_layer_beyond_batchnorm_and_dropout_follows_them_under_its_own_heading():
+    doc = document()
+    doc["records"].insert(0, record("torch", "rrelu.eval.slope", "rrelu.inference", {"dtype": "float32"}))
+    r = report.build([doc])
+    assert list(r.layers) == ["BatchNorm", "Dropout", "rrelu"]
+    assert "### rrelu\n\n#### rrelu.inference" in report.markdown(r)

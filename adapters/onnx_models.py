@@ -15,6 +15,9 @@ operator version changes; docs/research/onnx_variants.md cites them):
 - ``outputs``: the running statistics (Dropout: the mask) as ``graph`` outputs, passed through an
   ``identity`` node to the graph's outputs, named but ``unused``, or ``absent`` (an empty name).
 - Dropout's ``training_mode``: an ``input`` fed per call, or ``absent`` (the spec's default, false).
+- BatchNormalization's ``spatial`` (6 to 8): an attribute written as given; with 0 the statistics are per
+  activation, and scale, B, input_mean and input_var are declared in the shape of the state the layer holds
+  (``set_state`` with arrays of shape (C, D1, ..., Dn)).
 
 A runtime keeps no state between runs, so after a training run that returns the running statistics the
 layer writes them back into its parameters, as anyone training through an inference runtime must.
@@ -113,7 +116,7 @@ class OnnxBatchNorm(InferenceOnlyBatchNorm):
         self.opset = native.pop("opset", adapter.profile.get("batchnorm.opset"))
         self.parameters = native.pop("parameters", "initializers")
         self.outputs = native.pop("outputs", "graph")
-        self.attributes = native     # epsilon, momentum as given; absent ones take the operator's defaults
+        self.attributes = native     # epsilon, momentum, spatial (6-8) as given; absent ones take the operator's defaults
         # Before 14 every input is typed like X (T); 14 gives the statistics their own type (U), 15 also
         # scale and B (T1, T2).
         stats = parameter_dtype(dtype)
@@ -128,16 +131,20 @@ class OnnxBatchNorm(InferenceOnlyBatchNorm):
         train_attributes, infer_attributes, extra = version_form(BN_VERSIONS, self.opset)
         outputs, graph_outputs, nodes = ["Y"], [tensor("Y", self.dtype, shape)], []
         if training:   # the running statistics in the case's form; saved_mean and saved_var (before 14) unused
-            types = {n: (self.types[i], [self.channels]) for n, i in zip(extra, ("input_mean", "input_var"))}
+            types = {n: (self.types[i], self._shape(i)) for n, i in zip(extra, ("input_mean", "input_var"))}
             outputs, graph_outputs, nodes = optional_outputs(extra[:2], types, self.outputs)
             outputs, graph_outputs = ["Y", *outputs, *extra[2:]], [tensor("Y", self.dtype, shape), *graph_outputs]
         node = helper.make_node("BatchNormalization", ["X", *INPUTS], outputs,
                                 **(train_attributes if training else infer_attributes), **self.attributes)
-        parameters = [tensor(name, self.types[name], [self.channels]) for name in INPUTS]
+        parameters = [tensor(name, self.types[name], self._shape(name)) for name in INPUTS]
         inputs = [tensor("X", self.dtype, shape), *(parameters if self.parameters == "inputs" else [])]
         initializers = [numpy_helper.from_array(value, name) for name, value in self.values.items()]
         return model([node, *nodes], inputs, graph_outputs, initializers if self.parameters == "initializers" else [],
                      self.opset)
+
+    def _shape(self, name):
+        """An input's declared shape: (C), or (C, D1, ..., Dn) per activation (spatial=0), as its value holds it."""
+        return list(self.values[name].shape)
 
     def forward(self, x, training):
         if training not in self.sessions:

@@ -22,6 +22,14 @@ def count_per_channel(shape, layout: str) -> int:
     return int(np.prod([shape[a] for a in reduction_axes(layout)]))
 
 
+def per_activation(x):
+    """x of shape (N, C, D1, ..., Dn) as (N, C*D1*...*Dn) in layout 'NC' (ONNX BatchNormalization-7 spatial=0):
+    each activation is a channel of its own, so every per-channel formula here reduces over the batch axis only,
+    and a statistic of shape (C, D1, ..., Dn) is the flattened vector reshaped back."""
+    x = _f64(x)
+    return x.reshape(x.shape[0], -1)
+
+
 def batch_moments(x, layout: str):
     """mean = (1/n) sum x ;  var = (1/n) sum (x - mean)^2  (biased), per channel."""
     x = _f64(x)

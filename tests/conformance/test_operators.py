@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from layerconf.reference import dropout as ref_dropout
+from layerconf.reference.batchnorm import per_activation
 from layerconf.reference.dtypes import as_dtype
+from layerconf.reference.layout import shape_of
 
 from . import draw
 from .helpers import DECAY, EPS, reference_model, set_all
@@ -56,6 +58,44 @@ def test_running_outputs(case, adapter, profile, check, rng):
         state = layer.state()
         check.close(f"running_mean after run {run}", state["running_mean"], model.running_mean)
         check.close(f"running_var after run {run}", state["running_var"], model.running_var)
+
+
+def _per_activation(case, adapter, profile, rng):
+    """A spatial=0 node holding drawn state of shape (C, D1, ..., Dn), the reference beside it (the per-channel model
+    over ``per_activation(x)``, layout NC: each activation a channel), and the draw of a batch of n (per activation
+    standardized over the batch, as draw.batch does per channel)."""
+    layout, dtype = case["layout"], case["dtype"]
+    shape = shape_of(layout, 1, 3, 3)[1:]
+    size = int(np.prod(shape))
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"],
+                            statistics="per_activation")
+    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    (gamma, beta), (mean, var) = draw.affine(rng, size, dtype), draw.running(rng, size, dtype)
+    state = {"gamma": gamma, "beta": beta, "running_mean": mean, "running_var": var}
+    layer.set_state(**{key: value.reshape(shape) for key, value in state.items()})
+    return layer, reference_model(profile, {"layout": "NC"}, **state), lambda n: draw.batch(rng, "NC", dtype, n, size).reshape(n, *shape)
+
+
+@behaviour("bn.spatial.inference")
+def test_spatial_inference(case, adapter, profile, check, rng):
+    layer, model, batch = _per_activation(case, adapter, profile, rng)
+    x = batch(5)
+    check.close("y in inference", layer.forward(x, training=False), model.forward(per_activation(x), training=False).reshape(x.shape))
+
+
+@behaviour("bn.spatial.round_trip")
+def test_spatial_round_trip(case, adapter, profile, check, rng):
+    layer, model, batch = _per_activation(case, adapter, profile, rng)
+    for k, x in enumerate([batch(4), batch(6)]):
+        y = model.forward(per_activation(x), training=True).reshape(x.shape)
+        check.close(f"y in training step {k + 1}", layer.forward(x, training=True), y)
+    state = layer.state()
+    check.close("running_mean", state["running_mean"], model.running_mean.reshape(state["running_mean"].shape))
+    check.close("running_var", state["running_var"], model.running_var.reshape(state["running_var"].shape))
+    x = batch(5)
+    held = reference_model(profile, {"layout": "NC"}, gamma=model.gamma, beta=model.beta,
+                           running_mean=state["running_mean"].ravel(), running_var=state["running_var"].ravel())
+    check.close("y in inference", layer.forward(x, training=False), held.forward(per_activation(x), training=False).reshape(x.shape))
 
 
 def _dropout(adapter, profile, dtype="float32", **neutral):

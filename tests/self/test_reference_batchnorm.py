@@ -65,6 +65,14 @@ def test_batch_moments_reduce_every_axis_but_channels(layout):
     np.testing.assert_allclose(channels_last(y, layout).var(axis=0), var / (var + EPS), rtol=1e-12)
 
 
+def test_per_activation_moments_reduce_the_batch_axis_only():
+    x = np.array([[[1.0, 10.0], [0.0, 5.0]], [[3.0, 20.0], [4.0, 5.0]]])   # (N=2, C=2, L=2)
+    mean, var = bn.batch_moments(bn.per_activation(x), "NC")
+    np.testing.assert_array_equal(mean.reshape(2, 2), [[2.0, 15.0], [2.0, 5.0]])
+    np.testing.assert_array_equal(var.reshape(2, 2), [[1.0, 25.0], [4.0, 0.0]])
+    assert bn.count_per_channel(bn.per_activation(x).shape, "NC") == 2
+
+
 # --- running statistics -------------------------------------------------------------------------
 
 def test_corrected_variance():

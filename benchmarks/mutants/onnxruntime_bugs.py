@@ -193,3 +193,24 @@ def _():
         node.input[1] = "default_ratio"
         return True
     _rewrite("Dropout", edit)
+
+
+@mutant("bn_spatial_dropped", "the spatial attribute is not written (an exporter whose framework only knows per-channel batch norm): "
+         "a per-activation node becomes a per-channel one")
+def _():
+    _rewrite("BatchNormalization", lambda g, n: _attribute(n, "spatial", 1) == 0 and _drop_attribute(n, "spatial"))
+
+
+@mutant("bn_activation_axes_reversed", "per-activation scale, B, mean and var of a spatial=0 node read with their axes "
+         "reversed, (C, H, W) as (W, H, C) (a converter mixing row- and column-major layouts)")
+def _():
+    def edit(graph, node):
+        if _attribute(node, "spatial", 1) != 0:
+            return False
+        ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in graph.input}
+        for k in range(1, 5):
+            name, rank = node.input[k], ranks[node.input[k]]
+            graph.node.insert(0, helper.make_node("Transpose", [name], [f"{name}_reversed"], perm=list(range(rank))[::-1]))
+            node.input[k] = f"{name}_reversed"
+        return True
+    _rewrite("BatchNormalization", edit)

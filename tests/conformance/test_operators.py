@@ -89,9 +89,9 @@ def test_spatial_round_trip(case, adapter, profile, check, rng):
     for k, x in enumerate([batch(4), batch(6)]):
         y = model.forward(per_activation(x), training=True).reshape(x.shape)
         check.close(f"y in training step {k + 1}", layer.forward(x, training=True), y)
-    state = layer.state()
-    check.close("running_mean", state["running_mean"], model.running_mean.reshape(state["running_mean"].shape))
-    check.close("running_var", state["running_var"], model.running_var.reshape(state["running_var"].shape))
+    state, shape = layer.state(), x.shape[1:]     # running statistics of shape (C, D1, ..., Dn)
+    check.close("running_mean", state["running_mean"], model.running_mean.reshape(shape))
+    check.close("running_var", state["running_var"], model.running_var.reshape(shape))
     x = batch(5)
     held = reference_model(profile, {"layout": "NC"}, gamma=model.gamma, beta=model.beta,
                            running_mean=state["running_mean"].ravel(), running_var=state["running_var"].ravel())

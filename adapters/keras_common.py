@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
-from layerconf.reference.attention import KEYS
 from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
+from layerconf.reference.attention import KEYS
 from layerconf.reference.layout import channel_axis
 
 POLICIES = {"float64": "float64", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}

@@ -51,6 +51,8 @@ def exposed(layer, rng, n, length, training=True, weights=False):
 
 def _mask_structure(check, keep, shared):
     """The keep mask is constant along each shared axis and varies along the other axes (batch, heads)."""
+    check.observe("attention_mask_shared", [name for name, axis in AXES.items()
+                                            if np.all(keep == np.take(keep, [0], axis=axis))])
     for name, axis in AXES.items():
         constant = bool(np.all(keep == np.take(keep, [0], axis=axis)))
         if name in shared:

@@ -88,6 +88,29 @@ class Layer(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no state to set")
 
 
+class AttentionLayer(Layer):
+    """Multi-head attention (profile ``attention``): query (N, L, E), key and value (N, S, E), H heads of size D.
+    State keys (reference/attention.py, x @ kernel + bias): q_kernel, k_kernel, v_kernel (E, H, D), their biases
+    (H, D), o_kernel (H, D, E), o_bias (E,). ``forward(x, training)`` is self-attention."""
+
+    def forward(self, x, training):
+        return self.attend(x, x, x, training)[0]
+
+    @abstractmethod
+    def attend(self, query, key, value, training: bool, weights: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(output (N, L, E), the weights (N, H, L, S) the layer returns when ``weights``, else None)."""
+
+    def attend_fast(self, x: np.ndarray) -> np.ndarray:
+        """Self-attention on x in inference on the framework's fast path (profile attention.fast_path)."""
+        raise NotImplementedError(f"{type(self).__name__} has no fast path: its profile has no attention.fast_path")
+
+    def encoder(self, x: np.ndarray, path: str) -> np.ndarray:
+        """A transformer encoder layer with this layer's dropout rate and heads on x (N, L, E) (profile
+        attention.encoder), seeded identically for each ``path``: 'fast' (inference, fast path), 'general'
+        (inference, general path), 'train' (training mode, built with rate 0)."""
+        raise NotImplementedError(f"{type(self).__name__} has no encoder: its profile has no attention.encoder")
+
+
 class Adapter(ABC):
     """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""
 
@@ -122,6 +145,11 @@ class Adapter(ABC):
     def lacks(self, kind: str) -> NotImplementedError:
         """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
         return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
+
+    def attention(self, dtype: str, embed: int, heads: int, **native) -> AttentionLayer:
+        """Multi-head attention of model size ``embed`` with ``heads`` heads (key/query/value size embed / heads),
+        dropout on its attention weights (native: the rate, as the profile spells it)."""
+        raise self.lacks("attention")
 
 
 class FlagModel(ABC):

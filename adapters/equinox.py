@@ -25,7 +25,7 @@ import optax
 
 from layerconf import specs
 from layerconf.adapters import _jax
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
 
 AXIS = "batch"   # the vmapped batch axis the layer's axis_name names
 # BatchNorm's mode by the profile's training convention: "batch" normalises training calls with the batch
@@ -166,6 +166,52 @@ class EqxDropout(DropoutLayer):
         return _jax.to_numpy(y), _jax.to_numpy(dx)
 
 
+def _attend(layer, q, k, v, key, training: bool):
+    """The layer in the mode given (eqx.nn.inference_mode), vmapped over the batch with one key per example."""
+    layer = eqx.nn.inference_mode(layer, not training)
+    keys = jax.random.split(key, q.shape[0])
+    return jax.vmap(lambda a, b, c, kk: layer(a, b, c, key=kk))(q, k, v, keys)
+
+
+class EqxAttention(AttentionLayer):
+    """eqx.nn.MultiheadAttention(num_heads, query_size=E, use_*_bias=True, dropout_p=p) on one example (L, E) at a
+    time under jax.vmap, a key per example (the layer splits it per head). Its projections are eqx.nn.Linear,
+    y = W x + b with W (out, in); the heads are the output's consecutive blocks of E / H."""
+
+    LINEARS = {"q": "query_proj", "k": "key_proj", "v": "value_proj", "o": "output_proj"}
+
+    def __init__(self, call, dtype: str, embed: int, heads: int, native: dict, next_key):
+        self.call, self.dtype, self.embed, self.heads, self.next_key = call, dtype, embed, heads, next_key
+        biases = dict.fromkeys(("use_query_bias", "use_key_bias", "use_value_bias", "use_output_bias"), True)
+        self.layer = eqx.nn.MultiheadAttention(heads, embed, **biases, **native, dtype=_jax.dtypes(dtype)["param_dtype"],
+                                               key=jax.random.PRNGKey(0))
+
+    def attend(self, query, key, value, training, weights=False):
+        q, k, v = (_jax.to_jax(a, self.dtype) for a in (query, key, value))
+        return _jax.to_numpy(self.call(_attend)(self.layer, q, k, v, self.next_key(), training)), None
+
+    def state(self):
+        e, h = self.embed, self.heads
+        out = {}
+        for n, attr in self.LINEARS.items():
+            linear = getattr(self.layer, attr)
+            kernel, bias = _jax.to_numpy(linear.weight).T, _jax.to_numpy(linear.bias)
+            out[f"{n}_kernel"] = kernel.reshape((h, e // h, e) if n == "o" else (e, h, e // h))
+            out[f"{n}_bias"] = bias.reshape((e,) if n == "o" else (h, e // h))
+        return out
+
+    def set_state(self, **arrays):
+        for name, a in arrays.items():
+            n, part = name.split("_")
+            field = "weight" if part == "kernel" else "bias"
+
+            def where(m, attr=self.LINEARS[n], field=field):
+                return getattr(getattr(m, attr), field)
+            old = where(self.layer)
+            new = jnp.asarray(a, dtype=old.dtype)
+            self.layer = eqx.tree_at(where, self.layer, new.reshape(old.shape[::-1]).T if field == "weight" else new.reshape(old.shape))
+
+
 class EqxAdapter(Adapter):
     def __init__(self, name: str, device: str):
         self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
@@ -199,6 +245,9 @@ class EqxAdapter(Adapter):
         if variant != "element":
             raise ValueError(f"eqx.nn.Dropout has one variant, 'element'; got {variant!r}")
         return EqxDropout(self.call, dtype, native, self.next_key)
+
+    def attention(self, dtype, embed, heads, **native):
+        return EqxAttention(self.call, dtype, embed, heads, native, self.next_key)
 
 
 def make_adapter(name: str = "equinox", device: str = "cpu") -> EqxAdapter:

@@ -19,7 +19,7 @@ from flax import serialization, traverse_util
 
 from layerconf import specs
 from layerconf.adapters import _jax
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
 
 STATE = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var"),
          "gamma": ("params", "scale"), "beta": ("params", "bias")}
@@ -142,6 +142,43 @@ class LinenDropout(DropoutLayer):
         return _jax.to_numpy(y), _jax.to_numpy(dx)
 
 
+PROJECTIONS = {"q_kernel": ("query", "kernel"), "q_bias": ("query", "bias"), "k_kernel": ("key", "kernel"),
+               "k_bias": ("key", "bias"), "v_kernel": ("value", "kernel"), "v_bias": ("value", "bias"),
+               "o_kernel": ("out", "kernel"), "o_bias": ("out", "bias")}   # params of MultiHeadDotProductAttention
+
+
+class LinenAttention(AttentionLayer):
+    """nn.MultiHeadDotProductAttention(num_heads, qkv_features=E, out_features=E, dropout_rate=p) applied with
+    deterministic=not training and rngs={'dropout': key}; sow_weights=True puts the attention weights in the
+    'intermediates' collection. The projections are its params (query/key/value/out: kernel and bias)."""
+
+    def __init__(self, dtype: str, embed: int, heads: int, native: dict, next_key):
+        self.dtype, self.next_key = dtype, next_key
+        self.module = nn.MultiHeadDotProductAttention(num_heads=heads, qkv_features=embed, out_features=embed,
+                                                      **_jax.dtypes(dtype), **native)
+        x = _jax.to_jax(jnp.zeros((1, 1, embed)), dtype)
+        self.variables = self.module.init(jax.random.key(0), x, x, x, deterministic=True)
+
+    def attend(self, query, key, value, training, weights=False):
+        q, k, v = (_jax.to_jax(a, self.dtype) for a in (query, key, value))
+        rngs = {"dropout": self.next_key()} if training else {}
+        y, sown = self.module.apply(self.variables, q, k, v, deterministic=not training, rngs=rngs,
+                                    sow_weights=weights, mutable=["intermediates"])
+        w = sown["intermediates"]["attention_weights"][0] if weights else None
+        return _jax.to_numpy(y), None if w is None else _jax.to_numpy(w)
+
+    def state(self):
+        params = self.variables["params"]
+        return {k: _jax.to_numpy(params[m][p]) for k, (m, p) in PROJECTIONS.items()}
+
+    def set_state(self, **arrays):
+        params = jax.tree_util.tree_map(lambda a: a, self.variables["params"])
+        for k, a in arrays.items():
+            m, p = PROJECTIONS[k]
+            params[m] = {**params[m], p: jnp.asarray(a, dtype=params[m][p].dtype)}
+        self.variables = {**self.variables, "params": params}
+
+
 class LinenAdapter(Adapter):
     def __init__(self, name: str, device: str):
         self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
@@ -174,6 +211,9 @@ class LinenAdapter(Adapter):
         if variant == "channel":
             native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
         return LinenDropout(self.call, dtype, native, self.next_key)
+
+    def attention(self, dtype, embed, heads, **native):
+        return LinenAttention(dtype, embed, heads, native, self.next_key)
 
 
 def make_adapter(name: str = "flax-linen", device: str = "cpu") -> LinenAdapter:

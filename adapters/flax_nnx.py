@@ -19,7 +19,8 @@ from flax import nnx, serialization
 
 from layerconf import specs
 from layerconf.adapters import _jax
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
+from layerconf.adapters.flax_linen import PROJECTIONS
 
 STATE = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}
 TRAINABLE = nnx.Param
@@ -140,6 +141,34 @@ class NnxDropout(DropoutLayer):
         return _jax.to_numpy(y), _jax.to_numpy(dx)
 
 
+class NnxAttention(AttentionLayer):
+    """nnx.MultiHeadAttention(num_heads, in_features=E, qkv_features=E, out_features=E, dropout_rate=p, decode=False,
+    rngs=nnx.Rngs(params=0, dropout=seed)) in train()/eval(); sow_weights=True sows the attention weights as an
+    nnx.Intermediate, taken with nnx.pop. The projections are its query/key/value/out kernel and bias Params."""
+
+    def __init__(self, dtype: str, embed: int, heads: int, native: dict, seed: int):
+        self.dtype = dtype
+        self.module = nnx.MultiHeadAttention(num_heads=heads, in_features=embed, qkv_features=embed, out_features=embed,
+                                             decode=False, **_jax.dtypes(dtype), **native, rngs=nnx.Rngs(params=0, dropout=seed))
+
+    def attend(self, query, key, value, training, weights=False):
+        self.module.train() if training else self.module.eval()
+        y = self.module(*(_jax.to_jax(a, self.dtype) for a in (query, key, value)), sow_weights=weights)
+        if not weights:
+            return _jax.to_numpy(y), None
+        (sown,) = jax.tree.leaves(nnx.pop(self.module, nnx.Intermediate))
+        return _jax.to_numpy(y), _jax.to_numpy(sown)
+
+    def state(self):
+        return {k: _jax.to_numpy(getattr(getattr(self.module, m), p).value) for k, (m, p) in PROJECTIONS.items()}
+
+    def set_state(self, **arrays):
+        for k, a in arrays.items():
+            m, p = PROJECTIONS[k]
+            variable = getattr(getattr(self.module, m), p)
+            _replace(variable, jnp.asarray(a, dtype=variable.value.dtype))
+
+
 class NnxAdapter(Adapter):
     def __init__(self, name: str, device: str):
         self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
@@ -171,6 +200,11 @@ class NnxAdapter(Adapter):
         if variant == "channel":
             native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
         layer = NnxDropout(self.call, dtype, native, self.seed_value)
+        self.live.add(layer.module)
+        return layer
+
+    def attention(self, dtype, embed, heads, **native):
+        layer = NnxAttention(dtype, embed, heads, native, self.seed_value)
         self.live.add(layer.module)
         return layer
 

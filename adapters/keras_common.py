@@ -15,9 +15,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+import numpy as np
+
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
 from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
+from layerconf.reference.attention import KEYS
 from layerconf.reference.layout import channel_axis
 
 POLICIES = {"float64": "float64", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -126,6 +129,35 @@ class KerasDropout(_LayerRunner, DropoutLayer):
         return self.flavour.numpy(y), self.flavour.numpy(dx)
 
 
+class KerasAttention(AttentionLayer):
+    """keras.layers.MultiHeadAttention(num_heads=H, key_dim=E / H, dropout=p), called layer(query, value, key=key,
+    training=...); built on its first call. get_weights()/set_weights() hold the state in the reference's order
+    (query, key, value kernel (E, H, D) and bias (H, D), attention_output kernel (H, D, E) and bias (E,))."""
+
+    def __init__(self, flavour, cls: str, dtype: str, embed: int, heads: int, native: dict):
+        self.flavour, self.dtype = flavour, dtype
+        self.layer = getattr(flavour.keras.layers, cls)(num_heads=heads, key_dim=embed // heads, **native, dtype=POLICIES[dtype])
+        self.embed = embed
+
+    def attend(self, query, key, value, training, weights=False):
+        q, k, v = (self.flavour.tensor(a, self.dtype) for a in (query, key, value))
+        out = self.layer(q, v, key=k, training=training, return_attention_scores=weights)
+        y, w = out if weights else (out, None)
+        return self.flavour.numpy(y), None if w is None else self.flavour.numpy(w)
+
+    def _built(self):
+        if not self.layer.built:
+            x = self.flavour.tensor(np.zeros((1, 1, self.embed)), self.dtype)
+            self.layer(x, x, training=False)
+        return self.layer
+
+    def state(self):
+        return dict(zip(KEYS, self._built().get_weights()))
+
+    def set_state(self, **arrays):
+        self._built().set_weights([arrays.get(k, old) for k, old in zip(KEYS, self.layer.get_weights())])
+
+
 class KerasAdapter(Adapter, TrainingFlagAdapter):
     """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
 
@@ -155,6 +187,9 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
         if isinstance(cls, dict):
             cls, native = cls[layout], {**self._layout_arguments("dropout", layout), **native}
         return KerasDropout(self.flavour, cls, dtype, native)
+
+    def attention(self, dtype, embed, heads, **native):
+        return KerasAttention(self.flavour, self.profile.get("attention.class"), dtype, embed, heads, native)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.flavour, channels, base_training, lr, native)

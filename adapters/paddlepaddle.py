@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer
 
 STATE = {"running_mean": "_mean", "running_var": "_variance", "gamma": "weight", "beta": "bias"}
 # _BatchNormBase.forward warns on every training call
@@ -121,6 +121,38 @@ class PaddleDropout(_Layer, DropoutLayer):
         return to_numpy(y), to_numpy(dx)
 
 
+class PaddleAttention(AttentionLayer):
+    """paddle.nn.MultiHeadAttention(embed_dim, num_heads, dropout=p) in train()/eval(); need_weights (a constructor
+    argument kept as an attribute) set per call. Its q/k/v/out_proj are Linear layers, y = x W + b, W (in, out)."""
+
+    def __init__(self, cls: str, dtype: str, embed: int, heads: int, native: dict):
+        self.dtype, self.embed, self.heads = dtype, embed, heads
+        self.layer = getattr(paddle.nn, cls)(embed, heads, **native)
+        self.layer.to(dtype=dtype)
+        self.projections = {"q": self.layer.q_proj, "k": self.layer.k_proj, "v": self.layer.v_proj, "o": self.layer.out_proj}
+
+    def attend(self, query, key, value, training, weights=False):
+        self.layer.train() if training else self.layer.eval()
+        self.layer.need_weights = weights
+        with paddle.no_grad():
+            out = self.layer(*(to_tensor(a, self.dtype) for a in (query, key, value)))
+        y, w = out if weights else (out, None)
+        return to_numpy(y), None if w is None else to_numpy(w)
+
+    def state(self):
+        e, h = self.embed, self.heads
+        shapes = {"kernel": {"o": (h, e // h, e)}, "bias": {"o": (e,)}}
+        return {f"{n}_{part}": getattr(linear, "weight" if part == "kernel" else "bias").numpy().reshape(
+                    shapes[part].get(n, (e, h, e // h) if part == "kernel" else (h, e // h)))
+                for n, linear in self.projections.items() for part in ("kernel", "bias")}
+
+    def set_state(self, **arrays):
+        for name, a in arrays.items():
+            n, part = name.split("_")
+            parameter = getattr(self.projections[n], "weight" if part == "kernel" else "bias")
+            parameter.set_value(np.asarray(a).reshape(parameter.shape).astype(self.dtype))
+
+
 class PaddleAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device != "cpu":
@@ -153,6 +185,9 @@ class PaddleAdapter(Adapter):
             if variant == "channel":
                 native = {**self._layout_arguments("dropout", layout), **native}
         return PaddleDropout(cls, dtype, native)
+
+    def attention(self, dtype, embed, heads, **native):
+        return PaddleAttention(self.profile.get("attention.class"), dtype, embed, heads, native)
 
 
 def make_adapter(name: str = "paddle", device: str = "cpu") -> PaddleAdapter:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from layerconf import cache, specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -149,6 +149,64 @@ class TorchDropout(_ModuleRunner, DropoutLayer):
         return self._forward_and_grad_of(self.runner, x, dy)
 
 
+class TorchAttention(AttentionLayer):
+    """nn.MultiheadAttention(embed, heads, dropout=p, batch_first=True) in the dtype; packed in_proj_weight (3E, E)
+    and out_proj as y = x W^T + b (state keys: adapters/base.AttentionLayer)."""
+
+    def __init__(self, cls: str, dtype: str, device: str, embed: int, heads: int, native: dict):
+        self.dtype, self.device, self.embed, self.heads, self.native = DTYPES[dtype], device, embed, heads, native
+        self.module = getattr(torch.nn, cls)(embed, heads, batch_first=True, **native).to(device=device, dtype=self.dtype)
+
+    def _input(self, x):
+        return to_tensor(x, self.dtype, self.device)
+
+    def attend(self, query, key, value, training, weights=False):
+        self.module.train(training)
+        y, w = self.module(*map(self._input, (query, key, value)), need_weights=weights, average_attn_weights=False)
+        return to_numpy(y), None if w is None else to_numpy(w)
+
+    def attend_fast(self, x):
+        self.module.eval()
+        with torch.no_grad():   # the fast path's conditions: eval, no autograd, need_weights=False, query is key is value
+            t = self._input(x)
+            return to_numpy(self.module(t, t, t, need_weights=False)[0])
+
+    def encoder(self, x, path):
+        torch.manual_seed(0)   # the same initial weights for every path
+        rate = 0.0 if path == "train" else self.native["dropout"]
+        layer = torch.nn.TransformerEncoderLayer(self.embed, self.heads, 2 * self.embed, dropout=rate, batch_first=True)
+        layer = layer.to(device=self.device, dtype=self.dtype).train(path == "train")
+        t = self._input(x)
+        if path == "fast":
+            with torch.no_grad():
+                return to_numpy(layer(t))
+        return to_numpy(layer(t))   # grad enabled with parameters requiring it: the general path
+
+    def state(self):
+        e, h = self.embed, self.heads
+        w, b = self.module.in_proj_weight.detach(), self.module.in_proj_bias.detach()
+        out = {}
+        for i, name in enumerate("qkv"):
+            out[f"{name}_kernel"] = to_numpy(w[i * e:(i + 1) * e].T).reshape(e, h, e // h)
+            out[f"{name}_bias"] = to_numpy(b[i * e:(i + 1) * e]).reshape(h, e // h)
+        out["o_kernel"] = to_numpy(self.module.out_proj.weight.detach().T).reshape(h, e // h, e)
+        out["o_bias"] = to_numpy(self.module.out_proj.bias.detach())
+        return out
+
+    def set_state(self, **arrays):
+        e = self.embed
+        with torch.no_grad():
+            for i, name in enumerate("qkv"):
+                if f"{name}_kernel" in arrays:
+                    self.module.in_proj_weight[i * e:(i + 1) * e] = self._input(arrays[f"{name}_kernel"].reshape(e, e).T)
+                if f"{name}_bias" in arrays:
+                    self.module.in_proj_bias[i * e:(i + 1) * e] = self._input(arrays[f"{name}_bias"].reshape(e))
+            if "o_kernel" in arrays:
+                self.module.out_proj.weight.copy_(self._input(arrays["o_kernel"].reshape(e, e).T))
+            if "o_bias" in arrays:
+                self.module.out_proj.bias.copy_(self._input(arrays["o_bias"]))
+
+
 class TorchAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device == "cuda" and not torch.cuda.is_available():
@@ -191,8 +249,12 @@ class TorchAdapter(Adapter):
     def dropout(self, variant, layout, dtype, **native):
         return TorchDropout(self._dropout_class(variant, layout), dtype, self.device, native, self.compile)
 
+    def attention(self, dtype, embed, heads, **native):
+        return TorchAttention(self.profile.get("attention.class"), dtype, self.device, embed, heads, native)
+
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:
     if name not in ("torch", "torch-compile"):
         raise ValueError(f"framework must be one of ['torch', 'torch-compile'], got {name!r}")
     return TorchAdapter(name, device)
+

@@ -30,6 +30,9 @@ TITLES = {
     "batch_size_one": "training batch of one",
     "dropout_scaling": "dropout scaling",
     "dropout_rate_one": "dropout rate 1",
+    "attention_dropout": "attention dropout",
+    "attention_weights": "returned attention weights",
+    "attention_fast_path": "attention fast path",
 }
 
 
@@ -190,10 +193,49 @@ def dropout_rate_one(records) -> Convention:
     return c
 
 
+def attention_dropout(records) -> Convention:
+    c = Convention("attention_dropout", TITLES["attention_dropout"])
+    seen = [(r["params"]["rate"], s) for r, s in observed(records, "attention_dropout_scale")]
+    if not seen:
+        return c
+    p, s = seen[0]
+    inverted = all(abs(s * (1 - p) - 1) < 1e-3 for p, s in seen)
+    on_weights = all(o == Outcome.PASSED for o in ran(records, "attn.train.values"))
+    shared = tuple(observed(records, "attention_mask_shared")[0][1]) if observed(records, "attention_mask_shared") else ()
+    c.value = (on_weights, inverted, shared)
+    c.text = (("on the attention weights" if on_weights else "NOT as on the attention weights")
+              + f", kept x{s:.4g} at p = {p:g}" + ("" if inverted else " (NOT 1/(1-p))")
+              + (f"; one mask shared along {' and '.join(shared)}" if shared else "; one draw per weight"))
+    return c
+
+
+def attention_weights(records) -> Convention:
+    c = Convention("attention_weights", TITLES["attention_weights"])
+    seen = observed(records, "attention_returned_weights")
+    if seen:
+        c.value = seen[0][1]
+        c.text = {"pre_dropout": "the softmax before the dropout", "post_dropout": "after the dropout (what the output used)"
+                  }.get(c.value, "neither the weights before nor after the dropout")
+    return c
+
+
+def attention_fast_path(records) -> Convention:
+    c = Convention("attention_fast_path", TITLES["attention_fast_path"])
+    parts = [(name, observed(records, key)) for name, key in (("attention", "attention_fast_path_difference"),
+                                                              ("encoder layer", "encoder_fast_path_difference"))]
+    parts = [(name, seen[0][1], seen[0][0]["outcome"] == Outcome.PASSED) for name, seen in parts if seen]
+    if parts:
+        c.value = all(agrees for *_, agrees in parts)
+        c.text = "; ".join(f"{name}: {'equals' if agrees else 'DIFFERS from'} the general path (largest difference {d:.2g})"
+                           for name, d, agrees in parts)
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
-             dropout_scaling(records), dropout_rate_one(records)]
+             dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
+             attention_fast_path(records)]
     return {c.key: c for c in found}

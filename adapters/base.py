@@ -151,6 +151,13 @@ class Adapter(ABC):
         dropout on its attention weights (native: the rate, as the profile spells it)."""
         raise self.lacks("attention")
 
+    def rrelu(self, dtype: str, **native) -> Layer:
+        """An RReLU layer (profile rrelu.class) taking input of ``dtype``; ``native`` are its bound arguments (lower,
+        upper as the profile spells them; none: the defaults). forward(x, training): y = x (x >= 0), a x (x < 0), a
+        drawn per element from U(lower, upper) in training, (lower + upper) / 2 in inference; forward_and_grad gives
+        dL/dx of the same call."""
+        raise self.lacks("rrelu")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

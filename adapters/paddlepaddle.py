@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 STATE = {"running_mean": "_mean", "running_var": "_variance", "gamma": "weight", "beta": "bias"}
 # _BatchNormBase.forward warns on every training call
@@ -153,6 +153,19 @@ class PaddleAttention(AttentionLayer):
             parameter.set_value(np.asarray(a).reshape(parameter.shape).astype(self.dtype))
 
 
+class PaddleLayer(_Layer, Layer):
+    """A paddle.nn layer of one input (RReLU, ...) without parameters, run on input of ``dtype``."""
+
+    def __init__(self, cls: str, dtype: str, native: dict):
+        self.layer, self.dtype = getattr(paddle.nn, cls)(**native), dtype
+
+    def forward_and_grad(self, x, dy, training):
+        self._mode(training)
+        xt, y, loss = self._loss(x, dy)
+        (dx,) = paddle.grad([loss], [xt])
+        return to_numpy(y), to_numpy(dx)
+
+
 class PaddleAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device != "cpu":
@@ -188,6 +201,9 @@ class PaddleAdapter(Adapter):
 
     def attention(self, dtype, embed, heads, **native):
         return PaddleAttention(self.profile.get("attention.class"), dtype, embed, heads, native)
+
+    def rrelu(self, dtype, **native):
+        return PaddleLayer(self.profile.get("rrelu.class"), dtype, native)
 
 
 def make_adapter(name: str = "paddle", device: str = "cpu") -> PaddleAdapter:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from layerconf import cache, specs
-from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -207,6 +207,22 @@ class TorchAttention(AttentionLayer):
                 self.module.out_proj.bias.copy_(self._input(arrays["o_bias"]))
 
 
+class TorchLayer(_ModuleRunner, Layer):
+    """A torch.nn module of one input (RReLU, ...) run on input of ``dtype``: the module holds no parameters, so
+    float16 and bfloat16 inputs reach it as they are."""
+
+    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
+        self._run(getattr(torch.nn, cls)(**native), compile_)
+        self.dtype, self.device = DTYPES[dtype], device
+
+    def forward_and_grad(self, x, dy, training):
+        self.runner.train(training)
+        xt = self._input(x, requires_grad=True)
+        y = self.runner(xt)
+        (y * self._input(dy)).sum().backward()
+        return to_numpy(y), to_numpy(xt.grad)
+
+
 class TorchAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device == "cuda" and not torch.cuda.is_available():
@@ -251,6 +267,9 @@ class TorchAdapter(Adapter):
 
     def attention(self, dtype, embed, heads, **native):
         return TorchAttention(self.profile.get("attention.class"), dtype, self.device, embed, heads, native)
+
+    def rrelu(self, dtype, **native):
+        return TorchLayer(self.profile.get("rrelu.class"), dtype, self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

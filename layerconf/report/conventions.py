@@ -5,6 +5,8 @@ what was measured. Nothing is read from the profiles: these are what the framewo
 """
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from layerconf.outcomes import Outcome
 
 CLOSE = 1e-3   # relative agreement between a measured factor and a candidate formula
@@ -33,6 +35,8 @@ TITLES = {
     "attention_dropout": "attention dropout",
     "attention_weights": "returned attention weights",
     "attention_fast_path": "attention fast path",
+    "rrelu_slopes": "RReLU slopes",
+    "rrelu_bounds": "RReLU bounds outside 0 <= lower <= upper <= 1",
 }
 
 
@@ -231,11 +235,54 @@ def attention_fast_path(records) -> Convention:
     return c
 
 
+def _rrelu_arithmetic(slope: float, lower: float, upper: float) -> set:
+    """The precisions (lower + upper) / 2 may have been computed in, given the measured slope: float64, float32 (bounds
+    and sum rounded, as Paddle's float attributes), both where the two agree (0.1 + 0.4 is 0.5 in float32 too)."""
+    candidates = {"float64": (lower + upper) / 2, "float32": float((np.float32(lower) + np.float32(upper)) / np.float32(2))}
+    return {k for k, m in candidates.items() if abs(slope - m) <= 1e-13 * abs(m)}
+
+
+def rrelu_slopes(records) -> Convention:
+    """Inference slope against (lower + upper) / 2 (float64 checks: in which precision), training slope range
+    against [lower, upper]."""
+    c = Convention("rrelu_slopes", TITLES["rrelu_slopes"])
+    inference = [(r["params"], s) for r, s in observed(records, "rrelu_inference_slope")
+                 if "lower" in r["params"] and r["params"].get("dtype") == "float64"]
+    training = [(r["params"], s) for r, s in observed(records, "rrelu_slope_range") if "lower" in r["params"]]
+    if not inference and not training:
+        return c
+    kinds = set.intersection(*(_rrelu_arithmetic(s, p["lower"], p["upper"]) for p, s in inference)) if inference else set()
+    kind = None if not inference else "other" if not kinds else "float64" if "float64" in kinds else "float32"
+    inside = all(p["lower"] - 1e-6 <= lo and hi <= p["upper"] + 1e-6 for p, (lo, hi) in training)
+    c.value = (kind, inside if training else None)
+    parts = []
+    if inference:
+        p, s = max(inference, key=lambda ps: abs(ps[1] - (ps[0]["lower"] + ps[0]["upper"]) / 2))
+        parts.append(f"inference {s:.10g} at lower={p['lower']:g}, upper={p['upper']:g} (" + {
+            "float64": "(lower + upper) / 2", "float32": "(lower + upper) / 2 in float32",
+            "other": "NOT (lower + upper) / 2"}[kind] + ")")
+    if training:
+        p, (lo, hi) = training[0]
+        parts.append(f"training slopes in [{lo:.5f}, {hi:.5f}] at lower={p['lower']:g}, upper={p['upper']:g}"
+                     + ("" if inside else " (OUTSIDE [lower, upper])"))
+    c.text = "; ".join(parts)
+    return c
+
+
+def rrelu_bounds(records) -> Convention:
+    c = Convention("rrelu_bounds", TITLES["rrelu_bounds"])
+    seen = {r["params"]["bounds"]: v for r, v in observed(records, "rrelu_invalid_bounds")}
+    if seen:
+        c.value = tuple(sorted(seen.items()))
+        c.text = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(seen.items()))
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
-             attention_fast_path(records)]
+             attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records)]
     return {c.key: c for c in found}

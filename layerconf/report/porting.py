@@ -64,7 +64,8 @@ SETTINGS = [momentum_and_eps, frozen]
 REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
              behaviour("batch_size_one", "training batch of one"),
              behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
-             behaviour("attention_dropout", "attention dropout"), behaviour("attention_weights", "returned attention weights")]
+             behaviour("attention_dropout", "attention dropout"), behaviour("attention_weights", "returned attention weights"),
+             behaviour("rrelu_slopes", "RReLU slopes"), behaviour("rrelu_bounds", "RReLU invalid bounds")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

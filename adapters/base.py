@@ -123,6 +123,12 @@ class Adapter(ABC):
         """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
         return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
 
+    def batchnorm_keras(self, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
+        """Keras' BatchNormalization with its variant arguments (renorm, renorm_clipping, renorm_momentum,
+        virtual_batch_size, synchronized) in ``native``: a BatchNormLayer whose state also has moving_stddev,
+        renorm_mean, renorm_stddev (None where the layer has none), each of shape (channels,)."""
+        raise self.lacks("batchnorm_keras")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

@@ -158,6 +158,12 @@ class Adapter(ABC):
         dL/dx of the same call."""
         raise self.lacks("rrelu")
 
+    def batchnorm_keras(self, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
+        """Keras' BatchNormalization with its variant arguments (renorm, renorm_clipping, renorm_momentum,
+        virtual_batch_size, synchronized) in ``native``: a BatchNormLayer whose state also has moving_stddev,
+        renorm_mean, renorm_stddev (None where the layer has none), each of shape (channels,)."""
+        raise self.lacks("batchnorm_keras")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

@@ -62,6 +62,8 @@ class _LayerRunner:
 
 
 class KerasBatchNorm(_LayerRunner, BatchNormLayer):
+    STATE = STATE
+
     def __init__(self, flavour: Flavour, layer, dtype: str, build: tuple):
         self.flavour, self.layer, self.dtype, self.build = flavour, layer, dtype, build
         self.calls = calls(flavour, layer)
@@ -73,10 +75,10 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
         return cls(flavour, layer, dtype, (layout, channels))
 
     def _variable(self, key):
-        return getattr(self.layer, STATE[key], None)
+        return getattr(self.layer, self.STATE[key], None)
 
     def state(self):
-        return {k: None if self._variable(k) is None else self.flavour.numpy(self._variable(k)) for k in STATE}
+        return {k: None if self._variable(k) is None else self.flavour.numpy(self._variable(k)) for k in self.STATE}
 
     def set_state(self, **arrays):
         for key, value in arrays.items():
@@ -116,6 +118,20 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
             model.save(path)
             loaded = keras.models.load_model(path)
         return KerasBatchNorm(self.flavour, loaded.layers[-1], self.dtype, self.build)
+
+
+class KerasBatchNormVariant(KerasBatchNorm):
+    """BatchNormalization with renorm, virtual batches or synchronized statistics (profile batchnorm_keras): the
+    state adds the renorm variables (None without renorm); values cross as (C,) whatever the variable's shape
+    (tf_keras gives virtual-batch variables the shape (1, 1, C))."""
+
+    STATE = {**STATE, "moving_stddev": "moving_stddev", "renorm_mean": "renorm_mean", "renorm_stddev": "renorm_stddev"}
+
+    def state(self):
+        return {k: None if v is None else v.reshape(-1) for k, v in super().state().items()}
+
+    def set_state(self, **arrays):
+        super().set_state(**{k: v.reshape(tuple(self._variable(k).shape)) for k, v in arrays.items()})
 
 
 class KerasDropout(_LayerRunner, DropoutLayer):
@@ -181,6 +197,10 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
     def batchnorm(self, layout, channels, dtype, **native):
         native = {**self._layout_arguments("batchnorm", layout), **native}
         return KerasBatchNorm.create(self.flavour, layout, channels, dtype, native)
+
+    def batchnorm_keras(self, layout, channels, dtype, **native):
+        native = {**self._layout_arguments("batchnorm", layout), **native}
+        return KerasBatchNormVariant.create(self.flavour, layout, channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         cls = self.profile.get(f"dropout.variants.{variant}")

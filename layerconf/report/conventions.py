@@ -37,6 +37,8 @@ TITLES = {
     "attention_fast_path": "attention fast path",
     "rrelu_slopes": "RReLU slopes",
     "rrelu_bounds": "RReLU bounds outside 0 <= lower <= upper <= 1",
+    "renorm": "batch renormalization (renorm)",
+    "virtual_batches": "ghost batches (virtual_batch_size)",
 }
 
 
@@ -278,11 +280,36 @@ def rrelu_bounds(records) -> Convention:
     return c
 
 
+def renorm(records) -> Convention:
+    """Whether the renorm checks ran and how they ended (bn.renorm.train_output)."""
+    c = Convention("renorm", TITLES["renorm"])
+    outcomes = ran(records, "bn.renorm.train_output")
+    if outcomes:
+        c.value = "available" if Outcome.PASSED in outcomes else "fails"
+        c.text = ("renorm=True trains as Ioffe (2017): r, d clipped, stop_gradient" if c.value == "available"
+                  else "renorm=True fails every training check")
+    return c
+
+
+def virtual_batches(records) -> Convention:
+    """Which samples form a virtual batch (bn.virtual.train_output), or that the argument is rejected."""
+    c = Convention("virtual_batches", TITLES["virtual_batches"])
+    seen, rejected = observed(records, "virtual_batch_grouping"), ran(records, "bn.virtual.rejected")
+    if seen:
+        c.value = seen[0][1]
+        c.text = {"strided": "virtual batch j holds samples j, j + N/v, j + 2N/v, ... (not consecutive ones)",
+                  "contiguous": "virtual batch j holds v consecutive samples"}.get(c.value, "neither strided nor contiguous")
+    elif rejected:
+        c.value, c.text = "rejected", "no virtual_batch_size: the argument is an error"
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
-             attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records)]
+             attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
+             renorm(records), virtual_batches(records)]
     return {c.key: c for c in found}

@@ -52,6 +52,7 @@ def running_var(a_label, a, b_label, b) -> list[str]:
 
 def behaviour(key: str, sentence: str):
     """A difference in a measured behaviour that has no setting: stated with both sides' values."""
+
     def difference(a_label, a, b_label, b) -> list[str]:
         ca, cb = a[key], b[key]
         if ca.value is None or cb.value is None or ca.value == cb.value:
@@ -65,7 +66,8 @@ REMAINING = [running_var, behaviour("batch_dependence", "output depends on the b
              behaviour("batch_size_one", "training batch of one"),
              behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
              behaviour("attention_dropout", "attention dropout"), behaviour("attention_weights", "returned attention weights"),
-             behaviour("rrelu_slopes", "RReLU slopes"), behaviour("rrelu_bounds", "RReLU invalid bounds")]
+             behaviour("rrelu_slopes", "RReLU slopes"), behaviour("rrelu_bounds", "RReLU invalid bounds"),
+             behaviour("renorm", "batch renormalization"), behaviour("virtual_batches", "ghost batch normalization")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

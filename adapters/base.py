@@ -123,6 +123,12 @@ class Adapter(ABC):
         """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
         return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
 
+    def augmentation(self, kind: str, dtype: str, **native) -> Layer:
+        """A random image augmentation layer of ``kind`` (the profile's augmentation.classes: flip, brightness,
+        contrast, translation, zoom, rotation, crop) on images (N, H, W, C) of ``dtype``. Its forward(x, training)
+        passes the flag; training=None calls the layer without the argument (the profile's direct_call)."""
+        raise self.lacks("augmentation")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

@@ -2,6 +2,8 @@
 shared by every backend: each wraps the layer's own call, get_random_transformation or transform_images.
 """
 from keras.src.layers.preprocessing.image_preprocessing.random_brightness import RandomBrightness
+from keras.src.layers.preprocessing.image_preprocessing.random_contrast import RandomContrast
+from keras.src.layers.preprocessing.image_preprocessing.random_crop import RandomCrop
 from keras.src.layers.preprocessing.image_preprocessing.random_flip import RandomFlip
 from keras.src.layers.preprocessing.image_preprocessing.random_rotation import RandomRotation
 from keras.src.layers.preprocessing.image_preprocessing.random_translation import RandomTranslation
@@ -87,3 +89,39 @@ def _():
             return images + self.backend.cast(transformation["rgb_delta"], images.dtype)
         return wrapper
     wrap(RandomBrightness, "transform_images", make)
+
+
+@mutant("aug_contrast_image_mean", "RandomContrast centres on the mean over height, width and channels instead of per channel")
+def _():
+    def make(adjust):
+        def wrapper(self, inputs, contrast_factor):
+            hit()
+            mean = self.backend.numpy.mean(inputs, axis=(-3, -2, -1), keepdims=True)
+            return (inputs - mean) * contrast_factor + mean
+        return wrapper
+    wrap(RandomContrast, "_adjust_contrast", make)
+
+
+@mutant("aug_crop_offset_halved", "RandomCrop in training draws its window's offsets from the first half of the range")
+def _():
+    def make(draw):
+        def wrapper(self, data, training=True, seed=None):
+            h_start, w_start = draw(self, data, training, seed)
+            if training:
+                hit()
+                return h_start // 2, w_start // 2
+            return h_start, w_start
+        return wrapper
+    wrap(RandomCrop, "get_random_transformation", make)
+
+
+@mutant("aug_seed_ignored", "RandomFlip ignores its seed argument (its SeedGenerator is seeded from the global generator)")
+def _():
+    def make(init):
+        def wrapper(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):   # Keras reads the signature
+            init(self, mode=mode, seed=None, data_format=data_format, **kwargs)
+            if seed is not None:
+                hit()
+                self.seed = seed
+        return wrapper
+    wrap(RandomFlip, "__init__", make)

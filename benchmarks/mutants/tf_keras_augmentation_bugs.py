@@ -5,6 +5,7 @@ import tensorflow as tf
 from tf_keras.src.layers.preprocessing.image_preprocessing import (
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -108,3 +109,14 @@ def _():
                 return call(self, inputs, training)
         return wrapper
     wrap(RandomContrast, "call", make)
+
+
+@mutant("tfk_aug_crop_random_in_inference", "RandomCrop crops at a random offset in inference instead of resizing the centred window")
+def _():
+    def make(call):
+        def wrapper(self, inputs, training=True):
+            if not training:
+                hit()
+            return call(self, inputs, training=True)
+        return wrapper
+    wrap(RandomCrop, "call", make)

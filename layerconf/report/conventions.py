@@ -30,6 +30,17 @@ TITLES = {
     "batch_size_one": "training batch of one",
     "dropout_scaling": "dropout scaling",
     "dropout_rate_one": "dropout rate 1",
+    "augmentation_direct_call": "augmentation layer called without the training flag",
+    "augmentation_crop_inference": "RandomCrop in inference",
+    "augmentation_flip_both": "RandomFlip horizontal_and_vertical",
+    "augmentation_contrast_draws": "RandomContrast factor drawn",
+}
+AUGMENTATION = {   # observed key -> value -> sentence
+    "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
+    "augmentation_crop_inference": {"center_crop_resize": "centred window resized to the target size",
+                                    "identity": "returns its input uncropped", "other": "neither the input nor the centred window"},
+    "augmentation_flip_both": {"joint": "one draw flips both axes or neither", "independent": "one draw per axis"},
+    "augmentation_contrast_draws": {"per_image": "per image", "per_batch": "once per call, for the whole batch"},
 }
 
 
@@ -190,10 +201,22 @@ def dropout_rate_one(records) -> Convention:
     return c
 
 
+def augmentation(key: str):
+    """The convention of an augmentation layer the observed ``key`` names (AUGMENTATION's sentences)."""
+    def measure(records) -> Convention:
+        c = Convention(key, TITLES[key])
+        seen = observed(records, key)
+        if seen:
+            c.value = seen[0][1]
+            c.text = AUGMENTATION[key].get(c.value, str(c.value))
+        return c
+    return measure
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
-             dropout_scaling(records), dropout_rate_one(records)]
+             dropout_scaling(records), dropout_rate_one(records), *(augmentation(k)(records) for k in AUGMENTATION)]
     return {c.key: c for c in found}

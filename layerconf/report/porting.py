@@ -63,7 +63,11 @@ def behaviour(key: str, sentence: str):
 SETTINGS = [momentum_and_eps, frozen]
 REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
              behaviour("batch_size_one", "training batch of one"),
-             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1")]
+             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
+             behaviour("augmentation_crop_inference", "RandomCrop in inference"),
+             behaviour("augmentation_flip_both", "RandomFlip horizontal_and_vertical"),
+             behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
+             behaviour("augmentation_direct_call", "augmentation layer called without the training flag")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

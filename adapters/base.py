@@ -164,6 +164,12 @@ class Adapter(ABC):
         renorm_mean, renorm_stddev (None where the layer has none), each of shape (channels,)."""
         raise self.lacks("batchnorm_keras")
 
+    def augmentation(self, kind: str, dtype: str, **native) -> Layer:
+        """A random image augmentation layer of ``kind`` (the profile's augmentation.classes: flip, brightness,
+        contrast, translation, zoom, rotation, crop) on images (N, H, W, C) of ``dtype``. Its forward(x, training)
+        passes the flag; training=None calls the layer without the argument (the profile's direct_call)."""
+        raise self.lacks("augmentation")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer, Layer, TrainingFlagAdapter
 from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
 from layerconf.reference.attention import KEYS
@@ -174,6 +174,18 @@ class KerasAttention(AttentionLayer):
         self._built().set_weights([arrays.get(k, old) for k, old in zip(KEYS, self.layer.get_weights())])
 
 
+class KerasAugmentation(Layer):
+    """A keras.layers Random* image layer called eagerly: layer(x, training=training), or layer(x) for None."""
+
+    def __init__(self, flavour, cls: str, dtype: str, native: dict):
+        self.flavour, self.dtype = flavour, dtype
+        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+
+    def forward(self, x, training):
+        flag = {} if training is None else {"training": training}
+        return self.flavour.numpy(self.layer(self.flavour.tensor(x, self.dtype), **flag))
+
+
 class KerasAdapter(Adapter, TrainingFlagAdapter):
     """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
 
@@ -213,3 +225,6 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.flavour, channels, base_training, lr, native)
+
+    def augmentation(self, kind, dtype, **native):
+        return KerasAugmentation(self.flavour, self.profile.get(f"augmentation.classes.{kind}"), dtype, native)

@@ -39,6 +39,17 @@ TITLES = {
     "rrelu_bounds": "RReLU bounds outside 0 <= lower <= upper <= 1",
     "renorm": "batch renormalization (renorm)",
     "virtual_batches": "ghost batches (virtual_batch_size)",
+    "augmentation_direct_call": "augmentation layer called without the training flag",
+    "augmentation_crop_inference": "RandomCrop in inference",
+    "augmentation_flip_both": "RandomFlip horizontal_and_vertical",
+    "augmentation_contrast_draws": "RandomContrast factor drawn",
+}
+AUGMENTATION = {   # observed key -> value -> sentence
+    "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
+    "augmentation_crop_inference": {"center_crop_resize": "centred window resized to the target size",
+                                    "identity": "returns its input uncropped", "other": "neither the input nor the centred window"},
+    "augmentation_flip_both": {"joint": "one draw flips both axes or neither", "independent": "one draw per axis"},
+    "augmentation_contrast_draws": {"per_image": "per image", "per_batch": "once per call, for the whole batch"},
 }
 
 
@@ -304,6 +315,19 @@ def virtual_batches(records) -> Convention:
     return c
 
 
+def augmentation(key: str):
+    """The convention of an augmentation layer the observed ``key`` names (AUGMENTATION's sentences)."""
+
+    def measure(records) -> Convention:
+        c = Convention(key, TITLES[key])
+        seen = observed(records, key)
+        if seen:
+            c.value = seen[0][1]
+            c.text = AUGMENTATION[key].get(c.value, str(c.value))
+        return c
+    return measure
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
@@ -311,5 +335,5 @@ def conventions(records: list[dict]) -> dict[str, Convention]:
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
              attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
-             renorm(records), virtual_batches(records)]
+             renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION)]
     return {c.key: c for c in found}

@@ -67,7 +67,11 @@ REMAINING = [running_var, behaviour("batch_dependence", "output depends on the b
              behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
              behaviour("attention_dropout", "attention dropout"), behaviour("attention_weights", "returned attention weights"),
              behaviour("rrelu_slopes", "RReLU slopes"), behaviour("rrelu_bounds", "RReLU invalid bounds"),
-             behaviour("renorm", "batch renormalization"), behaviour("virtual_batches", "ghost batch normalization")]
+             behaviour("renorm", "batch renormalization"), behaviour("virtual_batches", "ghost batch normalization"),
+             behaviour("augmentation_crop_inference", "RandomCrop in inference"),
+             behaviour("augmentation_flip_both", "RandomFlip horizontal_and_vertical"),
+             behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
+             behaviour("augmentation_direct_call", "augmentation layer called without the training flag")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 STATE = {"running_mean": "_mean", "running_var": "_variance", "gamma": "weight", "beta": "bias"}
 # _BatchNormBase.forward warns on every training call
@@ -121,6 +121,29 @@ class PaddleDropout(_Layer, DropoutLayer):
         return to_numpy(y), to_numpy(dx)
 
 
+class PaddleInstanceNorm(_Layer, Layer):
+    """InstanceNorm*D: parameters scale and bias (None with weight_attr=bias_attr=False), no running statistics."""
+
+    def __init__(self, cls: str, channels: int, dtype: str, native: dict):
+        self.layer, self.dtype = getattr(paddle.nn, cls)(channels, **native), dtype
+        if dtype == "float64":
+            self.layer.to(dtype="float64")
+
+    def state(self):
+        return {k: None if (p := getattr(self.layer, a)) is None else p.numpy() for k, a in (("gamma", "scale"), ("beta", "bias"))}
+
+    def set_state(self, **arrays):
+        for key, value in arrays.items():
+            target = getattr(self.layer, {"gamma": "scale", "beta": "bias"}[key])
+            target.set_value(np.asarray(value, dtype=target.numpy().dtype))
+
+    def forward_and_grad(self, x, dy, training):
+        self._mode(training)
+        xt, y, loss = self._loss(x, dy)
+        (dx,) = paddle.grad([loss], [xt])
+        return to_numpy(y), to_numpy(dx)
+
+
 class PaddleAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device != "cpu":
@@ -145,6 +168,9 @@ class PaddleAdapter(Adapter):
     def batchnorm(self, layout, channels, dtype, **native):
         cls = self.profile.get("batchnorm.layouts")[layout]
         return PaddleBatchNorm(cls, channels, dtype, {**self._layout_arguments("batchnorm", layout), **native})
+
+    def instance_norm(self, layout, channels, dtype, **native):
+        return PaddleInstanceNorm(self.profile.get("instance_norm.layouts")[layout], channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         cls = self.profile.get(f"dropout.variants.{variant}")

@@ -54,7 +54,7 @@ def test_train_values(case, adapter, profile, check, rng):
         layer, gamma, beta = affine_layer(adapter, profile, case, rng, **extra)
         x = sample(rng, case)
         check.close(f"y (running statistics {'on' if running else 'off'})", layer.forward(x, training=True),
-                    ref.train_forward(x, gamma, beta, EPS, case["layout"]))
+                    ref.train_forward(x, gamma, beta, EPS, case["layout"]), dtype=case["dtype"])
 
 
 @behaviour("instance_norm.train.running_stats")
@@ -84,7 +84,7 @@ def test_eval_running_stats(case, adapter, profile, check, rng):
     layer.set_state(running_mean=mean, running_var=var)
     x = sample(rng, case)
     check.close("y", layer.forward(x, training=False), ref.inference_forward(x, mean, var, gamma, beta, EPS,
-                                                                             case["layout"]))
+                                                                             case["layout"]), dtype=case["dtype"])
     after = layer.state()
     check.equal("running_mean", after["running_mean"], mean)
     check.equal("running_var", after["running_var"], var)
@@ -94,7 +94,8 @@ def test_eval_running_stats(case, adapter, profile, check, rng):
 def test_eval_instance_stats(case, adapter, profile, check, rng):
     layer, gamma, beta = affine_layer(adapter, profile, case, rng, **({"running_stats": False} if tracks(profile) else {}))
     x = sample(rng, case)
-    check.close("y", layer.forward(x, training=False), ref.train_forward(x, gamma, beta, EPS, case["layout"]))
+    check.close("y", layer.forward(x, training=False), ref.train_forward(x, gamma, beta, EPS, case["layout"]),
+                dtype=case["dtype"])
     state = layer.state()
     check.true("no running statistics", state.get("running_mean") is None and state.get("running_var") is None,
                f"the layer holds running statistics {state.get('running_mean')}, {state.get('running_var')}")

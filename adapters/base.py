@@ -170,6 +170,19 @@ class Adapter(ABC):
         passes the flag; training=None calls the layer without the argument (the profile's direct_call)."""
         raise self.lacks("augmentation")
 
+    def instance_norm(self, layout: str, channels: int, dtype: str, **native) -> Layer:
+        """An InstanceNorm layer (profile instance_norm.layouts) for ``layout`` with ``channels`` features, taking input
+        of ``dtype``; ``native``: its arguments as the profile spells them (none: the defaults). forward(x, training)
+        normalises each instance (n, c) over the spatial axes, or with the running statistics in inference where it
+        keeps them; forward_and_grad gives dL/dx; state() holds running_mean, running_var, gamma, beta (None where
+        the layer has none), set_state overwrites them."""
+        raise self.lacks("instance_norm")
+
+    def batchnorm_variants(self, variant: str, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
+        """A BatchNorm layer of another class (profile batchnorm_variants.<variant>): 'sync' (the synchronised class
+        run in this one process), 'lazy' (channels inferred at the first call; state() before it raises)."""
+        raise self.lacks("batchnorm_variants")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

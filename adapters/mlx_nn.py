@@ -18,7 +18,7 @@ import mlx.optimizers as optim
 import numpy as np
 
 from layerconf import specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 DTYPES = {"float64": mx.float64, "float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -110,6 +110,34 @@ class MLXDropout(DropoutLayer):
         return to_numpy(y), to_numpy(dx)
 
 
+class MLXInstanceNorm(Layer):
+    """nn.InstanceNorm(dims, eps, affine): weight and bias only with affine, no running statistics, no mode."""
+
+    def __init__(self, cls: str, channels: int, dtype: str, native: dict):
+        self.module, self.dtype = getattr(nn, cls)(channels, **native), dtype
+        if dtype == "float64":
+            self.module.set_dtype(mx.float64)
+
+    def forward(self, x, training):
+        self.module.train(training)
+        y = self.module(to_array(x, self.dtype))
+        mx.eval(y)
+        return to_numpy(y)
+
+    def forward_and_grad(self, x, dy, training):
+        self.module.train(training)
+        (y,), (dx,) = mx.vjp(self.module, [to_array(x, self.dtype)], [to_array(dy, self.dtype)])
+        mx.eval(y, dx)
+        return to_numpy(y), to_numpy(dx)
+
+    def state(self):
+        return {k: to_numpy(self.module[a]) if a in self.module else None for k, a in (("gamma", "weight"), ("beta", "bias"))}
+
+    def set_state(self, **arrays):
+        self.module.update({STATE[k]: mx.array(np.asarray(v, np.float64), dtype=self.module[STATE[k]].dtype)
+                            for k, v in arrays.items()})
+
+
 class MLXAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device != "cpu":
@@ -128,6 +156,9 @@ class MLXAdapter(Adapter):
 
     def batchnorm(self, layout, channels, dtype, **native):
         return MLXBatchNorm(self.profile.get("batchnorm.layouts")[layout], channels, dtype, native)
+
+    def instance_norm(self, layout, channels, dtype, **native):
+        return MLXInstanceNorm(self.profile.get("instance_norm.layouts")[layout], channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         cls = self.profile.get(f"dropout.variants.{variant}")

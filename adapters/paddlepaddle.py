@@ -159,6 +159,23 @@ class PaddleLayer(_Layer, Layer):
     def __init__(self, cls: str, dtype: str, native: dict):
         self.layer, self.dtype = getattr(paddle.nn, cls)(**native), dtype
 
+
+class PaddleInstanceNorm(_Layer, Layer):
+    """InstanceNorm*D: parameters scale and bias (None with weight_attr=bias_attr=False), no running statistics."""
+
+    def __init__(self, cls: str, channels: int, dtype: str, native: dict):
+        self.layer, self.dtype = getattr(paddle.nn, cls)(channels, **native), dtype
+        if dtype == "float64":
+            self.layer.to(dtype="float64")
+
+    def state(self):
+        return {k: None if (p := getattr(self.layer, a)) is None else p.numpy() for k, a in (("gamma", "scale"), ("beta", "bias"))}
+
+    def set_state(self, **arrays):
+        for key, value in arrays.items():
+            target = getattr(self.layer, {"gamma": "scale", "beta": "bias"}[key])
+            target.set_value(np.asarray(value, dtype=target.numpy().dtype))
+
     def forward_and_grad(self, x, dy, training):
         self._mode(training)
         xt, y, loss = self._loss(x, dy)
@@ -190,6 +207,9 @@ class PaddleAdapter(Adapter):
     def batchnorm(self, layout, channels, dtype, **native):
         cls = self.profile.get("batchnorm.layouts")[layout]
         return PaddleBatchNorm(cls, channels, dtype, {**self._layout_arguments("batchnorm", layout), **native})
+
+    def instance_norm(self, layout, channels, dtype, **native):
+        return PaddleInstanceNorm(self.profile.get("instance_norm.layouts")[layout], channels, dtype, native)
 
     def dropout(self, variant, layout, dtype, **native):
         cls = self.profile.get(f"dropout.variants.{variant}")

@@ -85,12 +85,16 @@ class _ModuleRunner:
         return xt
 
 
-class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
-    def __init__(self, cls: str, channels: int, dtype: str, device: str, native: dict, compile_: bool = False):
+class _NormModule(_ModuleRunner):
+    """A normalization module (BatchNorm*d, InstanceNorm*d, ...) built as ``cls(channels, **native)`` (a lazy class,
+    channels None: ``cls(**native)``) with float32 parameters for float16/bfloat16 input; its state by STATE."""
+
+    def __init__(self, cls: str, channels: int | None, dtype: str, device: str, native: dict, compile_: bool = False):
         self.build, self.compiled = (cls, channels, dtype, device, native), compile_
         self.dtype, self.device = DTYPES[dtype], device
         param_dtype = torch.float64 if dtype == "float64" else torch.float32
-        self._run(getattr(torch.nn, cls)(channels, **native).to(device=device, dtype=param_dtype), compile_)
+        module = getattr(torch.nn, cls)(**native) if channels is None else getattr(torch.nn, cls)(channels, **native)
+        self._run(module.to(device=device, dtype=param_dtype), compile_)
 
     def state(self):
         return {k: None if getattr(self.runner, a) is None else to_numpy(getattr(self.runner, a))
@@ -102,6 +106,8 @@ class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
                 target = getattr(self.runner, STATE[key])
                 target.copy_(torch.as_tensor(np.asarray(value, dtype=np.float64)))
 
+
+class TorchBatchNorm(_NormModule, BatchNormLayer):
     def freeze(self):
         self.runner.requires_grad_(False)
 
@@ -131,6 +137,16 @@ class TorchBatchNorm(_ModuleRunner, BatchNormLayer):
         fresh = TorchBatchNorm(*self.build, self.compiled)
         fresh.runner.load_state_dict(torch.load(buffer))
         return fresh
+
+
+class TorchInstanceNorm(_NormModule, Layer):
+    def forward_and_grad(self, x, dy, training):
+        self.runner.train(training)
+        self.runner.zero_grad(set_to_none=True)
+        xt = self._input(x, requires_grad=True)
+        y = self.runner(xt)
+        (y * self._input(dy)).sum().backward()
+        return to_numpy(y), to_numpy(xt.grad)
 
 
 class TorchDropout(_ModuleRunner, DropoutLayer):
@@ -270,6 +286,17 @@ class TorchAdapter(Adapter):
 
     def rrelu(self, dtype, **native):
         return TorchLayer(self.profile.get("rrelu.class"), dtype, self.device, native, self.compile)
+
+    def instance_norm(self, layout, channels, dtype, **native):
+        cls = self.profile.get("instance_norm.layouts")[layout]
+        return TorchInstanceNorm(cls, channels, dtype, self.device, native, self.compile)
+
+    def batchnorm_variants(self, variant, layout, channels, dtype, **native):
+        if variant == "sync":
+            return TorchBatchNorm(self.profile.get("batchnorm_variants.sync.class"), channels, dtype, self.device, native,
+                                  self.compile)
+        return TorchBatchNorm(self.profile.get("batchnorm_variants.lazy.layouts")[layout], None, dtype, self.device,
+                              native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

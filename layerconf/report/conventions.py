@@ -43,6 +43,7 @@ TITLES = {
     "augmentation_crop_inference": "RandomCrop in inference",
     "augmentation_flip_both": "RandomFlip horizontal_and_vertical",
     "augmentation_contrast_draws": "RandomContrast factor drawn",
+    "instance_norm_running": "InstanceNorm running statistics",
 }
 AUGMENTATION = {   # observed key -> value -> sentence
     "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
@@ -328,6 +329,25 @@ def augmentation(key: str):
     return measure
 
 
+def instance_norm_running(records) -> Convention:
+    """The factor on the batch-averaged biased instance variance in running_var: s/(s-1) unbiased, 1 biased (a sum
+    over the batch instead of the mean shows as another factor); 'none' where the layer ran without any."""
+    c = Convention("instance_norm_running", TITLES["instance_norm_running"])
+    seen = [(r["observed"]["instance_norm_spatial_size"], f) for r, f in observed(records, "instance_norm_var_factor")
+            if "instance_norm_spatial_size" in r["observed"]]
+    if seen:
+        kinds = {"unbiased" if _close(f, s / (s - 1)) else "biased" if _close(f, 1.0) else "other" for s, f in seen}
+        c.value = kinds.pop() if len(kinds) == 1 else "inconsistent"
+        s, f = seen[0]
+        c.text = {"unbiased": "instance means and unbiased variances var s/(s-1), averaged over the batch",
+                  "biased": "instance means and biased variances, averaged over the batch",
+                  "other": "neither the batch mean of s/(s-1) var nor of var",
+                  "inconsistent": "differs between checks"}[c.value] + f" (measured factor {f:.4g} at s = {s})"
+    elif ran(records, "instance_norm.eval.instance_stats"):
+        c.value, c.text = "none", "none: instance statistics in training and inference"
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
@@ -335,5 +355,6 @@ def conventions(records: list[dict]) -> dict[str, Convention]:
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
              attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
-             renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION)]
+             renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION),
+             instance_norm_running(records)]
     return {c.key: c for c in found}

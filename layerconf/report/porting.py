@@ -50,6 +50,23 @@ def running_var(a_label, a, b_label, b) -> list[str]:
             f"is n/(n-1) times {bl}'s (n values per channel per batch; measured update ratio {sizes or 'n/a'})"]
 
 
+def instance_norm_running(a_label, a, b_label, b) -> list[str]:
+    ra, rb = a["instance_norm_running"].value, b["instance_norm_running"].value
+    if ra is None or rb is None or (ra == "none") == (rb == "none"):
+        return []
+    keeps = a_label if rb == "none" else b_label
+    return [f"InstanceNorm: {keeps}'s layer with running statistics normalises inference with them; the other keeps "
+            f"none: build {keeps}'s without running statistics (its default) to match"]
+
+
+def instance_norm_variance(a_label, a, b_label, b) -> list[str]:
+    """Two InstanceNorm layers that both keep running statistics, folding in different instance variances."""
+    ca, cb = a["instance_norm_running"], b["instance_norm_running"]
+    if None in (ca.value, cb.value) or "none" in (ca.value, cb.value) or ca.value == cb.value:
+        return []
+    return [f"InstanceNorm running variance: {a_label} {ca.text}; {b_label} {cb.text}"]
+
+
 def behaviour(key: str, sentence: str):
     """A difference in a measured behaviour that has no setting: stated with both sides' values."""
 
@@ -61,7 +78,7 @@ def behaviour(key: str, sentence: str):
     return difference
 
 
-SETTINGS = [momentum_and_eps, frozen]
+SETTINGS = [momentum_and_eps, frozen, instance_norm_running]
 REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
              behaviour("batch_size_one", "training batch of one"),
              behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
@@ -71,7 +88,8 @@ REMAINING = [running_var, behaviour("batch_dependence", "output depends on the b
              behaviour("augmentation_crop_inference", "RandomCrop in inference"),
              behaviour("augmentation_flip_both", "RandomFlip horizontal_and_vertical"),
              behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
-             behaviour("augmentation_direct_call", "augmentation layer called without the training flag")]
+             behaviour("augmentation_direct_call", "augmentation layer called without the training flag"),
+             instance_norm_variance]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

@@ -123,6 +123,16 @@ class Adapter(ABC):
         """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
         return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
 
+    def gaussian_noise(self, dtype: str, **native) -> Layer:
+        """Additive Gaussian noise (profile gaussian_noise) for input of ``dtype``: training y = x + z with
+        z ~ N(0, stddev^2) drawn per element, inference y = x; forward_and_grad runs it in either mode."""
+        raise self.lacks("gaussian_noise")
+
+    def stochastic_depth(self, dtype: str, **native) -> Layer:
+        """Stochastic depth (profile stochastic_depth) for input of ``dtype``: training y = x m / (1 - p), m ~
+        Bernoulli(1 - p) per row of axis 0 (mode row) or per call (mode batch); inference y = x."""
+        raise self.lacks("stochastic_depth")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

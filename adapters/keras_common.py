@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer, TrainingFlagAdapter
+from layerconf.adapters.base import Adapter, BatchNormLayer, DropoutLayer, Layer, TrainingFlagAdapter
 from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
 from layerconf.reference.layout import channel_axis
@@ -126,6 +126,19 @@ class KerasDropout(_LayerRunner, DropoutLayer):
         return self.flavour.numpy(y), self.flavour.numpy(dx)
 
 
+class KerasLayer(_LayerRunner, Layer):
+    """A keras.layers class of one input, built with the dtype policy of its input."""
+
+    def __init__(self, flavour, cls: str, dtype: str, native: dict):
+        self.flavour, self.dtype = flavour, dtype
+        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+        self.calls = calls(flavour, self.layer)
+
+    def forward_and_grad(self, x, dy, training):
+        y, dx, _ = self._vjp(x, dy, training)
+        return self.flavour.numpy(y), self.flavour.numpy(dx)
+
+
 class KerasAdapter(Adapter, TrainingFlagAdapter):
     """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
 
@@ -155,6 +168,9 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
         if isinstance(cls, dict):
             cls, native = cls[layout], {**self._layout_arguments("dropout", layout), **native}
         return KerasDropout(self.flavour, cls, dtype, native)
+
+    def gaussian_noise(self, dtype, **native):
+        return KerasLayer(self.flavour, self.profile.get("gaussian_noise.class"), dtype, native)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.flavour, channels, base_training, lr, native)

@@ -13,9 +13,10 @@ import os
 import ml_dtypes
 import numpy as np
 import torch
+import torchvision
 
 from layerconf import cache, specs
-from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer
+from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -149,6 +150,21 @@ class TorchDropout(_ModuleRunner, DropoutLayer):
         return self._forward_and_grad_of(self.runner, x, dy)
 
 
+class TorchStochasticDepth(_ModuleRunner, Layer):
+    """torchvision.ops.StochasticDepth(p, mode): train() / eval() select the mode."""
+
+    def __init__(self, dtype: str, device: str, native: dict, compile_: bool = False):
+        self._run(torchvision.ops.StochasticDepth(**native), compile_)
+        self.dtype, self.device = DTYPES[dtype], device
+
+    def forward_and_grad(self, x, dy, training):
+        self.runner.train(training)
+        xt = self._input(x, requires_grad=True)
+        y = self.runner(xt)
+        (y * self._input(dy)).sum().backward()
+        return to_numpy(y), to_numpy(xt.grad)
+
+
 class TorchAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device == "cuda" and not torch.cuda.is_available():
@@ -190,6 +206,9 @@ class TorchAdapter(Adapter):
 
     def dropout(self, variant, layout, dtype, **native):
         return TorchDropout(self._dropout_class(variant, layout), dtype, self.device, native, self.compile)
+
+    def stochastic_depth(self, dtype, **native):
+        return TorchStochasticDepth(dtype, self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

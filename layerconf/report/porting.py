@@ -63,7 +63,8 @@ def behaviour(key: str, sentence: str):
 SETTINGS = [momentum_and_eps, frozen]
 REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
              behaviour("batch_size_one", "training batch of one"),
-             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1")]
+             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
+             behaviour("gaussian_noise", "Gaussian noise"), behaviour("stochastic_depth", "stochastic depth")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

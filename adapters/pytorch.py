@@ -13,7 +13,6 @@ import os
 import ml_dtypes
 import numpy as np
 import torch
-import torchvision
 
 from layerconf import cache, specs
 from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
@@ -151,9 +150,12 @@ class TorchDropout(_ModuleRunner, DropoutLayer):
 
 
 class TorchStochasticDepth(_ModuleRunner, Layer):
-    """torchvision.ops.StochasticDepth(p, mode): train() / eval() select the mode."""
+    """torchvision.ops.StochasticDepth(p, mode): train() / eval() select the mode. torchvision is imported here, not
+    with the module: the flavours that reuse this adapter's classes (torch-onnx, torch-export) do not install it."""
 
     def __init__(self, dtype: str, device: str, native: dict, compile_: bool = False):
+        import torchvision.ops
+
         self._run(torchvision.ops.StochasticDepth(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 

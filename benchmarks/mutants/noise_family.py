@@ -46,7 +46,7 @@ def register(GaussianNoise, ops):
     def _():
         on_training(lambda call, self, inputs: inputs + (call(self, inputs[:1], training=True) - inputs[:1]))
 
-    @mutant("gn_truncated", "GaussianNoise clips its noise at +-stddev (a truncated normal, variance 0.29 stddev^2)")
+    @mutant("gn_truncated", "GaussianNoise clips its noise at +-stddev (variance 0.52 stddev^2)")
     def _():
         on_training(lambda call, self, inputs: inputs + ops.clip(call(self, inputs, training=True) - inputs,
                                                                  -self.stddev, self.stddev))

@@ -183,6 +183,16 @@ class Adapter(ABC):
         run in this one process), 'lazy' (channels inferred at the first call; state() before it raises)."""
         raise self.lacks("batchnorm_variants")
 
+    def gaussian_noise(self, dtype: str, **native) -> Layer:
+        """Additive Gaussian noise (profile gaussian_noise) for input of ``dtype``: training y = x + z with
+        z ~ N(0, stddev^2) drawn per element, inference y = x; forward_and_grad runs it in either mode."""
+        raise self.lacks("gaussian_noise")
+
+    def stochastic_depth(self, dtype: str, **native) -> Layer:
+        """Stochastic depth (profile stochastic_depth) for input of ``dtype``: training y = x m / (1 - p), m ~
+        Bernoulli(1 - p) per row of axis 0 (mode row) or per call (mode batch); inference y = x."""
+        raise self.lacks("stochastic_depth")
+
 
 class FlagModel(ABC):
     """A small model for the training flag and the trainable attribute (Keras semantics).

@@ -186,6 +186,19 @@ class KerasAugmentation(Layer):
         return self.flavour.numpy(self.layer(self.flavour.tensor(x, self.dtype), **flag))
 
 
+class KerasLayer(_LayerRunner, Layer):
+    """A keras.layers class of one input, built with the dtype policy of its input."""
+
+    def __init__(self, flavour, cls: str, dtype: str, native: dict):
+        self.flavour, self.dtype = flavour, dtype
+        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+        self.calls = calls(flavour, self.layer)
+
+    def forward_and_grad(self, x, dy, training):
+        y, dx, _ = self._vjp(x, dy, training)
+        return self.flavour.numpy(y), self.flavour.numpy(dx)
+
+
 class KerasAdapter(Adapter, TrainingFlagAdapter):
     """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
 
@@ -222,6 +235,9 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
 
     def attention(self, dtype, embed, heads, **native):
         return KerasAttention(self.flavour, self.profile.get("attention.class"), dtype, embed, heads, native)
+
+    def gaussian_noise(self, dtype, **native):
+        return KerasLayer(self.flavour, self.profile.get("gaussian_noise.class"), dtype, native)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.flavour, channels, base_training, lr, native)

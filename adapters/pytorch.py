@@ -229,6 +229,16 @@ class TorchLayer(_ModuleRunner, Layer):
 
     def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
         self._run(getattr(torch.nn, cls)(**native), compile_)
+
+
+class TorchStochasticDepth(_ModuleRunner, Layer):
+    """torchvision.ops.StochasticDepth(p, mode): train() / eval() select the mode. torchvision is imported here, not
+    with the module: the flavours that reuse this adapter's classes (torch-onnx, torch-export) do not install it."""
+
+    def __init__(self, dtype: str, device: str, native: dict, compile_: bool = False):
+        import torchvision.ops
+
+        self._run(torchvision.ops.StochasticDepth(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
     def forward_and_grad(self, x, dy, training):
@@ -297,6 +307,9 @@ class TorchAdapter(Adapter):
                                   self.compile)
         return TorchBatchNorm(self.profile.get("batchnorm_variants.lazy.layouts")[layout], None, dtype, self.device,
                               native, self.compile)
+
+    def stochastic_depth(self, dtype, **native):
+        return TorchStochasticDepth(dtype, self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

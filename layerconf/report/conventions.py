@@ -44,6 +44,8 @@ TITLES = {
     "augmentation_flip_both": "RandomFlip horizontal_and_vertical",
     "augmentation_contrast_draws": "RandomContrast factor drawn",
     "instance_norm_running": "InstanceNorm running statistics",
+    "stochastic_depth": "stochastic-depth modes",
+    "gaussian_noise": "Gaussian noise",
 }
 AUGMENTATION = {   # observed key -> value -> sentence
     "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
@@ -348,6 +350,40 @@ def instance_norm_running(records) -> Convention:
     return c
 
 
+def gaussian_noise(records) -> Convention:
+    c = Convention("gaussian_noise", TITLES["gaussian_noise"])
+    keys = ("noise_per_element", "noise_stddev_above_one", "noise_seed_per_layer")
+    seen = [observed(records, k) for k in keys]
+    ratios = observed(records, "noise_variance_ratio")
+    if not (ratios or any(seen)):
+        return c
+    c.value = tuple(s[0][1] if s else None for s in seen)
+    per_element, above, per_layer = c.value
+    c.text = (f"adds N(0, stddev^2) noise {'drawn per element' if per_element else 'NOT drawn per element'}"
+              if per_element is not None else "adds N(0, stddev^2) noise")
+    if ratios:
+        c.text += f" (variance ratio {ratios[0][1]:.4f} at stddev {ratios[0][0]['params']['stddev']:g})"
+    if above is not None:
+        c.text += f"; stddev above 1: {'raises an error' if above == 'error' else 'adds noise of that size'}"
+    if per_layer is not None:
+        c.text += "; seed argument: " + ("two layers of one seed draw the same noise" if per_layer
+                                         else "an operation seed: the same noise only after reseeding the global generator")
+    return c
+
+
+def stochastic_depth(records) -> Convention:
+    c = Convention("stochastic_depth", TITLES["stochastic_depth"])
+    masks = {r["params"]["mode"]: m for r, m in observed(records, "depth_mask") if "mode" in r["params"]}
+    if not masks:
+        return c
+    c.value = tuple(sorted(masks.items()))
+    words = {"row": "one draw per row of axis 0", "input": "one draw for the whole input", "element": "one draw per element"}
+    scale = observed(records, "depth_scale")
+    c.text = "; ".join(f"mode {m}: {words.get(k, k)}" for m, k in c.value) + (
+        f"; kept x{scale[0][1]:.4g} at p = {scale[0][0]['params']['rate']:g}" if scale else "")
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
@@ -356,5 +392,5 @@ def conventions(records: list[dict]) -> dict[str, Convention]:
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
              attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
              renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION),
-             instance_norm_running(records)]
+             instance_norm_running(records), gaussian_noise(records), stochastic_depth(records)]
     return {c.key: c for c in found}

@@ -89,7 +89,8 @@ REMAINING = [running_var, behaviour("batch_dependence", "output depends on the b
              behaviour("augmentation_flip_both", "RandomFlip horizontal_and_vertical"),
              behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
              behaviour("augmentation_direct_call", "augmentation layer called without the training flag"),
-             instance_norm_variance]
+             instance_norm_variance,
+             behaviour("gaussian_noise", "Gaussian noise"), behaviour("stochastic_depth", "stochastic depth")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

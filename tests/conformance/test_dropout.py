@@ -237,3 +237,10 @@ def test_downscale_grad(case, adapter, profile, check, rng):
     y, dx = build(adapter, profile, case, rate=case["rate"], scaling="inference").forward_and_grad(x, dy)
     kept = np.asarray(y).astype(np.float64) != 0
     check.close("dx", dx, ref.downscaled_output(dy, kept, case["rate"], training=True), dtype=case["dtype"])
+
+
+@behaviour("do.gaussian.eval_identity")
+def test_gaussian_eval_identity(case, adapter, profile, check, rng):
+    x = draw.nonzero(rng, (16, 32), case["dtype"], 0.0, 100.0)
+    layer = build(adapter, profile, case, "gaussian", rate=case["rate"])
+    check.equal("y", layer.forward(x, training=False), as_dtype(x, case["dtype"]))

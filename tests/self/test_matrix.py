@@ -55,7 +55,7 @@ def test_list_prints_one_line_per_environment(capsys):
     envs = environments()
     assert [line.split()[0] for line in lines] == [e.id for e in envs]
     torch_22 = next(line for line in lines if line.startswith("torch-2.2 "))
-    assert torch_22.split()[1:4] == ["torch", "python", "3.11"] and torch_22.endswith("torch==2.2.* numpy<2")
+    assert torch_22.split()[1:4] == ["torch", "python", "3.11"] and torch_22.endswith("torch==2.2.* torchvision==0.17.* numpy<2")
 
 
 def test_jobs_must_be_positive():

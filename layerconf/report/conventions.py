@@ -30,6 +30,7 @@ TITLES = {
     "batch_size_one": "training batch of one",
     "dropout_scaling": "dropout scaling",
     "dropout_rate_one": "dropout rate 1",
+    "recurrent_dropout": "recurrent dropout: where, and its mask over time",
 }
 
 
@@ -190,10 +191,20 @@ def dropout_rate_one(records) -> Convention:
     return c
 
 
+def recurrent_dropout(records) -> Convention:
+    """The sites a recurrent layer drops (between_layers, inputs, state), each with its mask over time."""
+    c = Convention("recurrent_dropout", TITLES["recurrent_dropout"])
+    seen = sorted({value for _, value in observed(records, "recurrent_mask")})
+    if seen:
+        c.value = tuple(seen)
+        c.text = "; ".join(seen)
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
              initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
-             dropout_scaling(records), dropout_rate_one(records)]
+             dropout_scaling(records), dropout_rate_one(records), recurrent_dropout(records)]
     return {c.key: c for c in found}

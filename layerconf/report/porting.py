@@ -63,7 +63,8 @@ def behaviour(key: str, sentence: str):
 SETTINGS = [momentum_and_eps, frozen]
 REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
              behaviour("batch_size_one", "training batch of one"),
-             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1")]
+             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
+             behaviour("recurrent_dropout", "recurrent dropout (the tensors it drops, its mask per step or per sequence)")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

@@ -111,6 +111,26 @@ class AttentionLayer(Layer):
         raise NotImplementedError(f"{type(self).__name__} has no encoder: its profile has no attention.encoder")
 
 
+class RecurrentLayer(Layer):
+    """A recurrent layer (profile recurrent): forward(x, training) maps x (N, T, F) to the last layer's outputs at
+    every step (N, T, H), from zero initial states."""
+
+    @abstractmethod
+    def set_weights(self, layers: list[dict]) -> None:
+        """Overwrite every layer's weights, given per layer in reference.recurrent's neutral form (kernel (F, G H),
+        recurrent_kernel (H, G H), bias, recurrent_bias (G H), gates in the neutral order)."""
+
+
+def gate_blocks(w: np.ndarray, cell: str, native: list | None, axis: int = -1) -> np.ndarray:
+    """w's gate blocks along ``axis`` from the neutral order (reference.recurrent.GATES) into the framework's
+    (profile recurrent.gates; None: the neutral order)."""
+    from layerconf.reference.recurrent import GATES
+    neutral = GATES[cell]
+    native = native or neutral
+    blocks = dict(zip(neutral, np.split(np.asarray(w, np.float64), len(neutral), axis=axis)))
+    return np.concatenate([blocks[g] for g in native], axis=axis)
+
+
 class Adapter(ABC):
     """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""
 
@@ -192,6 +212,12 @@ class Adapter(ABC):
         """Stochastic depth (profile stochastic_depth) for input of ``dtype``: training y = x m / (1 - p), m ~
         Bernoulli(1 - p) per row of axis 0 (mode row) or per call (mode batch); inference y = x."""
         raise self.lacks("stochastic_depth")
+
+    def recurrent(self, cell: str, layers: int, features: int, units: int, dtype: str, **native) -> RecurrentLayer:
+        """``layers`` stacked recurrent layers of ``cell`` (rnn, lstm, gru; class profile recurrent.classes),
+        ``features`` inputs, ``units`` hidden units, input of ``dtype``; ``native``: the dropout arguments as the
+        profile spells them (torch dropout: between layers; Keras dropout, recurrent_dropout: within a layer)."""
+        raise self.lacks("recurrent")
 
 
 class FlagModel(ABC):

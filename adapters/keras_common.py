@@ -17,7 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer, Layer, TrainingFlagAdapter
+from layerconf.adapters.base import (
+    Adapter,
+    AttentionLayer,
+    BatchNormLayer,
+    DropoutLayer,
+    Layer,
+    RecurrentLayer,
+    TrainingFlagAdapter,
+    gate_blocks,
+)
 from layerconf.adapters.keras_calls import calls
 from layerconf.adapters.keras_flag import KerasFlagModel
 from layerconf.reference.attention import KEYS
@@ -199,6 +208,26 @@ class KerasLayer(_LayerRunner, Layer):
         return self.flavour.numpy(y), self.flavour.numpy(dx)
 
 
+class KerasRecurrent(_LayerRunner, RecurrentLayer):
+    """keras.layers.SimpleRNN / LSTM / GRU(units, return_sequences=True), built for (None, None, features); weights
+    through get_weights/set_weights: kernel, recurrent_kernel, bias with the gate columns in the profile's
+    recurrent.gates order. A bias of shape (2, G H) (GRU reset_after=True) holds [bias, recurrent_bias]; a single
+    bias (SimpleRNN, LSTM) is bias + recurrent_bias, the same pre-activation."""
+
+    def __init__(self, flavour, cls, cell, gates, features, units, dtype, native):
+        self.flavour, self.dtype, self.cell, self.gates = flavour, dtype, cell, gates
+        self.layer = getattr(flavour.keras.layers, cls)(units, return_sequences=True, **native, dtype=POLICIES[dtype])
+        self.layer.build((None, None, features))
+        self.calls = calls(flavour, self.layer)
+
+    def set_weights(self, layers):
+        (w,) = layers
+        kernel, recurrent, bias = (gate_blocks(w[k], self.cell, self.gates) for k in ("kernel", "recurrent_kernel", "bias"))
+        recurrent_bias = gate_blocks(w["recurrent_bias"], self.cell, self.gates)
+        two = len(self.layer.get_weights()[2].shape) == 2
+        self.layer.set_weights([kernel, recurrent, np.stack([bias, recurrent_bias]) if two else bias + recurrent_bias])
+
+
 class KerasAdapter(Adapter, TrainingFlagAdapter):
     """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
 
@@ -238,6 +267,12 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
 
     def gaussian_noise(self, dtype, **native):
         return KerasLayer(self.flavour, self.profile.get("gaussian_noise.class"), dtype, native)
+
+    def recurrent(self, cell, layers, features, units, dtype, **native):
+        if layers != 1:
+            raise ValueError(f"a Keras recurrent layer is one layer (stack them in a model), got layers={layers}")
+        return KerasRecurrent(self.flavour, self.profile.get(f"recurrent.classes.{cell}"), cell,
+                              self.profile.get("recurrent.gates", {}).get(cell), features, units, dtype, native)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.flavour, channels, base_training, lr, native)

@@ -15,7 +15,16 @@ import numpy as np
 import torch
 
 from layerconf import cache, specs
-from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
+from layerconf.adapters.base import (
+    Adapter,
+    AttentionLayer,
+    BatchNormLayer,
+    DeviceUnavailable,
+    DropoutLayer,
+    Layer,
+    RecurrentLayer,
+    gate_blocks,
+)
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -249,6 +258,30 @@ class TorchStochasticDepth(_ModuleRunner, Layer):
         return to_numpy(y), to_numpy(xt.grad)
 
 
+class TorchRecurrent(_ModuleRunner, RecurrentLayer):
+    """nn.RNN / LSTM / GRU of num_layers stacked layers, batch_first=True; float16/bfloat16 input into a float32
+    module, as for BatchNorm. Weights: weight_ih_l{k} = kernel^T, weight_hh_l{k} = recurrent_kernel^T, bias_ih_l{k},
+    bias_hh_l{k}, the gate rows in the profile's recurrent.gates order."""
+
+    def __init__(self, cls, cell, gates, layers, features, units, dtype, device, native, compile_=False):
+        self.dtype, self.device, self.cell, self.gates = DTYPES[dtype], device, cell, gates
+        param_dtype = torch.float64 if dtype == "float64" else torch.float32
+        module = getattr(torch.nn, cls)(features, units, num_layers=layers, batch_first=True, **native)
+        self._run(module.to(device=device, dtype=param_dtype), compile_)
+
+    def forward(self, x, training):
+        self.runner.train(training)
+        with torch.no_grad():
+            return to_numpy(self.runner(self._input(x))[0])
+
+    def set_weights(self, layers):
+        names = (("weight_ih", "kernel"), ("weight_hh", "recurrent_kernel"), ("bias_ih", "bias"), ("bias_hh", "recurrent_bias"))
+        with torch.no_grad():
+            for k, w in enumerate(layers):
+                for name, key in names:
+                    getattr(self.runner, f"{name}_l{k}").copy_(torch.as_tensor(gate_blocks(w[key], self.cell, self.gates).T))
+
+
 class TorchAdapter(Adapter):
     def __init__(self, name: str, device: str):
         if device == "cuda" and not torch.cuda.is_available():
@@ -310,6 +343,11 @@ class TorchAdapter(Adapter):
 
     def stochastic_depth(self, dtype, **native):
         return TorchStochasticDepth(dtype, self.device, native, self.compile)
+
+    def recurrent(self, cell, layers, features, units, dtype, **native):
+        return TorchRecurrent(self.profile.get(f"recurrent.classes.{cell}"), cell,
+                              self.profile.get("recurrent.gates", {}).get(cell), layers, features, units, dtype,
+                              self.device, native, self.compile)
 
 
 def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:

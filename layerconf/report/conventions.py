@@ -46,6 +46,7 @@ TITLES = {
     "instance_norm_running": "InstanceNorm running statistics",
     "stochastic_depth": "stochastic-depth modes",
     "gaussian_noise": "Gaussian noise",
+    "recurrent_dropout": "recurrent dropout: where, and its mask over time",
 }
 AUGMENTATION = {   # observed key -> value -> sentence
     "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
@@ -384,6 +385,16 @@ def stochastic_depth(records) -> Convention:
     return c
 
 
+def recurrent_dropout(records) -> Convention:
+    """The sites a recurrent layer drops (between_layers, inputs, state), each with its mask over time."""
+    c = Convention("recurrent_dropout", TITLES["recurrent_dropout"])
+    seen = sorted({value for _, value in observed(records, "recurrent_mask")})
+    if seen:
+        c.value = tuple(seen)
+        c.text = "; ".join(seen)
+    return c
+
+
 def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
@@ -392,5 +403,6 @@ def conventions(records: list[dict]) -> dict[str, Convention]:
              dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
              attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
              renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION),
-             instance_norm_running(records), gaussian_noise(records), stochastic_depth(records)]
+             instance_norm_running(records), gaussian_noise(records), stochastic_depth(records),
+             recurrent_dropout(records)]
     return {c.key: c for c in found}

@@ -90,7 +90,8 @@ REMAINING = [running_var, behaviour("batch_dependence", "output depends on the b
              behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
              behaviour("augmentation_direct_call", "augmentation layer called without the training flag"),
              instance_norm_variance,
-             behaviour("gaussian_noise", "Gaussian noise"), behaviour("stochastic_depth", "stochastic depth")]
+             behaviour("gaussian_noise", "Gaussian noise"), behaviour("stochastic_depth", "stochastic depth"),
+             behaviour("recurrent_dropout", "recurrent dropout (the tensors it drops, its mask per step or per sequence)")]
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

@@ -16,28 +16,6 @@ from benchmarks.mutants.keras_family import attribute, wrap
 CELLS = (SimpleRNNCell, LSTMCell, GRUCell)
 
 
-def _fresh(getter, reset):
-    """getter drawing a new mask at every step (the cache reset before each)."""
-    def make(get):
-        def wrapper(self, step_input):
-            if getattr(self, getter.replace("get_", "").replace("_mask", ""), 0) > 0:
-                hit()
-                getattr(self, reset)()
-            return get(self, step_input)
-        return wrapper
-    return make
-
-
-@mutant("rnn_input_mask_per_step", "a fresh input dropout mask at every step instead of one per sequence")
-def _():
-    wrap(DropoutRNNCell, "get_dropout_mask", _fresh("get_dropout_mask", "reset_dropout_mask"))
-
-
-@mutant("rnn_state_mask_per_step", "a fresh recurrent dropout mask at every step instead of one per sequence")
-def _():
-    wrap(DropoutRNNCell, "get_recurrent_dropout_mask", _fresh("get_recurrent_dropout_mask", "reset_recurrent_dropout_mask"))
-
-
 @mutant("rnn_input_mask_ignored", "the input dropout mask is all ones: dropout=p drops nothing")
 def _():
     def make(get):

@@ -70,7 +70,10 @@ def cell(records: list[dict]) -> Cell:
 
 # The layers of the matrix (a family's first word) in the report's order, with their headings; a layer not
 # named here follows them, in catalogue order, under its own word.
-LAYERS = {"batchnorm": "BatchNorm", "flag": "BatchNorm under the training flag (Keras)", "dropout": "Dropout"}
+LAYERS = {"batchnorm": "BatchNorm", "flag": "BatchNorm under the training flag (Keras)", "dropout": "Dropout",
+          "instance_norm": "InstanceNorm", "attention": "Attention dropout", "recurrent": "Recurrent dropout",
+          "rrelu": "RReLU", "gaussian_noise": "GaussianNoise", "stochastic_depth": "StochasticDepth",
+          "augmentation": "Random augmentation (Keras)"}
 
 
 def layer(family: str) -> str:

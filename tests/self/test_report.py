@@ -142,5 +142,5 @@ def test_a_layer_beyond_batchnorm_and_dropout_follows_them_under_its_own_heading
     doc = document()
     doc["records"].insert(0, record("torch", "rrelu.eval.slope", "rrelu.inference", {"dtype": "float32"}))
     r = report.build([doc])
-    assert list(r.layers) == ["BatchNorm", "Dropout", "rrelu"]
-    assert "### rrelu\n\n#### rrelu.inference" in report.markdown(r)
+    assert list(r.layers) == ["BatchNorm", "Dropout", "RReLU"]
+    assert "### RReLU\n\n#### rrelu.inference" in report.markdown(r)

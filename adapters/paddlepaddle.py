@@ -159,8 +159,14 @@ class PaddleLayer(_Layer, Layer):
     def __init__(self, cls: str, dtype: str, native: dict):
         self.layer, self.dtype = getattr(paddle.nn, cls)(**native), dtype
 
+    def forward_and_grad(self, x, dy, training):
+        self._mode(training)
+        xt, y, loss = self._loss(x, dy)
+        (dx,) = paddle.grad([loss], [xt])
+        return to_numpy(y), to_numpy(dx)
 
-class PaddleInstanceNorm(_Layer, Layer):
+
+class PaddleInstanceNorm(PaddleLayer):
     """InstanceNorm*D: parameters scale and bias (None with weight_attr=bias_attr=False), no running statistics."""
 
     def __init__(self, cls: str, channels: int, dtype: str, native: dict):
@@ -175,12 +181,6 @@ class PaddleInstanceNorm(_Layer, Layer):
         for key, value in arrays.items():
             target = getattr(self.layer, {"gamma": "scale", "beta": "bias"}[key])
             target.set_value(np.asarray(value, dtype=target.numpy().dtype))
-
-    def forward_and_grad(self, x, dy, training):
-        self._mode(training)
-        xt, y, loss = self._loss(x, dy)
-        (dx,) = paddle.grad([loss], [xt])
-        return to_numpy(y), to_numpy(dx)
 
 
 class PaddleAdapter(Adapter):

@@ -233,21 +233,11 @@ class TorchAttention(AttentionLayer):
 
 
 class TorchLayer(_ModuleRunner, Layer):
-    """A torch.nn module of one input (RReLU, ...) run on input of ``dtype``: the module holds no parameters, so
-    float16 and bfloat16 inputs reach it as they are."""
+    """A module of one input without parameters (nn.RReLU, torchvision.ops.StochasticDepth, ...) run on input of
+    ``dtype``: float16 and bfloat16 inputs reach it as they are."""
 
-    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
-        self._run(getattr(torch.nn, cls)(**native), compile_)
-
-
-class TorchStochasticDepth(_ModuleRunner, Layer):
-    """torchvision.ops.StochasticDepth(p, mode): train() / eval() select the mode. torchvision is imported here, not
-    with the module: the flavours that reuse this adapter's classes (torch-onnx, torch-export) do not install it."""
-
-    def __init__(self, dtype: str, device: str, native: dict, compile_: bool = False):
-        import torchvision.ops
-
-        self._run(torchvision.ops.StochasticDepth(**native), compile_)
+    def __init__(self, module, dtype: str, device: str, compile_: bool = False):
+        self._run(module, compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
     def forward_and_grad(self, x, dy, training):
@@ -328,7 +318,7 @@ class TorchAdapter(Adapter):
         return TorchAttention(self.profile.get("attention.class"), dtype, self.device, embed, heads, native)
 
     def rrelu(self, dtype, **native):
-        return TorchLayer(self.profile.get("rrelu.class"), dtype, self.device, native, self.compile)
+        return TorchLayer(getattr(torch.nn, self.profile.get("rrelu.class"))(**native), dtype, self.device, self.compile)
 
     def instance_norm(self, layout, channels, dtype, **native):
         cls = self.profile.get("instance_norm.layouts")[layout]
@@ -342,7 +332,11 @@ class TorchAdapter(Adapter):
                               native, self.compile)
 
     def stochastic_depth(self, dtype, **native):
-        return TorchStochasticDepth(dtype, self.device, native, self.compile)
+        """torchvision is imported here, not with the module: the flavours that reuse this adapter's classes
+        (torch-onnx, torch-export) do not install it."""
+        import torchvision.ops
+
+        return TorchLayer(torchvision.ops.StochasticDepth(**native), dtype, self.device, self.compile)
 
     def recurrent(self, cell, layers, features, units, dtype, **native):
         return TorchRecurrent(self.profile.get(f"recurrent.classes.{cell}"), cell,

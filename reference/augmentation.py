@@ -7,9 +7,6 @@ interpolation reproduces an affine function exactly, so at an interior pixel the
 the transform samples, and its finite differences are the transform's linear part.
 """
 import numpy as np
-from scipy import stats
-
-from layerconf.reference.statistics import FALSE_ALARM, Region
 
 
 def flip(x, axis: str):
@@ -65,30 +62,3 @@ def center_crop_resize(x, h: int, w: int):
     """RandomCrop in inference: the centred window of crop_window resized to (h, w)."""
     top, left, ch, cw = crop_window(x.shape[1], x.shape[2], h, w)
     return resize_bilinear(x[:, top:top + ch, left:left + cw], h, w)
-
-
-def ks_statistic(sample, lo: float, hi: float) -> float:
-    """Kolmogorov-Smirnov distance D_n between the sample's empirical CDF and U[lo, hi]."""
-    return float(stats.kstest(np.asarray(sample, dtype=np.float64), stats.uniform(lo, hi - lo).cdf).statistic)
-
-
-def ks_region(n: int, alpha: float = FALSE_ALARM) -> Region:
-    """Accept D_n <= d, d the upper alpha point of the exact distribution of D_n under the null (scipy kstwo), moved up
-    where the numerical inverse leaves P(D_n > d) above alpha; the region's false alarm is that exact P(D_n > d)."""
-    dist = stats.kstwo(n)
-    d = float(dist.isf(alpha))
-    while dist.sf(d) > alpha:
-        d *= 1 + 1e-6
-    return Region(0.0, d, float(dist.sf(d)))
-
-
-def ks_power(n: int, region: Region, lo: float, hi: float, true_lo: float, true_hi: float) -> float:
-    """A lower bound of P(D_n > d) when the draws are U[true_lo, true_hi]: at any point t, D_n >= |F_n(t) - F(t)| and
-    n F_n(t) ~ Binomial(n, G(t)), so P(D_n > d) >= max_t P(|K / n - F(t)| > d)."""
-    bound = 0.0
-    for t in np.linspace(min(lo, true_lo), max(hi, true_hi), 201):
-        f, g = np.clip((t - lo) / (hi - lo), 0, 1), np.clip((t - true_lo) / (true_hi - true_lo), 0, 1)
-        k = stats.binom(n, g)
-        below, above = np.ceil(n * (f - region.hi)) - 1, np.floor(n * (f + region.hi))   # K <= below or K > above
-        bound = max(bound, float(k.cdf(below) + k.sf(above)))
-    return bound

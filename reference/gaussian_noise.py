@@ -46,10 +46,6 @@ def ks_statistic(z, stddev: float) -> float:
     return float(max(np.max(np.arange(1, n + 1) / n - u), np.max(u - np.arange(n) / n)))
 
 
-def ks_region(n: int, alpha: float = FALSE_ALARM) -> Region:
-    """Accept D_n <= the (1 - alpha) quantile of Kolmogorov's distribution for n draws."""
-    return Region(0.0, float(stats.kstwo(n).isf(alpha)), alpha)
-
 
 def ks_power_uniform(n: int, region: Region) -> float:
     """A lower bound on P(D_n outside region) when the draws are uniform of unit variance, U(-sqrt 3, sqrt 3):

@@ -52,11 +52,11 @@ def drawn(layer, x_of, recover, batch):
 def ks_check(check, name, sample, lo, hi, parts=1):
     """Exact KS test of ``sample`` against U[lo, hi] at FALSE_ALARM / parts, power against the range halved and shifted."""
     n = len(sample)
-    region = ref.ks_region(n, stats.FALSE_ALARM / parts)
+    region = stats.ks_region(n, stats.FALSE_ALARM / parts)
     half, shift = (hi - lo) / 4, (hi - lo) / 10
-    power = {"range_halved": ref.ks_power(n, region, lo, hi, lo + half, hi - half),
-             "shifted_10pct": ref.ks_power(n, region, lo, hi, lo + shift, hi + shift)}
-    check.within(name, ref.ks_statistic(sample, lo, hi), region, power, f"(n = {n}, U[{lo:.4g}, {hi:.4g}])")
+    power = {"range_halved": stats.ks_uniform_power(n, region, lo, hi, lo + half, hi - half),
+             "shifted_10pct": stats.ks_uniform_power(n, region, lo, hi, lo + shift, hi + shift)}
+    check.within(name, stats.ks_uniform(sample, lo, hi), region, power, f"(n = {n}, U[{lo:.4g}, {hi:.4g}])")
 
 
 def binomial_check(check, name, k, n, p, parts=1, alternatives=(0.05,)):

@@ -62,7 +62,7 @@ def test_train_normal(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (STAT_ELEMENTS // 100, 100), "float32")
     stddev = case["stddev"]
     z = noise(build(adapter, profile, stddev=stddev), x)
-    region = ref.ks_region(z.size)
+    region = stats.ks_region(z.size)
     check.within("Kolmogorov-Smirnov D_n", ref.ks_statistic(z, stddev), region,
                  {"uniform noise of that variance (lower bound)": ref.ks_power_uniform(z.size, region)}, f"(n = {z.size})")
 

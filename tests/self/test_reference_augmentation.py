@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 
 from layerconf.reference import augmentation as ref
+from layerconf.reference import statistics
 
 
 def test_flip_mirrors_the_named_axis():
@@ -56,21 +57,22 @@ def test_center_crop_resize_of_a_square_target():
 
 
 def test_ks_statistic_and_region():
-    assert ref.ks_statistic([0.5], 0.0, 1.0) == pytest.approx(0.5)
-    region = ref.ks_region(512)
+    assert statistics.ks_uniform([0.5], 0.0, 1.0) == pytest.approx(0.5)
+    region = statistics.ks_region(512)
     assert region.lo == 0 and region.false_alarm == stats.kstwo(512).sf(region.hi) <= 1e-6
     assert region.false_alarm == pytest.approx(1e-6, rel=1e-3)
     assert 0.11 < region.hi < 0.13   # about sqrt(ln(2 / 1e-6) / (2 n))
 
 
 def test_ks_power_bound():
-    region = ref.ks_region(512)
-    assert ref.ks_power(512, region, -1, 1, -0.5, 0.5) == pytest.approx(1.0)   # a range halved leaves F_n(-1/2) = 0 < 1/4 - d
-    assert ref.ks_power(512, region, -1, 1, -1, 1) < 1e-6                        # the null itself: the bound stays below alpha
+    region = statistics.ks_region(512)
+    # a range halved leaves F_n(-1/2) = 0 < 1/4 - d; under the null itself the bound stays below alpha
+    assert statistics.ks_uniform_power(512, region, -1, 1, -0.5, 0.5) == pytest.approx(1.0)
+    assert statistics.ks_uniform_power(512, region, -1, 1, -1, 1) < 1e-6
 
 
 def test_ks_false_alarm_by_simulation():
     rng = np.random.default_rng(0)
-    region = ref.ks_region(200, 0.05)
-    rejected = sum(ref.ks_statistic(rng.uniform(-1, 1, 200), -1, 1) > region.hi for _ in range(400))
+    region = statistics.ks_region(200, 0.05)
+    rejected = sum(statistics.ks_uniform(rng.uniform(-1, 1, 200), -1, 1) > region.hi for _ in range(400))
     assert rejected < 50   # about 20 expected at alpha = 0.05

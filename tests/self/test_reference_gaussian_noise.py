@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 
 from layerconf.reference import gaussian_noise as gn
+from layerconf.reference import statistics
 
 
 def test_output_adds_the_noise_in_training_only():
@@ -39,7 +40,8 @@ def test_ks_statistic_by_hand_and_against_scipy():
 
 
 def test_ks_region_and_its_power_bound():
-    region = gn.ks_region(20_000, 1e-6)
-    assert stats.kstwo(20_000).sf(region.hi) == pytest.approx(1e-6, rel=1e-6)
+    region = statistics.ks_region(20_000, 1e-6)
+    assert stats.kstwo(20_000).sf(region.hi) == region.false_alarm <= 1e-6
+    assert region.false_alarm == pytest.approx(1e-6, rel=1e-4)
     assert gn.ks_power_uniform(20_000, region) > 0.99        # uniform noise: D ~ 0.03 against a region of 0.019
-    assert gn.ks_power_uniform(100, gn.ks_region(100)) < 0.5  # 100 draws cannot tell them apart
+    assert gn.ks_power_uniform(100, statistics.ks_region(100)) < 0.5  # 100 draws cannot tell them apart

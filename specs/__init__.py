@@ -220,7 +220,8 @@ def profile_field(dotted: str) -> bool:
     """Whether 'batchnorm.update_weight_dtype' names a field the profile schema defines."""
     node = _schema("profile")
     for part in dotted.split("."):
-        node = node.get("properties", {}).get(part)
+        named, other = node.get("properties", {}), node.get("additionalProperties")
+        node = named.get(part, other if isinstance(other, dict) else None)   # a mapping's entries: augmentation.draws.contrast
         if node is None:
             return False
     return True

@@ -86,12 +86,19 @@ class _ModuleRunner:
         with torch.no_grad():
             return to_numpy(self.runner(self._input(x)))
 
-    def _backprop(self, module, x, dy) -> torch.Tensor:
-        """x as a leaf tensor, after backward of L = sum(dy * module(x)) (the module's gradients reset first)."""
+    def _backprop(self, module, x, dy) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, x as a leaf tensor) after backward of L = sum(dy * y), y = module(x) (the module's gradients reset
+        first)."""
         module.zero_grad(set_to_none=True)
         xt = self._input(x, requires_grad=True)
-        (module(xt) * self._input(dy)).sum().backward()
-        return xt
+        y = module(xt)
+        (y * self._input(dy)).sum().backward()
+        return y, xt
+
+    def _forward_and_grad_of(self, module, x, dy) -> tuple[np.ndarray, np.ndarray]:
+        """(y, dL/dx) of one call of ``module``, L = sum(dy * y)."""
+        y, xt = self._backprop(module, x, dy)
+        return to_numpy(y), to_numpy(xt.grad)
 
 
 class _NormModule(_ModuleRunner):
@@ -121,13 +128,13 @@ class TorchBatchNorm(_NormModule, BatchNormLayer):
         self.runner.requires_grad_(False)
 
     def _gradients_of(self, module, x, dy) -> dict:
-        xt = self._backprop(module, x, dy)
+        _, xt = self._backprop(module, x, dy)
         return {"x": to_numpy(xt.grad), "gamma": _gradient(module, "weight"), "beta": _gradient(module, "bias")}
 
     def _step_of(self, module, x, dy, lr) -> np.ndarray:
         """One torch.optim.SGD step over the module's parameters; dL/dx of that step."""
         optimizer = torch.optim.SGD(module.parameters(), lr=lr)
-        xt = self._backprop(module, x, dy)
+        _, xt = self._backprop(module, x, dy)
         optimizer.step()
         return to_numpy(xt.grad)
 
@@ -151,23 +158,13 @@ class TorchBatchNorm(_NormModule, BatchNormLayer):
 class TorchInstanceNorm(_NormModule, Layer):
     def forward_and_grad(self, x, dy, training):
         self.runner.train(training)
-        self.runner.zero_grad(set_to_none=True)
-        xt = self._input(x, requires_grad=True)
-        y = self.runner(xt)
-        (y * self._input(dy)).sum().backward()
-        return to_numpy(y), to_numpy(xt.grad)
+        return self._forward_and_grad_of(self.runner, x, dy)
 
 
 class TorchDropout(_ModuleRunner, DropoutLayer):
     def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
         self._run(getattr(torch.nn, cls)(**native), compile_)
         self.dtype, self.device = DTYPES[dtype], device
-
-    def _forward_and_grad_of(self, module, x, dy):
-        xt = self._input(x, requires_grad=True)
-        y = module(xt)
-        (y * self._input(dy)).sum().backward()
-        return to_numpy(y), to_numpy(xt.grad)
 
     def forward_and_grad(self, x, dy):
         self.runner.train(True)
@@ -242,10 +239,7 @@ class TorchLayer(_ModuleRunner, Layer):
 
     def forward_and_grad(self, x, dy, training):
         self.runner.train(training)
-        xt = self._input(x, requires_grad=True)
-        y = self.runner(xt)
-        (y * self._input(dy)).sum().backward()
-        return to_numpy(y), to_numpy(xt.grad)
+        return self._forward_and_grad_of(self.runner, x, dy)
 
 
 class TorchRecurrent(_ModuleRunner, RecurrentLayer):

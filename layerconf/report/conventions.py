@@ -48,12 +48,21 @@ TITLES = {
     "gaussian_noise": "Gaussian noise",
     "recurrent_dropout": "recurrent dropout: where, and its mask over time",
 }
-AUGMENTATION = {   # observed key -> value -> sentence
-    "augmentation_direct_call": {"training": "augments (call's default is training=True)", "inference": "returns its input"},
-    "augmentation_crop_inference": {"center_crop_resize": "centred window resized to the target size",
-                                    "identity": "returns its input uncropped", "other": "neither the input nor the centred window"},
-    "augmentation_flip_both": {"joint": "one draw flips both axes or neither", "independent": "one draw per axis"},
-    "augmentation_contrast_draws": {"per_image": "per image", "per_batch": "once per call, for the whole batch"},
+WORDS = {   # a convention measured as one observed value: convention key -> (observed key, value -> sentence)
+    "batch_size_one": ("batch_size_one", {"error": "raises an error", "beta": "returns beta (x - mean_B = 0)",
+                                          "identity": "returns x unchanged"}),
+    "attention_weights": ("attention_returned_weights", {"pre_dropout": "the softmax before the dropout",
+                                                         "post_dropout": "after the dropout (what the output used)",
+                                                         "other": "neither the weights before nor after the dropout"}),
+    "augmentation_direct_call": ("augmentation_direct_call", {"training": "augments (call's default is training=True)",
+                                                              "inference": "returns its input"}),
+    "augmentation_crop_inference": ("augmentation_crop_inference", {
+        "center_crop_resize": "centred window resized to the target size", "identity": "returns its input uncropped",
+        "other": "neither the input nor the centred window"}),
+    "augmentation_flip_both": ("augmentation_flip_both", {"joint": "one draw flips both axes or neither",
+                                                          "independent": "one draw per axis"}),
+    "augmentation_contrast_draws": ("augmentation_contrast_draws", {"per_image": "per image",
+                                                                    "per_batch": "once per call, for the whole batch"}),
 }
 
 
@@ -180,15 +189,6 @@ def batch_dependence(records) -> Convention:
     return c
 
 
-def batch_size_one(records) -> Convention:
-    c = Convention("batch_size_one", TITLES["batch_size_one"])
-    seen = observed(records, "batch_size_one")
-    if seen:
-        c.value = seen[0][1]
-        texts = {"error": "raises an error", "beta": "returns beta (x - mean_B = 0)", "identity": "returns x unchanged"}
-        c.text = texts.get(c.value, str(c.value))
-    return c
-
 
 def dropout_scaling(records) -> Convention:
     c = Convention("dropout_scaling", TITLES["dropout_scaling"])
@@ -229,15 +229,6 @@ def attention_dropout(records) -> Convention:
               + (f"; one mask shared along {' and '.join(shared)}" if shared else "; one draw per weight"))
     return c
 
-
-def attention_weights(records) -> Convention:
-    c = Convention("attention_weights", TITLES["attention_weights"])
-    seen = observed(records, "attention_returned_weights")
-    if seen:
-        c.value = seen[0][1]
-        c.text = {"pre_dropout": "the softmax before the dropout", "post_dropout": "after the dropout (what the output used)"
-                  }.get(c.value, "neither the weights before nor after the dropout")
-    return c
 
 
 def attention_fast_path(records) -> Convention:
@@ -319,15 +310,16 @@ def virtual_batches(records) -> Convention:
     return c
 
 
-def augmentation(key: str):
-    """The convention of an augmentation layer the observed ``key`` names (AUGMENTATION's sentences)."""
+def worded(key: str):
+    """The convention ``key`` of WORDS: the first value its observed key holds, told in WORDS' sentence for it."""
 
     def measure(records) -> Convention:
         c = Convention(key, TITLES[key])
-        seen = observed(records, key)
+        name, sentences = WORDS[key]
+        seen = observed(records, name)
         if seen:
             c.value = seen[0][1]
-            c.text = AUGMENTATION[key].get(c.value, str(c.value))
+            c.text = sentences.get(c.value, str(c.value))
         return c
     return measure
 
@@ -399,10 +391,10 @@ def conventions(records: list[dict]) -> dict[str, Convention]:
     """Every convention of one column, by key, in TITLES order."""
     meaning = momentum(records)
     found = [meaning, default_momentum(records, meaning), default_eps(records), running_var(records),
-             initial_state(records), frozen(records), batch_dependence(records), batch_size_one(records),
-             dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), attention_weights(records),
+             initial_state(records), frozen(records), batch_dependence(records), worded("batch_size_one")(records),
+             dropout_scaling(records), dropout_rate_one(records), attention_dropout(records), worded("attention_weights")(records),
              attention_fast_path(records), rrelu_slopes(records), rrelu_bounds(records),
-             renorm(records), virtual_batches(records), *(augmentation(k)(records) for k in AUGMENTATION),
+             renorm(records), virtual_batches(records), *(worded(k)(records) for k in WORDS if k.startswith("augmentation_")),
              instance_norm_running(records), gaussian_noise(records), stochastic_depth(records),
              recurrent_dropout(records)]
     return {c.key: c for c in found}

@@ -77,7 +77,7 @@ def start(name: str) -> None:
     jax.config.update("jax_default_device", placed)
 
 
-def calls(flavour: str, compiled: dict):
-    """How an adapter calls its layer functions: a '-jit' flavour calls their compiled versions
-    (``compiled[f]``), the eager one the functions themselves."""
-    return compiled.get if flavour.endswith("-jit") else lambda f: f
+def calls(jit: bool, compiled: dict):
+    """How an adapter calls its layer functions: a flavour whose manifest sets ``options: {jit: true}`` calls their
+    compiled versions (``compiled[f]``), the eager one the functions themselves."""
+    return compiled.get if jit else lambda f: f

@@ -9,6 +9,7 @@ Gradients and steps use the loss L = sum(dy * y) for a given upstream gradient d
 State keys: running_mean, running_var, gamma, beta (None where the layer has none).
 """
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class DropoutLayer(ABC):
 
 class Layer(ABC):
     """Any other layer whose behaviour depends on the training flag (RReLU, noise, attention, recurrent,
-    InstanceNorm, ...), built by the adapter method of its kind; one input array, one output array.
+    InstanceNorm, ...), built by ``Adapter.layer``; one input array, one output array.
     State keys are the layer's neutral names (running_mean, running_var, ...), as its profile section says."""
 
     @abstractmethod
@@ -131,10 +132,27 @@ def gate_blocks(w: np.ndarray, cell: str, native: list | None, axis: int = -1) -
     return np.concatenate([blocks[g] for g in native], axis=axis)
 
 
-class Adapter(ABC):
-    """One framework. ``name`` is its identifier (torch, keras-jax, ...)."""
+@dataclass(frozen=True)
+class LayerConfig:
+    """The layer a check asks for, in neutral words: its input's ``dtype`` and ``layout``, its ``channels`` (None: a
+    lazy class infers them), the ``kind`` that picks among the section's classes (dropout variant, augmentation
+    kind, recurrent cell, BatchNorm variant), ``sizes`` (attention: embed, heads; recurrent: layers, features,
+    units), and ``native``: the layer's own arguments as the profile spells them."""
 
-    name: str
+    dtype: str
+    layout: str | None = None
+    channels: int | None = None
+    kind: str | None = None
+    sizes: dict = field(default_factory=dict)
+    native: dict = field(default_factory=dict)
+
+
+class Adapter(ABC):
+    """One flavour's adapter, given the flavour (``layerconf.flavours.Flavour``: its name, manifest and profile) and
+    the device. Every layer comes from ``layer(section, config)``."""
+
+    def __init__(self, flavour, device: str):
+        self.flavour, self.name, self.profile, self.device = flavour, flavour.name, flavour.profile, device
 
     @abstractmethod
     def version(self) -> str:
@@ -149,75 +167,39 @@ class Adapter(ABC):
     def seed(self, seed: int) -> None:
         """Seed the framework's random generator the way its users do."""
 
-    @abstractmethod
-    def batchnorm(self, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
-        """A BatchNorm layer for ``layout`` with ``channels`` features, taking input of ``dtype``."""
+    def layer(self, section: str, config: LayerConfig) -> Layer:
+        """The layer of profile section ``section`` (batchnorm, dropout, rrelu, ...) for ``config``: built by the
+        adapter's builder of that section (``builders``) where it has one, else as its one-input layer
+        (``one_input``) of the class the profile names (``Profile.layer_class``). A case reaches this only where
+        the profile has the section (layerconf.applicability), so a missing builder marks a profile and an adapter
+        that disagree.
 
-    @abstractmethod
-    def dropout(self, variant: str, layout: str, dtype: str, **native) -> DropoutLayer:
-        """A dropout layer of ``variant`` (element, channel, alpha, channel_alpha, gaussian)."""
+        What each section's layer is (``config`` fields it reads; the Layer type it returns):
+        batchnorm, batchnorm_keras (layout, channels; BatchNormLayer, batchnorm_keras's state adds moving_stddev,
+        renorm_mean, renorm_stddev), batchnorm_variants (kind sync or lazy, layout, channels None for lazy;
+        BatchNormLayer), dropout (kind element, channel, alpha, channel_alpha or gaussian, layout; DropoutLayer),
+        attention (sizes embed, heads; AttentionLayer), recurrent (kind rnn, lstm or gru, sizes layers, features,
+        units; RecurrentLayer), augmentation (kind: a key of augmentation.classes; images (N, H, W, C), forward(x,
+        None) omits the flag), instance_norm (layout, channels; state running_mean, running_var, gamma, beta), and
+        the one-input layers rrelu, gaussian_noise, stochastic_depth (their formulas: specs/behaviours)."""
+        build = self.builders().get(section)
+        if build is not None:
+            return build(config)
+        cls = self.profile.layer_class(section, config.kind, config.layout)
+        if cls is None:
+            raise NotImplementedError(f"{self.name}'s adapter builds no {section} layer, and its profile names no "
+                                      f"{section} class")
+        return self.one_input(cls, config)
 
-    # Further layers: one method per kind, named after its profile section (rrelu, instance_norm, ...), defined
-    # here to raise and overridden by the adapters of the frameworks that have the layer. A case reaches the
-    # method only where the profile has the section (layerconf.applicability), so the error marks a profile and
-    # an adapter that disagree (``lacks``).
+    def builders(self) -> dict:
+        """Section -> builder(config) for the layers that are more than one input and one output (BatchNorm with
+        its state, attention, recurrent layers, ...)."""
+        return {}
 
-    def lacks(self, kind: str) -> NotImplementedError:
-        """The error of a layer method this adapter does not override: ``raise self.lacks("rrelu")``."""
-        return NotImplementedError(f"{self.name}'s adapter builds no {kind} layer, while its profile has a {kind} section")
-
-    def attention(self, dtype: str, embed: int, heads: int, **native) -> AttentionLayer:
-        """Multi-head attention of model size ``embed`` with ``heads`` heads (key/query/value size embed / heads),
-        dropout on its attention weights (native: the rate, as the profile spells it)."""
-        raise self.lacks("attention")
-
-    def rrelu(self, dtype: str, **native) -> Layer:
-        """An RReLU layer (profile rrelu.class) taking input of ``dtype``; ``native`` are its bound arguments (lower,
-        upper as the profile spells them; none: the defaults). forward(x, training): y = x (x >= 0), a x (x < 0), a
-        drawn per element from U(lower, upper) in training, (lower + upper) / 2 in inference; forward_and_grad gives
-        dL/dx of the same call."""
-        raise self.lacks("rrelu")
-
-    def batchnorm_keras(self, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
-        """Keras' BatchNormalization with its variant arguments (renorm, renorm_clipping, renorm_momentum,
-        virtual_batch_size, synchronized) in ``native``: a BatchNormLayer whose state also has moving_stddev,
-        renorm_mean, renorm_stddev (None where the layer has none), each of shape (channels,)."""
-        raise self.lacks("batchnorm_keras")
-
-    def augmentation(self, kind: str, dtype: str, **native) -> Layer:
-        """A random image augmentation layer of ``kind`` (the profile's augmentation.classes: flip, brightness,
-        contrast, translation, zoom, rotation, crop) on images (N, H, W, C) of ``dtype``. Its forward(x, training)
-        passes the flag; training=None calls the layer without the argument (the profile's direct_call)."""
-        raise self.lacks("augmentation")
-
-    def instance_norm(self, layout: str, channels: int, dtype: str, **native) -> Layer:
-        """An InstanceNorm layer (profile instance_norm.layouts) for ``layout`` with ``channels`` features, taking input
-        of ``dtype``; ``native``: its arguments as the profile spells them (none: the defaults). forward(x, training)
-        normalises each instance (n, c) over the spatial axes, or with the running statistics in inference where it
-        keeps them; forward_and_grad gives dL/dx; state() holds running_mean, running_var, gamma, beta (None where
-        the layer has none), set_state overwrites them."""
-        raise self.lacks("instance_norm")
-
-    def batchnorm_variants(self, variant: str, layout: str, channels: int, dtype: str, **native) -> BatchNormLayer:
-        """A BatchNorm layer of another class (profile batchnorm_variants.<variant>): 'sync' (the synchronised class
-        run in this one process), 'lazy' (channels inferred at the first call; state() before it raises)."""
-        raise self.lacks("batchnorm_variants")
-
-    def gaussian_noise(self, dtype: str, **native) -> Layer:
-        """Additive Gaussian noise (profile gaussian_noise) for input of ``dtype``: training y = x + z with
-        z ~ N(0, stddev^2) drawn per element, inference y = x; forward_and_grad runs it in either mode."""
-        raise self.lacks("gaussian_noise")
-
-    def stochastic_depth(self, dtype: str, **native) -> Layer:
-        """Stochastic depth (profile stochastic_depth) for input of ``dtype``: training y = x m / (1 - p), m ~
-        Bernoulli(1 - p) per row of axis 0 (mode row) or per call (mode batch); inference y = x."""
-        raise self.lacks("stochastic_depth")
-
-    def recurrent(self, cell: str, layers: int, features: int, units: int, dtype: str, **native) -> RecurrentLayer:
-        """``layers`` stacked recurrent layers of ``cell`` (rnn, lstm, gru; class profile recurrent.classes),
-        ``features`` inputs, ``units`` hidden units, input of ``dtype``; ``native``: the dropout arguments as the
-        profile spells them (torch dropout: between layers; Keras dropout, recurrent_dropout: within a layer)."""
-        raise self.lacks("recurrent")
+    def one_input(self, cls: str, config: LayerConfig) -> Layer:
+        """The framework's class ``cls`` (as the profile spells it) built with ``config.native``, as a Layer: one
+        input array, one output array, forward in either mode and forward_and_grad."""
+        raise NotImplementedError(f"{self.name}'s adapter builds no one-input layer (class {cls})")
 
 
 class FlagModel(ABC):

@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import optax
 
-from layerconf import specs
 from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
 
@@ -213,10 +212,10 @@ class EqxAttention(AttentionLayer):
 
 
 class EqxAdapter(Adapter):
-    def __init__(self, name: str, device: str):
-        self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
+    def __init__(self, flavour, device: str):
+        super().__init__(flavour, device)
+        self.call = _jax.calls(flavour.option("jit", False), JIT)
         _jax.start(device)
-        self.profile = specs.profile(self.name)
         self.mode = MODES[self.profile.get("batchnorm.training_statistics", "batch")]
         if EMA_ONLY and self.mode != "ema":
             raise RuntimeError(f"BatchNorm(mode={self.mode!r}) needs equinox >= 0.13.0; found {eqx.__version__}")
@@ -238,17 +237,21 @@ class EqxAdapter(Adapter):
         self.key, key = jax.random.split(self.key)
         return key
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return EqxBatchNorm(self.call, self.mode, layout, channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
 
-    def dropout(self, variant, layout, dtype, **native):
-        if variant != "element":
-            raise ValueError(f"eqx.nn.Dropout has one variant, 'element'; got {variant!r}")
-        return EqxDropout(self.call, dtype, native, self.next_key)
+    def batchnorm(self, config):
+        return EqxBatchNorm(self.call, self.mode, config.layout, config.channels, config.dtype, config.native)
 
-    def attention(self, dtype, embed, heads, **native):
-        return EqxAttention(self.call, dtype, embed, heads, native, self.next_key)
+    def dropout(self, config):
+        if config.kind != "element":
+            raise ValueError(f"eqx.nn.Dropout has one variant, 'element'; got {config.kind!r}")
+        return EqxDropout(self.call, config.dtype, config.native, self.next_key)
+
+    def attention(self, config):
+        return EqxAttention(self.call, config.dtype, config.sizes["embed"], config.sizes["heads"], config.native,
+                            self.next_key)
 
 
-def make_adapter(name: str = "equinox", device: str = "cpu") -> EqxAdapter:
-    return EqxAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> EqxAdapter:
+    return EqxAdapter(flavour, device)

@@ -17,7 +17,6 @@ import optax
 from flax import linen as nn
 from flax import serialization, traverse_util
 
-from layerconf import specs
 from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
 
@@ -180,10 +179,10 @@ class LinenAttention(AttentionLayer):
 
 
 class LinenAdapter(Adapter):
-    def __init__(self, name: str, device: str):
-        self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
+    def __init__(self, flavour, device: str):
+        super().__init__(flavour, device)
+        self.call = _jax.calls(flavour.option("jit", False), JIT)
         _jax.start(device)
-        self.profile = specs.profile(self.name)
         self.key = jax.random.key(0)
 
     def version(self):
@@ -202,19 +201,23 @@ class LinenAdapter(Adapter):
         self.key, key = jax.random.split(self.key)
         return key
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return LinenBatchNorm(self.call, layout, channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
 
-    def dropout(self, variant, layout, dtype, **native):
-        if variant not in ("element", "channel"):
-            raise ValueError(f"variant must be 'element' or 'channel' (linen Dropout has no other), got {variant!r}")
-        if variant == "channel":
-            native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
-        return LinenDropout(self.call, dtype, native, self.next_key)
+    def batchnorm(self, config):
+        return LinenBatchNorm(self.call, config.layout, config.channels, config.dtype, config.native)
 
-    def attention(self, dtype, embed, heads, **native):
-        return LinenAttention(dtype, embed, heads, native, self.next_key)
+    def dropout(self, config):
+        native = config.native
+        if config.kind not in ("element", "channel"):
+            raise ValueError(f"variant must be 'element' or 'channel' (linen Dropout has no other), got {config.kind!r}")
+        if config.kind == "channel":
+            native = {**native, "broadcast_dims": _jax.spatial_axes(config.layout)}
+        return LinenDropout(self.call, config.dtype, native, self.next_key)
+
+    def attention(self, config):
+        return LinenAttention(config.dtype, config.sizes["embed"], config.sizes["heads"], config.native, self.next_key)
 
 
-def make_adapter(name: str = "flax-linen", device: str = "cpu") -> LinenAdapter:
-    return LinenAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> LinenAdapter:
+    return LinenAdapter(flavour, device)

@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, serialization
 
-from layerconf import specs
 from layerconf.adapters import _jax
 from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DropoutLayer
 from layerconf.adapters.flax_linen import PROJECTIONS
@@ -170,10 +169,10 @@ class NnxAttention(AttentionLayer):
 
 
 class NnxAdapter(Adapter):
-    def __init__(self, name: str, device: str):
-        self.name, self.device, self.call = name, device, _jax.calls(name, JIT)
+    def __init__(self, flavour, device: str):
+        super().__init__(flavour, device)
+        self.call = _jax.calls(flavour.option("jit", False), JIT)
         _jax.start(device)
-        self.profile = specs.profile(self.name)
         self.seed_value = 0
         self.live = weakref.WeakSet()   # dropout modules to reseed
 
@@ -191,20 +190,24 @@ class NnxAdapter(Adapter):
         for module in self.live:
             nnx.reseed(module, dropout=seed)
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return NnxBatchNorm(self.call, layout, channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
 
-    def dropout(self, variant, layout, dtype, **native):
-        if variant not in ("element", "channel"):
-            raise ValueError(f"variant must be 'element' or 'channel' (nnx.Dropout has no other), got {variant!r}")
-        if variant == "channel":
-            native = {**native, "broadcast_dims": _jax.spatial_axes(layout)}
-        layer = NnxDropout(self.call, dtype, native, self.seed_value)
+    def batchnorm(self, config):
+        return NnxBatchNorm(self.call, config.layout, config.channels, config.dtype, config.native)
+
+    def dropout(self, config):
+        native = config.native
+        if config.kind not in ("element", "channel"):
+            raise ValueError(f"variant must be 'element' or 'channel' (nnx.Dropout has no other), got {config.kind!r}")
+        if config.kind == "channel":
+            native = {**native, "broadcast_dims": _jax.spatial_axes(config.layout)}
+        layer = NnxDropout(self.call, config.dtype, native, self.seed_value)
         self.live.add(layer.module)
         return layer
 
-    def attention(self, dtype, embed, heads, **native):
-        layer = NnxAttention(dtype, embed, heads, native, self.seed_value)
+    def attention(self, config):
+        layer = NnxAttention(config.dtype, config.sizes["embed"], config.sizes["heads"], config.native, self.seed_value)
         self.live.add(layer.module)
         return layer
 
@@ -212,7 +215,7 @@ class NnxAdapter(Adapter):
 OLDEST = "0.11"   # nnx.Optimizer(model, tx, wrt=...) and optimizer.update(model, grads), the API used here
 
 
-def make_adapter(name: str = "flax-nnx", device: str = "cpu") -> NnxAdapter:
+def make_adapter(flavour, device: str = "cpu") -> NnxAdapter:
     import flax
     from packaging.version import Version
 
@@ -220,4 +223,4 @@ def make_adapter(name: str = "flax-nnx", device: str = "cpu") -> NnxAdapter:
         raise RuntimeError(f"the flax-nnx adapter needs flax >= {OLDEST} (nnx.Optimizer(model, tx, wrt=...), "
                            f"optimizer.update(model, grads): the nnx API of 0.11); found flax {flax.__version__}. "
                            "flax-linen runs on older flax.")
-    return NnxAdapter(name, device)
+    return NnxAdapter(flavour, device)

@@ -1,7 +1,8 @@
-"""Keras 3 on the backend named by KERAS_BACKEND (keras-tensorflow, keras-jax, keras-torch), eagerly or on a
-compiled path: keras-tensorflow-xla (compile(jit_compile=True), direct calls in tf.function(jit_compile=True)),
-keras-jax-jit (compile(jit_compile=True), direct calls as jax.jit over layer.stateless_call); see
-adapters/keras_calls.py and keras_flag.py. environment()["execution"] names the path.
+"""Keras 3 on the backend named by KERAS_BACKEND in the flavour's manifest (keras-tensorflow, keras-jax,
+keras-torch), eagerly or on the compiled path its ``options.execution`` names: keras-tensorflow-xla
+(compile(jit_compile=True), direct calls in tf.function(jit_compile=True)), keras-jax-jit (compile(jit_compile=True),
+direct calls as jax.jit over layer.stateless_call); see adapters/keras_calls.py and keras_flag.py.
+environment()["execution"] names the path.
 
 Quirks kept here: on JAX, float64 needs jax_enable_x64 (set before the first array is made, as JAX
 users do; without it JAX silently computes float64 layers in float32); arrays cross the API with
@@ -12,12 +13,8 @@ import os
 import keras
 import numpy as np
 
-from layerconf import cache, specs
-from layerconf.adapters.keras_common import Flavour, KerasAdapter
-
-# flavour -> (backend, execution)
-FLAVOURS = {"keras-tensorflow": ("tensorflow", "eager"), "keras-jax": ("jax", "eager"), "keras-torch": ("torch", "eager"),
-            "keras-tensorflow-xla": ("tensorflow", "tf.function(jit_compile=True)"), "keras-jax-jit": ("jax", "jax.jit")}
+from layerconf import cache
+from layerconf.adapters.keras_common import KerasAdapter, KerasRuntime
 
 
 def _tensor(x, dtype):
@@ -46,16 +43,15 @@ def _use_xla_cache() -> None:
         os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={where}".strip()
 
 
-def make_adapter(name: str, device: str = "cpu") -> KerasAdapter:
-    if name not in FLAVOURS:
-        raise ValueError(f"framework must be one of {sorted(FLAVOURS)}, got {name!r}")
-    backend, execution = FLAVOURS[name]
+def make_adapter(flavour, device: str = "cpu") -> KerasAdapter:
+    backend, execution = flavour.manifest["environment"]["KERAS_BACKEND"], flavour.option("execution", "eager")
     if keras.backend.backend() != backend:
-        raise RuntimeError(f"{name} needs KERAS_BACKEND={backend}; keras was imported with backend {keras.backend.backend()!r}")
+        raise RuntimeError(f"{flavour.name} needs KERAS_BACKEND={backend}; keras was imported with backend "
+                           f"{keras.backend.backend()!r}")
     if backend == "jax":
         from layerconf.adapters import _jax  # x64 on, and the compilation cache
         _jax.use_compilation_cache()
     if execution == "tf.function(jit_compile=True)":
         _use_xla_cache()
-    flavour = Flavour(keras, backend, _tensor, _numpy, _default_device(backend), execution)
-    return KerasAdapter(name, flavour, specs.profile(name))
+    runtime = KerasRuntime(keras, backend, _tensor, _numpy, _default_device(backend), execution)
+    return KerasAdapter(flavour, device, runtime)

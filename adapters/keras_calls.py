@@ -1,6 +1,6 @@
 """One Keras layer (or model) called, differentiated and stepped the way its backend's users do: eagerly or compiled.
 
-``calls(flavour, layer)`` binds the three calls an adapter makes of ``layer``; ``call_args`` are the call's
+``calls(runtime, layer)`` binds the three calls an adapter makes of ``layer``; ``call_args`` are the call's
 keyword arguments (training=..., mask=...; training=None omits the flag, see ``call_args``):
 - ``call(x, **call_args)`` -> y, the layer called on x;
 - ``vjp(x, dy, **call_args)`` -> (y, dL/dx, [dL/dv for v in layer.trainable_variables]) for L = sum(dy * y);
@@ -9,7 +9,7 @@ keyword arguments (training=..., mask=...; training=None omits the flag, see ``c
 State a call changes (moving statistics, the SeedGenerator's state) ends up in the layer's variables, as a plain
 call leaves it. Tensors in and out are the backend's.
 
-``flavour.execution`` picks how:
+``runtime.execution`` picks how:
 - "eager": the layer called directly; gradients by tf.GradientTape (TensorFlow, and tf_keras), by jax.vjp of
   layer.stateless_call with the new non-trainable values assigned afterwards (JAX), by torch.autograd.grad
   (torch); SGD(lr).apply_gradients.
@@ -84,14 +84,14 @@ def _state(layer, x):
 
 
 class _Eager:
-    def __init__(self, flavour, layer):
-        self.flavour, self.layer = flavour, layer
+    def __init__(self, runtime, layer):
+        self.runtime, self.layer = runtime, layer
 
     def call(self, x, **call_args):
         return self.layer(x, **call_args)
 
     def vjp(self, x, dy, **call_args):
-        backend, layer = self.flavour.backend, self.layer
+        backend, layer = self.runtime.backend, self.layer
         if backend == "tensorflow":
             return _tensorflow_vjp(layer, x, dy, call_args)
         if backend == "torch":
@@ -104,15 +104,15 @@ class _Eager:
         variables = self.layer.trainable_variables
         y, dx, dv = self.vjp(x, dy, **call_args)
         if variables:
-            self.flavour.keras.optimizers.SGD(learning_rate=lr).apply_gradients(zip(dv, variables))
+            self.runtime.keras.optimizers.SGD(learning_rate=lr).apply_gradients(zip(dv, variables))
         return y, dx
 
 
 class _Compiled:
     """One compiled function per kind (call, vjp, step with its learning rate), made at its first use."""
 
-    def __init__(self, flavour, layer):
-        self.flavour, self.layer, self.functions = flavour, layer, {}
+    def __init__(self, runtime, layer):
+        self.runtime, self.layer, self.functions = runtime, layer, {}
 
     def _function(self, *kind):
         if kind not in self.functions:
@@ -121,7 +121,7 @@ class _Compiled:
 
     def _optimizer(self, lr):
         """SGD(lr), its variables made before any trace."""
-        optimizer = self.flavour.keras.optimizers.SGD(learning_rate=lr)
+        optimizer = self.runtime.keras.optimizers.SGD(learning_rate=lr)
         optimizer.build(self.layer.trainable_variables)
         return optimizer
 
@@ -199,8 +199,8 @@ class _JaxJit(_Compiled):
 COMPILED = {("tensorflow", "tf.function(jit_compile=True)"): _TensorflowXLA, ("jax", "jax.jit"): _JaxJit}
 
 
-def calls(flavour, layer):
-    """The calls of ``layer`` under ``flavour``'s backend and execution."""
-    if flavour.execution == "eager":
-        return _Eager(flavour, layer)
-    return COMPILED[flavour.backend, flavour.execution](flavour, layer)
+def calls(runtime, layer):
+    """The calls of ``layer`` under ``runtime``'s backend and execution."""
+    if runtime.execution == "eager":
+        return _Eager(runtime, layer)
+    return COMPILED[runtime.backend, runtime.execution](runtime, layer)

@@ -1,6 +1,6 @@
 """What Keras 3 and Keras 2 (tf_keras) share: layers from ``keras.layers`` built and called the same way.
 
-``KerasAdapter(flavour)`` is parameterized by a ``Flavour``: the keras package, its backend, and how
+``KerasAdapter(runtime)`` is parameterized by a ``KerasRuntime``: the keras package, its backend, and how
 NumPy arrays become that backend's tensors and back, and its execution: "eager", or a compiled path
 (Keras 3's keras-tensorflow-xla, keras-jax-jit). How a layer is called, differentiated and stepped on each
 backend and path lives in adapters/keras_calls.py; the quirks of each package live in adapters/keras3.py and
@@ -23,6 +23,7 @@ from layerconf.adapters.base import (
     BatchNormLayer,
     DropoutLayer,
     Layer,
+    LayerConfig,
     RecurrentLayer,
     TrainingFlagAdapter,
     gate_blocks,
@@ -37,7 +38,7 @@ STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma
 
 
 @dataclass(frozen=True)
-class Flavour:
+class KerasRuntime:
     """One Keras package on one backend: ``tensor(x, dtype)`` and ``numpy(t)`` convert arrays;
     ``device`` is where the backend places them by default (Keras has no per-layer device); ``execution``
     is how the layers run (adapters/keras_calls.py): "eager" or the compiled path's name."""
@@ -57,14 +58,14 @@ def build_shape(layout: str, channels: int) -> tuple:
 
 
 class _LayerRunner:
-    """Calls ``self.layer`` (through ``self.calls``, the flavour's execution) on NumPy input of ``self.dtype``
+    """Calls ``self.layer`` (through ``self.calls``, the runtime's execution) on NumPy input of ``self.dtype``
     with the training flag passed."""
 
     def _tensors(self, *arrays):
-        return [self.flavour.tensor(a, self.dtype) for a in arrays]
+        return [self.runtime.tensor(a, self.dtype) for a in arrays]
 
     def forward(self, x, training):
-        return self.flavour.numpy(self.calls.call(*self._tensors(x), training=training))
+        return self.runtime.numpy(self.calls.call(*self._tensors(x), training=training))
 
     def _vjp(self, x, dy, training):
         return self.calls.vjp(*self._tensors(x, dy), training=training)
@@ -73,35 +74,35 @@ class _LayerRunner:
 class KerasBatchNorm(_LayerRunner, BatchNormLayer):
     STATE = STATE
 
-    def __init__(self, flavour: Flavour, layer, dtype: str, build: tuple):
-        self.flavour, self.layer, self.dtype, self.build = flavour, layer, dtype, build
-        self.calls = calls(flavour, layer)
+    def __init__(self, runtime: KerasRuntime, layer, dtype: str, build: tuple):
+        self.runtime, self.layer, self.dtype, self.build = runtime, layer, dtype, build
+        self.calls = calls(runtime, layer)
 
     @classmethod
-    def create(cls, flavour, layout, channels, dtype, native):
-        layer = flavour.keras.layers.BatchNormalization(**native, dtype=POLICIES[dtype])
+    def create(cls, runtime, layout, channels, dtype, native):
+        layer = runtime.keras.layers.BatchNormalization(**native, dtype=POLICIES[dtype])
         layer.build(build_shape(layout, channels))
-        return cls(flavour, layer, dtype, (layout, channels))
+        return cls(runtime, layer, dtype, (layout, channels))
 
     def _variable(self, key):
         return getattr(self.layer, self.STATE[key], None)
 
     def state(self):
-        return {k: None if self._variable(k) is None else self.flavour.numpy(self._variable(k)) for k in self.STATE}
+        return {k: None if self._variable(k) is None else self.runtime.numpy(self._variable(k)) for k in self.STATE}
 
     def set_state(self, **arrays):
         for key, value in arrays.items():
             variable = self._variable(key)
             dtype = getattr(variable.dtype, "name", variable.dtype)   # a tf.DType in tf_keras, a str in Keras 3
-            variable.assign(self.flavour.tensor(value, dtype))
+            variable.assign(self.runtime.tensor(value, dtype))
 
     def forward_masked(self, x, mask, training):
-        mask = self.flavour.tensor(mask, "bool")
-        return self.flavour.numpy(self.calls.call(*self._tensors(x), training=training, mask=mask))
+        mask = self.runtime.tensor(mask, "bool")
+        return self.runtime.numpy(self.calls.call(*self._tensors(x), training=training, mask=mask))
 
     def freeze(self):
         self.layer.trainable = False
-        self.calls = calls(self.flavour, self.layer)   # a compiled call traced before would still train
+        self.calls = calls(self.runtime, self.layer)   # a compiled call traced before would still train
 
     def _names(self):
         """The state key of each trainable variable, in the layer's order."""
@@ -109,24 +110,24 @@ class KerasBatchNorm(_LayerRunner, BatchNormLayer):
 
     def gradients(self, x, dy, training):
         _, dx, dv = self._vjp(x, dy, training)
-        grads = {"x": self.flavour.numpy(dx), "gamma": None, "beta": None}
-        grads.update({name: self.flavour.numpy(g) for name, g in zip(self._names(), dv)})
+        grads = {"x": self.runtime.numpy(dx), "gamma": None, "beta": None}
+        grads.update({name: self.runtime.numpy(g) for name, g in zip(self._names(), dv)})
         return grads
 
     def sgd_step(self, x, dy, lr, training):
         _, dx = self.calls.step(*self._tensors(x, dy), lr, training=training)
-        return self.flavour.numpy(dx)
+        return self.runtime.numpy(dx)
 
     def reloaded(self):
         """Saved in a model to a .keras archive and loaded with keras.models.load_model."""
-        keras = self.flavour.keras
+        keras = self.runtime.keras
         layout, channels = self.build
         model = keras.Sequential([keras.Input(build_shape(layout, channels)[1:], dtype=self.layer.compute_dtype), self.layer])
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "layer.keras"
             model.save(path)
             loaded = keras.models.load_model(path)
-        return KerasBatchNorm(self.flavour, loaded.layers[-1], self.dtype, self.build)
+        return KerasBatchNorm(self.runtime, loaded.layers[-1], self.dtype, self.build)
 
 
 class KerasBatchNormVariant(KerasBatchNorm):
@@ -144,14 +145,14 @@ class KerasBatchNormVariant(KerasBatchNorm):
 
 
 class KerasDropout(_LayerRunner, DropoutLayer):
-    def __init__(self, flavour, cls: str, dtype: str, native: dict):
-        self.flavour, self.dtype = flavour, dtype
-        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
-        self.calls = calls(flavour, self.layer)
+    def __init__(self, runtime, cls: str, dtype: str, native: dict):
+        self.runtime, self.dtype = runtime, dtype
+        self.layer = getattr(runtime.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+        self.calls = calls(runtime, self.layer)
 
     def forward_and_grad(self, x, dy):
         y, dx, _ = self._vjp(x, dy, True)
-        return self.flavour.numpy(y), self.flavour.numpy(dx)
+        return self.runtime.numpy(y), self.runtime.numpy(dx)
 
 
 class KerasAttention(AttentionLayer):
@@ -159,20 +160,20 @@ class KerasAttention(AttentionLayer):
     training=...); built on its first call. get_weights()/set_weights() hold the state in the reference's order
     (query, key, value kernel (E, H, D) and bias (H, D), attention_output kernel (H, D, E) and bias (E,))."""
 
-    def __init__(self, flavour, cls: str, dtype: str, embed: int, heads: int, native: dict):
-        self.flavour, self.dtype = flavour, dtype
-        self.layer = getattr(flavour.keras.layers, cls)(num_heads=heads, key_dim=embed // heads, **native, dtype=POLICIES[dtype])
+    def __init__(self, runtime, cls: str, dtype: str, embed: int, heads: int, native: dict):
+        self.runtime, self.dtype = runtime, dtype
+        self.layer = getattr(runtime.keras.layers, cls)(num_heads=heads, key_dim=embed // heads, **native, dtype=POLICIES[dtype])
         self.embed = embed
 
     def attend(self, query, key, value, training, weights=False):
-        q, k, v = (self.flavour.tensor(a, self.dtype) for a in (query, key, value))
+        q, k, v = (self.runtime.tensor(a, self.dtype) for a in (query, key, value))
         out = self.layer(q, v, key=k, training=training, return_attention_scores=weights)
         y, w = out if weights else (out, None)
-        return self.flavour.numpy(y), None if w is None else self.flavour.numpy(w)
+        return self.runtime.numpy(y), None if w is None else self.runtime.numpy(w)
 
     def _built(self):
         if not self.layer.built:
-            x = self.flavour.tensor(np.zeros((1, 1, self.embed)), self.dtype)
+            x = self.runtime.tensor(np.zeros((1, 1, self.embed)), self.dtype)
             self.layer(x, x, training=False)
         return self.layer
 
@@ -186,26 +187,26 @@ class KerasAttention(AttentionLayer):
 class KerasAugmentation(Layer):
     """A keras.layers Random* image layer called eagerly: layer(x, training=training), or layer(x) for None."""
 
-    def __init__(self, flavour, cls: str, dtype: str, native: dict):
-        self.flavour, self.dtype = flavour, dtype
-        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+    def __init__(self, runtime, cls: str, dtype: str, native: dict):
+        self.runtime, self.dtype = runtime, dtype
+        self.layer = getattr(runtime.keras.layers, cls)(**native, dtype=POLICIES[dtype])
 
     def forward(self, x, training):
         flag = {} if training is None else {"training": training}
-        return self.flavour.numpy(self.layer(self.flavour.tensor(x, self.dtype), **flag))
+        return self.runtime.numpy(self.layer(self.runtime.tensor(x, self.dtype), **flag))
 
 
 class KerasLayer(_LayerRunner, Layer):
     """A keras.layers class of one input, built with the dtype policy of its input."""
 
-    def __init__(self, flavour, cls: str, dtype: str, native: dict):
-        self.flavour, self.dtype = flavour, dtype
-        self.layer = getattr(flavour.keras.layers, cls)(**native, dtype=POLICIES[dtype])
-        self.calls = calls(flavour, self.layer)
+    def __init__(self, runtime, cls: str, dtype: str, native: dict):
+        self.runtime, self.dtype = runtime, dtype
+        self.layer = getattr(runtime.keras.layers, cls)(**native, dtype=POLICIES[dtype])
+        self.calls = calls(runtime, self.layer)
 
     def forward_and_grad(self, x, dy, training):
         y, dx, _ = self._vjp(x, dy, training)
-        return self.flavour.numpy(y), self.flavour.numpy(dx)
+        return self.runtime.numpy(y), self.runtime.numpy(dx)
 
 
 class KerasRecurrent(_LayerRunner, RecurrentLayer):
@@ -214,11 +215,11 @@ class KerasRecurrent(_LayerRunner, RecurrentLayer):
     recurrent.gates order. A bias of shape (2, G H) (GRU reset_after=True) holds [bias, recurrent_bias]; a single
     bias (SimpleRNN, LSTM) is bias + recurrent_bias, the same pre-activation."""
 
-    def __init__(self, flavour, cls, cell, gates, features, units, dtype, native):
-        self.flavour, self.dtype, self.cell, self.gates = flavour, dtype, cell, gates
-        self.layer = getattr(flavour.keras.layers, cls)(units, return_sequences=True, **native, dtype=POLICIES[dtype])
+    def __init__(self, runtime, cls, cell, gates, features, units, dtype, native):
+        self.runtime, self.dtype, self.cell, self.gates = runtime, dtype, cell, gates
+        self.layer = getattr(runtime.keras.layers, cls)(units, return_sequences=True, **native, dtype=POLICIES[dtype])
         self.layer.build((None, None, features))
-        self.calls = calls(flavour, self.layer)
+        self.calls = calls(runtime, self.layer)
 
     def set_weights(self, layers):
         (w,) = layers
@@ -229,18 +230,18 @@ class KerasRecurrent(_LayerRunner, RecurrentLayer):
 
 
 class KerasAdapter(Adapter, TrainingFlagAdapter):
-    """A Keras flavour through keras.layers; the profile names the classes and per-layout arguments."""
+    """A Keras runtime through keras.layers; the profile names the classes and per-layout arguments."""
 
-    def __init__(self, name: str, flavour: Flavour, profile):
-        self.name, self.flavour, self.profile = name, flavour, profile
-        self.keras = flavour.keras
+    def __init__(self, flavour, device: str, runtime: KerasRuntime):
+        super().__init__(flavour, device)
+        self.runtime, self.keras = runtime, runtime.keras
 
     def version(self):
         return self.keras.__version__
 
     def environment(self):
-        return {"device": self.flavour.device, "backend": self.flavour.backend, "floatx": self.keras.backend.floatx(),
-                "execution": self.flavour.execution}
+        return {"device": self.runtime.device, "backend": self.runtime.backend, "floatx": self.keras.backend.floatx(),
+                "execution": self.runtime.execution}
 
     def seed(self, seed):
         self.keras.utils.set_random_seed(seed)
@@ -248,34 +249,43 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
     def _layout_arguments(self, layer, layout):
         return self.profile.get(f"{layer}.layout_arguments", {}).get(layout, {})
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        native = {**self._layout_arguments("batchnorm", layout), **native}
-        return KerasBatchNorm.create(self.flavour, layout, channels, dtype, native)
+    def _class(self, section: str, config: LayerConfig) -> str:
+        return self.profile.layer_class(section, config.kind, config.layout)
 
-    def batchnorm_keras(self, layout, channels, dtype, **native):
-        native = {**self._layout_arguments("batchnorm", layout), **native}
-        return KerasBatchNormVariant.create(self.flavour, layout, channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "batchnorm_keras": self.batchnorm_keras, "dropout": self.dropout,
+                "attention": self.attention, "recurrent": self.recurrent, "augmentation": self.augmentation}
 
-    def dropout(self, variant, layout, dtype, **native):
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        if isinstance(cls, dict):
-            cls, native = cls[layout], {**self._layout_arguments("dropout", layout), **native}
-        return KerasDropout(self.flavour, cls, dtype, native)
+    def one_input(self, cls, config):
+        return KerasLayer(self.runtime, cls, config.dtype, config.native)
 
-    def attention(self, dtype, embed, heads, **native):
-        return KerasAttention(self.flavour, self.profile.get("attention.class"), dtype, embed, heads, native)
+    def batchnorm(self, config):
+        native = {**self._layout_arguments("batchnorm", config.layout), **config.native}
+        return KerasBatchNorm.create(self.runtime, config.layout, config.channels, config.dtype, native)
 
-    def gaussian_noise(self, dtype, **native):
-        return KerasLayer(self.flavour, self.profile.get("gaussian_noise.class"), dtype, native)
+    def batchnorm_keras(self, config):
+        native = {**self._layout_arguments("batchnorm", config.layout), **config.native}
+        return KerasBatchNormVariant.create(self.runtime, config.layout, config.channels, config.dtype, native)
 
-    def recurrent(self, cell, layers, features, units, dtype, **native):
-        if layers != 1:
-            raise ValueError(f"a Keras recurrent layer is one layer (stack them in a model), got layers={layers}")
-        return KerasRecurrent(self.flavour, self.profile.get(f"recurrent.classes.{cell}"), cell,
-                              self.profile.get("recurrent.gates", {}).get(cell), features, units, dtype, native)
+    def dropout(self, config):
+        native = config.native
+        if isinstance(self.profile.get(f"dropout.variants.{config.kind}"), dict):
+            native = {**self._layout_arguments("dropout", config.layout), **native}
+        return KerasDropout(self.runtime, self._class("dropout", config), config.dtype, native)
+
+    def attention(self, config):
+        return KerasAttention(self.runtime, self._class("attention", config), config.dtype, config.sizes["embed"],
+                              config.sizes["heads"], config.native)
+
+    def recurrent(self, config):
+        if config.sizes["layers"] != 1:
+            raise ValueError(f"a Keras recurrent layer is one layer (stack them in a model), got layers={config.sizes['layers']}")
+        return KerasRecurrent(self.runtime, self._class("recurrent", config), config.kind,
+                              self.profile.get("recurrent.gates", {}).get(config.kind), config.sizes["features"],
+                              config.sizes["units"], config.dtype, config.native)
+
+    def augmentation(self, config):
+        return KerasAugmentation(self.runtime, self._class("augmentation", config), config.dtype, config.native)
 
     def flag_model(self, channels, base_training, lr, **native):
-        return KerasFlagModel(self.flavour, channels, base_training, lr, native)
-
-    def augmentation(self, kind, dtype, **native):
-        return KerasAugmentation(self.flavour, self.profile.get(f"augmentation.classes.{kind}"), dtype, native)
+        return KerasFlagModel(self.runtime, channels, base_training, lr, native)

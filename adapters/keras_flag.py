@@ -2,7 +2,7 @@
 
 inputs -> base = keras.Model(Input, BatchNormalization(Input)) called as base(h) or
 base(h, training=flag) -> Dense(1) -> output; compiled with loss="mse" and keras.optimizers.SGD(lr), and
-jit_compile=True on a compiled flavour (fit, predict, evaluate, train_on_batch compiled: XLA on TensorFlow,
+jit_compile=True on a compiled runtime (fit, predict, evaluate, train_on_batch compiled: XLA on TensorFlow,
 jax.jit on JAX; Keras falls back to jit_compile=False, with a warning, for a model it cannot compile, which
 the adapter refuses). Direct calls of the model and of the layer run as adapters/keras_calls.py says.
 """
@@ -13,9 +13,9 @@ DTYPE = "float32"
 
 
 class KerasFlagModel(FlagModel):
-    def __init__(self, flavour, channels: int, base_training, lr: float, native: dict):
-        keras = flavour.keras
-        self.flavour, self.lr = flavour, lr
+    def __init__(self, runtime, channels: int, base_training, lr: float, native: dict):
+        keras = runtime.keras
+        self.runtime, self.lr = runtime, lr
         inputs = keras.Input((channels,))
         self.bn = keras.layers.BatchNormalization(**native)
         self.base = keras.Model(inputs, self.bn(inputs), name="base")
@@ -26,24 +26,24 @@ class KerasFlagModel(FlagModel):
 
     def _compile(self):
         """model.compile, and the direct calls bound anew: a compiled one reads trainable when it is traced."""
-        self.model_calls, self.bn_calls = calls(self.flavour, self.model), calls(self.flavour, self.bn)
-        compiled = self.flavour.execution != "eager"
-        self.model.compile(optimizer=self.flavour.keras.optimizers.SGD(learning_rate=self.lr), loss="mse",
+        self.model_calls, self.bn_calls = calls(self.runtime, self.model), calls(self.runtime, self.bn)
+        compiled = self.runtime.execution != "eager"
+        self.model.compile(optimizer=self.runtime.keras.optimizers.SGD(learning_rate=self.lr), loss="mse",
                            **({"jit_compile": True} if compiled else {}))
         if compiled and not self.model.jit_compile:
-            raise RuntimeError(f"{self.flavour.execution}: Keras refused jit_compile=True for the FlagModel")
+            raise RuntimeError(f"{self.runtime.execution}: Keras refused jit_compile=True for the FlagModel")
 
     def _variables(self):
         return {"running_mean": self.bn.moving_mean, "running_var": self.bn.moving_variance,
                 "gamma": self.bn.gamma, "beta": self.bn.beta, "kernel": self.head.kernel, "bias": self.head.bias}
 
     def state(self):
-        return {k: self.flavour.numpy(v) for k, v in self._variables().items()}
+        return {k: self.runtime.numpy(v) for k, v in self._variables().items()}
 
     def set_state(self, **arrays):
         variables = self._variables()
         for key, value in arrays.items():
-            variables[key].assign(self.flavour.tensor(value, DTYPE))
+            variables[key].assign(self.runtime.tensor(value, DTYPE))
 
     def set_trainable(self, part, value):
         parts = {"base": self.base, "bn": self.bn}
@@ -53,7 +53,7 @@ class KerasFlagModel(FlagModel):
         self._compile()
 
     def train(self, x, t, method):
-        x, t = self.flavour.tensor(x, DTYPE), self.flavour.tensor(t, DTYPE)
+        x, t = self.runtime.tensor(x, DTYPE), self.runtime.tensor(t, DTYPE)
         if method == "fit":
             history = self.model.fit(x, t, batch_size=int(x.shape[0]), epochs=1, shuffle=False, verbose=0)
             return float(history.history["loss"][0])
@@ -62,16 +62,16 @@ class KerasFlagModel(FlagModel):
         raise ValueError(f"method must be 'fit' or 'train_on_batch', got {method!r}")
 
     def predict(self, x):
-        return self.model.predict(self.flavour.tensor(x, DTYPE), batch_size=len(x), verbose=0)
+        return self.model.predict(self.runtime.tensor(x, DTYPE), batch_size=len(x), verbose=0)
 
     def evaluate(self, x, t):
-        return float(self.model.evaluate(self.flavour.tensor(x, DTYPE), self.flavour.tensor(t, DTYPE),
+        return float(self.model.evaluate(self.runtime.tensor(x, DTYPE), self.runtime.tensor(t, DTYPE),
                                          batch_size=len(x), verbose=0))
 
     def call(self, x, training):
-        return self.flavour.numpy(self.model_calls.call(self.flavour.tensor(x, DTYPE), **call_args(training)))
+        return self.runtime.numpy(self.model_calls.call(self.runtime.tensor(x, DTYPE), **call_args(training)))
 
     def bn_step(self, x, dy, lr, training):
-        tensor = self.flavour.tensor
+        tensor = self.runtime.tensor
         y, _ = self.bn_calls.step(tensor(x, DTYPE), tensor(dy, DTYPE), lr, **call_args(training))
-        return self.flavour.numpy(y)
+        return self.runtime.numpy(y)

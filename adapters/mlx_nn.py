@@ -17,7 +17,6 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 
-from layerconf import specs
 from layerconf.adapters.base import Adapter, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 DTYPES = {"float64": mx.float64, "float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
@@ -139,11 +138,11 @@ class MLXInstanceNorm(Layer):
 
 
 class MLXAdapter(Adapter):
-    def __init__(self, name: str, device: str):
+    def __init__(self, flavour, device: str):
         if device != "cpu":
             raise DeviceUnavailable(f"--device {device}: the mlx flavour runs MLX's CPU backend (mlx[cpu]); its devices: cpu")
         mx.set_default_device(mx.cpu)
-        self.name, self.profile = name, specs.profile(name)
+        super().__init__(flavour, device)
 
     def version(self):
         return mx.__version__
@@ -154,18 +153,21 @@ class MLXAdapter(Adapter):
     def seed(self, seed):
         mx.random.seed(seed)
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return MLXBatchNorm(self.profile.get("batchnorm.layouts")[layout], channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "instance_norm": self.instance_norm, "dropout": self.dropout}
 
-    def instance_norm(self, layout, channels, dtype, **native):
-        return MLXInstanceNorm(self.profile.get("instance_norm.layouts")[layout], channels, dtype, native)
+    def _class(self, section, config):
+        return self.profile.layer_class(section, config.kind, config.layout)
 
-    def dropout(self, variant, layout, dtype, **native):
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        return MLXDropout(cls[layout] if isinstance(cls, dict) else cls, dtype, native)
+    def batchnorm(self, config):
+        return MLXBatchNorm(self._class("batchnorm", config), config.channels, config.dtype, config.native)
+
+    def instance_norm(self, config):
+        return MLXInstanceNorm(self._class("instance_norm", config), config.channels, config.dtype, config.native)
+
+    def dropout(self, config):
+        return MLXDropout(self._class("dropout", config), config.dtype, config.native)
 
 
-def make_adapter(name: str = "mlx", device: str = "cpu") -> MLXAdapter:
-    if name != "mlx":
-        raise ValueError(f"framework must be 'mlx', got {name!r}")
-    return MLXAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> MLXAdapter:
+    return MLXAdapter(flavour, device)

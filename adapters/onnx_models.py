@@ -236,11 +236,14 @@ class OnnxAdapter(Adapter):
     def session(self, model: onnx.ModelProto):
         """An object whose ``run(output_names, feeds)`` executes ``model``."""
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return OnnxBatchNorm(self, layout, channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout}
 
-    def dropout(self, variant, layout, dtype, **native):
+    def batchnorm(self, config):
+        return OnnxBatchNorm(self, config.layout, config.channels, config.dtype, config.native)
+
+    def dropout(self, config):
         variants = self.profile.get("dropout.variants")
-        if variant not in variants:
-            raise ValueError(f"variant must be one of {sorted(variants)} for {self.name}, got {variant!r}")
-        return OnnxDropout(self, dtype, native)
+        if config.kind not in variants:
+            raise ValueError(f"variant must be one of {sorted(variants)} for {self.name}, got {config.kind!r}")
+        return OnnxDropout(self, config.dtype, config.native)

@@ -5,20 +5,16 @@ operator specification. CPU only: it computes with NumPy.
 import onnx
 from onnx.reference import ReferenceEvaluator
 
-from layerconf import specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.adapters.onnx_models import OnnxAdapter
 
 
 class ReferenceAdapter(OnnxAdapter):
-    name = "onnx-reference"
-
-    def __init__(self, device: str):
+    def __init__(self, flavour, device: str):
         if device != "cpu":
             raise DeviceUnavailable(f"--device {device}: onnx.reference.ReferenceEvaluator computes with NumPy "
                                     f"(its devices: cpu)")
-        self.device = device
-        self.profile = specs.profile(self.name)
+        super().__init__(flavour, device)
 
     def session(self, model) -> ReferenceEvaluator:
         return ReferenceEvaluator(model)
@@ -34,5 +30,5 @@ class ReferenceAdapter(OnnxAdapter):
         (profile not_expressible/dropout.seeding)."""
 
 
-def make_adapter(name: str = "onnx-reference", device: str = "cpu") -> ReferenceAdapter:
-    return ReferenceAdapter(device)
+def make_adapter(flavour, device: str = "cpu") -> ReferenceAdapter:
+    return ReferenceAdapter(flavour, device)

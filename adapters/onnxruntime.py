@@ -2,8 +2,8 @@
 onnxruntime.InferenceSession created from the model bytes, the way deployment code does.
 
 Flavour onnxruntime runs them at ORT's default graph optimization level (ORT_ENABLE_ALL);
-onnxruntime-unoptimized with every graph optimization disabled (ORT_DISABLE_ALL), the setting users reach
-for when an optimized graph misbehaves.
+onnxruntime-unoptimized (manifest ``options: {graph_optimization: disabled}``) with every graph optimization
+disabled (ORT_DISABLE_ALL), the setting users reach for when an optimized graph misbehaves.
 
 A model whose training BatchNormalization leaves a running output absent (an empty name, as the spec
 allows) runs, on CPU, in a forked child process: ORT's CPU kernel writes every output unchecked and the process
@@ -17,7 +17,6 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from layerconf import specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.adapters.onnx_models import OnnxAdapter
 
@@ -26,17 +25,19 @@ PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}
 
 
 class OrtAdapter(OnnxAdapter):
-    def __init__(self, name: str, device: str):
+    LEVELS = {"all": "ORT_ENABLE_ALL", "disabled": "ORT_DISABLE_ALL"}   # the manifest's options.graph_optimization
+
+    def __init__(self, flavour, device: str):
         available = ort.get_available_providers()
         if PROVIDERS[device][0] not in available:
             raise DeviceUnavailable(f"--device {device}: this onnxruntime build has no {PROVIDERS[device][0]} "
                                     f"(its providers: {', '.join(available)})")
-        self.name, self.device, self.providers = name, device, PROVIDERS[device]
-        self.profile = specs.profile(name)
+        super().__init__(flavour, device)
+        self.providers = PROVIDERS[device]
         self.options = ort.SessionOptions()
         self.options.log_severity_level = 4    # errors reach the caller as exceptions; keep stderr quiet
-        if name == "onnxruntime-unoptimized":
-            self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        level = self.LEVELS[flavour.option("graph_optimization", "all")]
+        self.options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
 
     def session(self, model) -> ort.InferenceSession:
         if self.device == "cpu" and any(n.op_type == "BatchNormalization" and "" in n.output for n in model.graph.node):
@@ -102,7 +103,5 @@ def _identity_model() -> onnx.ModelProto:
     return helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def make_adapter(name: str = "onnxruntime", device: str = "cpu") -> OrtAdapter:
-    if name not in ("onnxruntime", "onnxruntime-unoptimized"):
-        raise ValueError(f"framework must be one of ['onnxruntime', 'onnxruntime-unoptimized'], got {name!r}")
-    return OrtAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> OrtAdapter:
+    return OrtAdapter(flavour, device)

@@ -12,7 +12,6 @@ import ml_dtypes
 import numpy as np
 import paddle
 
-from layerconf import specs
 from layerconf.adapters.base import Adapter, AttentionLayer, BatchNormLayer, DeviceUnavailable, DropoutLayer, Layer
 
 STATE = {"running_mean": "_mean", "running_var": "_variance", "gamma": "weight", "beta": "bias"}
@@ -184,11 +183,11 @@ class PaddleInstanceNorm(PaddleLayer):
 
 
 class PaddleAdapter(Adapter):
-    def __init__(self, name: str, device: str):
+    def __init__(self, flavour, device: str):
         if device != "cpu":
-            raise DeviceUnavailable(f"--device {device}: the {name} flavour runs paddle's CPU build; its devices: cpu")
+            raise DeviceUnavailable(f"--device {device}: the {flavour.name} flavour runs paddle's CPU build; its devices: cpu")
         paddle.set_device("cpu")
-        self.name, self.profile = name, specs.profile(name)
+        super().__init__(flavour, device)
 
     def version(self):
         return paddle.__version__
@@ -204,29 +203,33 @@ class PaddleAdapter(Adapter):
     def _layout_arguments(self, layer: str, layout: str) -> dict:
         return self.profile.get(f"{layer}.layout_arguments", {}).get(layout, {})
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        cls = self.profile.get("batchnorm.layouts")[layout]
-        return PaddleBatchNorm(cls, channels, dtype, {**self._layout_arguments("batchnorm", layout), **native})
+    def _class(self, section, config):
+        return self.profile.layer_class(section, config.kind, config.layout)
 
-    def instance_norm(self, layout, channels, dtype, **native):
-        return PaddleInstanceNorm(self.profile.get("instance_norm.layouts")[layout], channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "instance_norm": self.instance_norm, "dropout": self.dropout,
+                "attention": self.attention}
 
-    def dropout(self, variant, layout, dtype, **native):
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        if isinstance(cls, dict):
-            cls = cls[layout]
-            if variant == "channel":
-                native = {**self._layout_arguments("dropout", layout), **native}
-        return PaddleDropout(cls, dtype, native)
+    def one_input(self, cls, config):
+        return PaddleLayer(cls, config.dtype, config.native)
 
-    def attention(self, dtype, embed, heads, **native):
-        return PaddleAttention(self.profile.get("attention.class"), dtype, embed, heads, native)
+    def batchnorm(self, config):
+        native = {**self._layout_arguments("batchnorm", config.layout), **config.native}
+        return PaddleBatchNorm(self._class("batchnorm", config), config.channels, config.dtype, native)
 
-    def rrelu(self, dtype, **native):
-        return PaddleLayer(self.profile.get("rrelu.class"), dtype, native)
+    def instance_norm(self, config):
+        return PaddleInstanceNorm(self._class("instance_norm", config), config.channels, config.dtype, config.native)
+
+    def dropout(self, config):
+        native = config.native
+        if config.kind == "channel":
+            native = {**self._layout_arguments("dropout", config.layout), **native}
+        return PaddleDropout(self._class("dropout", config), config.dtype, native)
+
+    def attention(self, config):
+        return PaddleAttention(self._class("attention", config), config.dtype, config.sizes["embed"], config.sizes["heads"],
+                               config.native)
 
 
-def make_adapter(name: str = "paddle", device: str = "cpu") -> PaddleAdapter:
-    if name != "paddle":
-        raise ValueError(f"framework must be 'paddle', got {name!r}")
-    return PaddleAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> PaddleAdapter:
+    return PaddleAdapter(flavour, device)

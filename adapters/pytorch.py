@@ -1,12 +1,13 @@
 """PyTorch: torch.nn modules in train()/eval() mode, torch.autograd, torch.optim.SGD.
 
-Flavour torch calls the modules eagerly; torch-compile calls ``torch.compile(module, fullgraph=True)``
-(the default inductor backend) and switches train()/eval(), steps the optimizer, saves and loads through
-the compiled module, as its users do.
+Flavour torch calls the modules eagerly; a flavour whose manifest sets ``options: {compile: true}``
+(torch-compile) calls ``torch.compile(module, fullgraph=True)`` (the default inductor backend) and switches
+train()/eval(), steps the optimizer, saves and loads through the compiled module, as its users do.
 
 Quirks kept here: float16/bfloat16 inputs run through a float32 module (mixed precision the way
 autocast leaves normalization layers); the module class per layout and variant comes from the profile.
 """
+import importlib
 import io
 import os
 
@@ -14,7 +15,7 @@ import ml_dtypes
 import numpy as np
 import torch
 
-from layerconf import cache, specs
+from layerconf import cache
 from layerconf.adapters.base import (
     Adapter,
     AttentionLayer,
@@ -22,6 +23,7 @@ from layerconf.adapters.base import (
     DeviceUnavailable,
     DropoutLayer,
     Layer,
+    LayerConfig,
     RecurrentLayer,
     gate_blocks,
 )
@@ -266,13 +268,22 @@ class TorchRecurrent(_ModuleRunner, RecurrentLayer):
                     getattr(self.runner, f"{name}_l{k}").copy_(torch.as_tensor(gate_blocks(w[key], self.cell, self.gates).T))
 
 
+def module_class(cls: str):
+    """The module class the profile names: a torch.nn class by its name (RReLU), any other by its dotted path
+    (torchvision.ops.StochasticDepth, imported here: the flavours that reuse this adapter do not all install it)."""
+    if "." not in cls:
+        return getattr(torch.nn, cls)
+    module, _, name = cls.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 class TorchAdapter(Adapter):
-    def __init__(self, name: str, device: str):
+    def __init__(self, flavour, device: str):
         if device == "cuda" and not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device cuda: torch {torch.__version__} sees no CUDA device "
                                     "(torch.cuda.is_available() is False); its devices: cpu")
-        self.name, self.device, self.compile = name, device, name == "torch-compile"
-        self.profile = specs.profile(name)
+        super().__init__(flavour, device)
+        self.compile = flavour.option("compile", False)
         if self.compile:
             start_compiler()
         if device == "cuda":   # CUDA kernels may race; the CPU kernels of these layers are deterministic, and the
@@ -295,51 +306,43 @@ class TorchAdapter(Adapter):
     def seed(self, seed):
         torch.manual_seed(seed)
 
-    def _batchnorm_class(self, layout: str) -> str:
-        return self.profile.get("batchnorm.layouts")[layout]
+    def _class(self, section: str, config: LayerConfig) -> str:
+        return self.profile.layer_class(section, config.kind, config.layout)
 
-    def _dropout_class(self, variant: str, layout: str) -> str:
-        cls = self.profile.get(f"dropout.variants.{variant}")
-        return cls[layout] if isinstance(cls, dict) else cls
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
+                "instance_norm": self.instance_norm, "batchnorm_variants": self.batchnorm_variants,
+                "recurrent": self.recurrent}
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return TorchBatchNorm(self._batchnorm_class(layout), channels, dtype, self.device, native, self.compile)
+    def one_input(self, cls, config):
+        return TorchLayer(module_class(cls)(**config.native), config.dtype, self.device, self.compile)
 
-    def dropout(self, variant, layout, dtype, **native):
-        return TorchDropout(self._dropout_class(variant, layout), dtype, self.device, native, self.compile)
+    def batchnorm(self, config):
+        return TorchBatchNorm(self._class("batchnorm", config), config.channels, config.dtype, self.device,
+                              config.native, self.compile)
 
-    def attention(self, dtype, embed, heads, **native):
-        return TorchAttention(self.profile.get("attention.class"), dtype, self.device, embed, heads, native)
+    def dropout(self, config):
+        return TorchDropout(self._class("dropout", config), config.dtype, self.device, config.native, self.compile)
 
-    def rrelu(self, dtype, **native):
-        return TorchLayer(getattr(torch.nn, self.profile.get("rrelu.class"))(**native), dtype, self.device, self.compile)
+    def attention(self, config):
+        return TorchAttention(self._class("attention", config), config.dtype, self.device, config.sizes["embed"],
+                              config.sizes["heads"], config.native)
 
-    def instance_norm(self, layout, channels, dtype, **native):
-        cls = self.profile.get("instance_norm.layouts")[layout]
-        return TorchInstanceNorm(cls, channels, dtype, self.device, native, self.compile)
+    def instance_norm(self, config):
+        return TorchInstanceNorm(self._class("instance_norm", config), config.channels, config.dtype, self.device,
+                                 config.native, self.compile)
 
-    def batchnorm_variants(self, variant, layout, channels, dtype, **native):
-        if variant == "sync":
-            return TorchBatchNorm(self.profile.get("batchnorm_variants.sync.class"), channels, dtype, self.device, native,
-                                  self.compile)
-        return TorchBatchNorm(self.profile.get("batchnorm_variants.lazy.layouts")[layout], None, dtype, self.device,
-                              native, self.compile)
+    def batchnorm_variants(self, config):
+        """'sync' (SyncBatchNorm in one process) and 'lazy' (LazyBatchNorm*d: config.channels is None)."""
+        return TorchBatchNorm(self._class("batchnorm_variants", config), config.channels, config.dtype, self.device,
+                              config.native, self.compile)
 
-    def stochastic_depth(self, dtype, **native):
-        """torchvision is imported here, not with the module: the flavours that reuse this adapter's classes
-        (torch-onnx, torch-export) do not install it."""
-        import torchvision.ops
-
-        return TorchLayer(torchvision.ops.StochasticDepth(**native), dtype, self.device, self.compile)
-
-    def recurrent(self, cell, layers, features, units, dtype, **native):
-        return TorchRecurrent(self.profile.get(f"recurrent.classes.{cell}"), cell,
-                              self.profile.get("recurrent.gates", {}).get(cell), layers, features, units, dtype,
-                              self.device, native, self.compile)
+    def recurrent(self, config):
+        return TorchRecurrent(self._class("recurrent", config), config.kind,
+                              self.profile.get("recurrent.gates", {}).get(config.kind), config.sizes["layers"],
+                              config.sizes["features"], config.sizes["units"], config.dtype, self.device,
+                              config.native, self.compile)
 
 
-def make_adapter(name: str = "torch", device: str = "cpu") -> TorchAdapter:
-    if name not in ("torch", "torch-compile"):
-        raise ValueError(f"framework must be one of ['torch', 'torch-compile'], got {name!r}")
-    return TorchAdapter(name, device)
-
+def make_adapter(flavour, device: str = "cpu") -> TorchAdapter:
+    return TorchAdapter(flavour, device)

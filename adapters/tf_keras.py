@@ -6,8 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from layerconf import specs
-from layerconf.adapters.keras_common import Flavour, KerasAdapter
+from layerconf.adapters.keras_common import KerasAdapter, KerasRuntime
 
 
 def _tensor(x, dtype):
@@ -24,5 +23,5 @@ def _default_device() -> str:
     return devices[0].name
 
 
-def make_adapter(name: str = "tf-keras", device: str = "cpu") -> KerasAdapter:
-    return KerasAdapter(name, Flavour(tf_keras, "tensorflow", _tensor, _numpy, _default_device()), specs.profile(name))
+def make_adapter(flavour, device: str = "cpu") -> KerasAdapter:
+    return KerasAdapter(flavour, device, KerasRuntime(tf_keras, "tensorflow", _tensor, _numpy, _default_device()))

@@ -1,7 +1,7 @@
 """torch.export: the torch flavour's modules exported by torch.export.export and run through
 ExportedProgram.module(), as a deployed program runs. Two flavours: torch-export runs the exported program
-itself (the training IR), torch-export-decomposed the program after ep.run_decompositions() (the core ATen
-operator set, what downstream compilers consume).
+itself (the training IR), torch-export-decomposed (manifest ``options: {decompose: true}``) the program after
+ep.run_decompositions() (the core ATen operator set, what downstream compilers consume).
 
 The mode is fixed at export: the module of an exported program refuses train() and eval()
 (NotImplementedError), so each configuration has a training program, exported after module.train(), and an
@@ -27,7 +27,6 @@ import torch
 from layerconf import cache
 from layerconf.adapters.pytorch import STATE, TorchAdapter, TorchBatchNorm, TorchDropout, no_silent_eager_fallback, to_numpy, to_tensor
 
-DECOMPOSED = "torch-export-decomposed"
 SOURCE = cache.code_digest(__file__)   # how this module exports: part of a program's key
 EXAMPLE_BATCH = 2   # export specialises an example dimension of size 0 or 1, so the batch is exported from two
 
@@ -163,9 +162,9 @@ class ExportDropout(_Exported, TorchDropout):
 class ExportAdapter(TorchAdapter):
     """torch's adapter (device, seeding, numerics settings) with layers run as exported programs."""
 
-    def __init__(self, name: str, device: str):
-        super().__init__(name, device)
-        self.decomposed = name == DECOMPOSED
+    def __init__(self, flavour, device: str):
+        super().__init__(flavour, device)
+        self.decomposed = flavour.option("decompose", False)
         no_silent_eager_fallback()   # strict export (the default before torch 2.7) traces with dynamo, whose
         # recompile limit counts every export of _BatchNorm.forward in the process
 
@@ -174,12 +173,16 @@ class ExportAdapter(TorchAdapter):
         kept = cache.artefacts_folder("torch-export")
         return {**super().environment(), "execution": execution, "programs_kept_in": str(kept) if kept else None}
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return ExportBatchNorm(self.decomposed, self._batchnorm_class(layout), channels, dtype, self.device, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout}
 
-    def dropout(self, variant, layout, dtype, **native):
-        return ExportDropout(self.decomposed, self._dropout_class(variant, layout), dtype, self.device, native)
+    def batchnorm(self, config):
+        return ExportBatchNorm(self.decomposed, self._class("batchnorm", config), config.channels, config.dtype,
+                               self.device, config.native)
+
+    def dropout(self, config):
+        return ExportDropout(self.decomposed, self._class("dropout", config), config.dtype, self.device, config.native)
 
 
-def make_adapter(name: str = "torch-export", device: str = "cpu") -> ExportAdapter:
-    return ExportAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> ExportAdapter:
+    return ExportAdapter(flavour, device)

@@ -1,7 +1,8 @@
 """torch.onnx.export: the torch flavour's modules exported to ONNX and run by onnxruntime.InferenceSession, the graph
-users ship. Two flavours: torch-onnx exports with the default exporter (dynamo=True: torch.export, then onnxscript's
-torchlib translates each ATen operator), torch-onnx-torchscript with the TorchScript exporter (dynamo=False: a jit
-trace, then torch's symbolic functions), passing training=TrainingMode.TRAINING or EVAL to match the module's mode.
+users ship. Two flavours, by the manifest's ``options.dynamo``: torch-onnx exports with the default exporter
+(dynamo=True: torch.export, then onnxscript's torchlib translates each ATen operator), torch-onnx-torchscript with
+the TorchScript exporter (dynamo=False: a jit trace, then torch's symbolic functions), passing
+training=TrainingMode.TRAINING or EVAL to match the module's mode.
 
 A graph's mode is fixed at export, so each configuration (module class and arguments, input dtype, mode, channel
 count and rank) has a training graph, exported after module.train(), and an inference graph, exported after
@@ -36,7 +37,6 @@ from layerconf.adapters.onnx_models import InferenceOnlyBatchNorm, unsupported
 from layerconf.adapters.pytorch import DTYPES, STATE, TorchAdapter, TorchBatchNorm, TorchDropout, to_tensor
 from layerconf.reference.dtypes import as_dtype
 
-DYNAMO = {"torch-onnx": True, "torch-onnx-torchscript": False}
 EXAMPLE = 2   # the size of every dynamic dimension in the export example (export specialises 0 and 1)
 SOURCE = cache.code_digest(__file__)   # how this module exports: part of a graph's key
 
@@ -176,12 +176,13 @@ class OnnxExportDropout(_Graphs, DropoutLayer):
 class TorchOnnxAdapter(TorchAdapter):
     """torch's adapter (profile, class lookup) with layers run as exported graphs in ONNX Runtime (CPU)."""
 
-    def __init__(self, name: str, device: str):
+    def __init__(self, flavour, device: str):
         if device != "cpu":
-            raise DeviceUnavailable(f"--device {device}: {name} runs its graphs on ONNX Runtime's CPU provider (its devices: cpu)")
-        super().__init__(name, device)
-        self.dynamo = DYNAMO[name]
-        self.runtime = ort_flavour.make_adapter("onnxruntime", "cpu")   # ORT at its default level, as deployed
+            raise DeviceUnavailable(f"--device {device}: {flavour.name} runs its graphs on ONNX Runtime's CPU provider "
+                                    "(its devices: cpu)")
+        super().__init__(flavour, device)
+        self.dynamo = flavour.option("dynamo", True)
+        self.runtime = ort_flavour.OrtAdapter(flavour, "cpu")   # ORT at its default level (no graph_optimization option), as deployed
 
     def session(self, model: onnx.ModelProto):
         """An ONNX Runtime session of ``model``, made as the onnxruntime flavour makes its own."""
@@ -196,14 +197,15 @@ class TorchOnnxAdapter(TorchAdapter):
     def seed(self, seed):
         self.runtime.seed(seed)
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        return OnnxExportBatchNorm(self, self._batchnorm_class(layout), channels, dtype, native)
+    def builders(self):
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout}
 
-    def dropout(self, variant, layout, dtype, **native):
-        return OnnxExportDropout(self, self._dropout_class(variant, layout), dtype, native)
+    def batchnorm(self, config):
+        return OnnxExportBatchNorm(self, self._class("batchnorm", config), config.channels, config.dtype, config.native)
+
+    def dropout(self, config):
+        return OnnxExportDropout(self, self._class("dropout", config), config.dtype, config.native)
 
 
-def make_adapter(name: str = "torch-onnx", device: str = "cpu") -> TorchOnnxAdapter:
-    if name not in DYNAMO:
-        raise ValueError(f"framework must be one of {sorted(DYNAMO)}, got {name!r}")
-    return TorchOnnxAdapter(name, device)
+def make_adapter(flavour, device: str = "cpu") -> TorchOnnxAdapter:
+    return TorchOnnxAdapter(flavour, device)

@@ -7,8 +7,23 @@ module, the modules it imports, and the process environment it needs before the 
 import importlib
 import importlib.util
 import os
+from dataclasses import dataclass
 
 from layerconf import specs
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What an adapter is given of its flavour: the name, the manifest (``options``: how the adapter runs the
+    framework for this flavour, e.g. compile: true) and the profile. Adapters read nothing else about it."""
+
+    name: str
+    manifest: dict
+    profile: specs.Profile
+
+    def option(self, key: str, default=None):
+        """The manifest's ``options.<key>``, or ``default``."""
+        return self.manifest.get("options", {}).get(key, default)
 
 
 class UnknownFlavour(ValueError):
@@ -58,5 +73,6 @@ def default() -> list[str]:
 
 
 def load_adapter(name: str, device: str = "cpu"):
-    """Import the flavour's adapter module and build its Adapter."""
-    return importlib.import_module(manifest(name)["adapter"]).make_adapter(name, device)
+    """Import the flavour's adapter module and build its Adapter from the flavour (``Flavour``) and the device."""
+    flavour = Flavour(name, manifest(name), specs.profile(name))
+    return importlib.import_module(flavour.manifest["adapter"]).make_adapter(flavour, device)

@@ -138,6 +138,17 @@ class Profile:
             data = merged(data, override)
         return Profile(self.name, data, self.path)
 
+    def layer_class(self, section: str, kind: str | None = None, layout: str | None = None) -> str | None:
+        """The class the profile names for a layer of ``section``: under ``kind`` (an entry of the section's
+        ``classes`` or ``variants``, or of the section itself: batchnorm_variants.sync), its ``class``, else its
+        entry for ``layout`` (``layouts``, or a mapping by layout); None where it names none."""
+        node = self.get(section)
+        if kind is not None and isinstance(node, dict):
+            node = next((node[k][kind] for k in ("classes", "variants") if kind in node.get(k, {})), node.get(kind))
+        while isinstance(node, dict):
+            node = node["class"] if "class" in node else node.get("layouts", node).get(layout)
+        return node
+
     def native(self, layer: str, **neutral) -> dict:
         """Spell neutral parameters as the framework's arguments: decay=0.7 -> {'momentum': 0.3} for torch; an
         argument's ``values`` respell a neutral value (scaling='inference' -> mode='downscale_in_infer' for paddle).

@@ -8,6 +8,7 @@ from layerconf.reference.layout import reduction_axes
 from layerconf.reference.models import BatchNorm, Conventions
 
 from . import draw
+from .layers import make_layer
 
 # Hypothesis in the suite: draws seeded per check from --seed by the plugin, no example database (every
 # draw derives from the seed), no shrinking (a failing draw is reported as drawn: shrinking re-ran the layer
@@ -24,8 +25,8 @@ LR = 0.5
 
 def build(adapter, profile, case, channels, **neutral):
     """The case's layer; neutral parameters spelt the framework's way by its profile."""
-    return adapter.batchnorm(case["layout"], channels, case.params.get("dtype", "float32"),
-                             **profile.native("batchnorm", **neutral))
+    return make_layer(adapter, profile, "batchnorm", case.params.get("dtype", "float32"), layout=case["layout"],
+                        channels=channels, **neutral)
 
 
 def conventions(profile):

@@ -13,6 +13,7 @@ import pytest
 from layerconf.reference import attention as ref
 from layerconf.reference.dtypes import quantize
 
+from .layers import make_layer
 from .test_dropout import rate_check
 
 behaviour = pytest.mark.behaviour
@@ -25,7 +26,8 @@ AXES = {"batch": 0, "heads": 1}
 def build(adapter, profile, case, rng, rate=None, dtype="float32"):
     """The layer with random projections (|w| ~ 1 / sqrt(E)), and its state as it holds them."""
     rate = case.params.get("rate", 0.0) if rate is None else rate
-    layer = adapter.attention(case.params.get("dtype", dtype), EMBED, HEADS, **profile.native("attention", rate=rate))
+    layer = make_layer(adapter, profile, "attention", case.params.get("dtype", dtype), sizes={"embed": EMBED, "heads": HEADS},
+                         rate=rate)
     d = EMBED // HEADS
     shapes = {"q_kernel": (EMBED, HEADS, d), "k_kernel": (EMBED, HEADS, d), "v_kernel": (EMBED, HEADS, d),
               "q_bias": (HEADS, d), "k_bias": (HEADS, d), "v_bias": (HEADS, d), "o_kernel": (HEADS, d, EMBED), "o_bias": (EMBED,)}

@@ -9,6 +9,8 @@ import pytest
 from layerconf.reference import augmentation as ref
 from layerconf.reference import statistics as stats
 
+from .layers import make_layer
+
 behaviour = pytest.mark.behaviour
 IMAGES = 512    # images per KS test: D_512 > 0.12 rejects at 1e-6; power 1 against a range halved (recorded)
 CALLS = 200     # calls of a layer that draws once per call: D_200 > 0.19 rejects; the same power
@@ -26,7 +28,7 @@ ARGUMENTS = {   # neutral arguments of each kind in the checks below
 
 
 def build(adapter, profile, kind, **neutral):
-    return adapter.augmentation(kind, "float32", **profile.native("augmentation", **{**ARGUMENTS[kind], **neutral}))
+    return make_layer(adapter, profile, "augmentation", "float32", kind=kind, **{**ARGUMENTS[kind], **neutral})
 
 
 def images(rng, n, size=8, channels=1, lo=100.0, hi=155.0):

@@ -24,6 +24,7 @@ from .helpers import (
     train_steps,
     trajectory,
 )
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 # bn.train.output's shapes (batch, channels, spatial): the edges the behaviour has (a batch of two, one channel,
@@ -110,7 +111,7 @@ def test_running_var(case, adapter, profile, check, rng):
 @behaviour("bn.train.cumulative_average")
 def test_cumulative_average(case, adapter, profile, check, rng):
     native = {**profile.native("batchnorm", eps=EPS), **profile.get("batchnorm.cumulative_average")}
-    layer = adapter.batchnorm(case["layout"], 3, case["dtype"], **native)
+    layer = make_layer(adapter, profile, "batchnorm", case["dtype"], layout=case["layout"], channels=3, native=native)
     batches = [draw.batch(rng, case["layout"], case["dtype"], n, 3, 3) for n in (3, 5, 8)[: case["steps"]]]
     for x in batches:
         layer.forward(x, training=True)
@@ -208,7 +209,7 @@ def test_save_load(case, adapter, profile, check, rng):
 
 @behaviour("bn.defaults.initial_state")
 def test_defaults_initial_state(case, adapter, profile, check):
-    state = adapter.batchnorm(case["layout"], 4, case["dtype"]).state()
+    state = make_layer(adapter, profile, "batchnorm", case["dtype"], layout=case["layout"], channels=4).state()
     for key, value in profile.get("batchnorm.initial").items():
         check.observe(f"initial_{key}", None if state[key] is None else float(np.mean(state[key])))
         check.close(key, state[key], np.full(4, value))
@@ -218,7 +219,7 @@ def test_defaults_initial_state(case, adapter, profile, check):
 def test_defaults_eps(case, adapter, profile, check, rng):
     eps = profile.get("batchnorm.defaults.eps")
     x = small_batch(rng, case, eps)
-    layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
+    layer = make_layer(adapter, profile, "batchnorm", case["dtype"], layout=case["layout"], channels=3)
     y = layer.forward(x, training=True)
     mean, var = ref.batch_moments(x, case["layout"])
     centred = x - mean.reshape(channel_shape(case["layout"], 3))
@@ -234,7 +235,7 @@ def test_defaults_decay(case, adapter, profile, check, rng):
     # batch means of ~10: the running mean after one step, (1 - decay) mean_B ~ 0.1, is large enough against
     # the float64 tolerance (atol 1e-10) that a layer computing in float32 shows whatever the draw
     x = quantize(10.0 + draw.batch(rng, case["layout"], case["dtype"], 8, 3, 3), case["dtype"])
-    layer = adapter.batchnorm(case["layout"], 3, case["dtype"])
+    layer = make_layer(adapter, profile, "batchnorm", case["dtype"], layout=case["layout"], channels=3)
     layer.forward(x, training=True)
     actual = layer.state()["running_mean"]
     batch_mean = ref.batch_moments(x, case["layout"])[0]

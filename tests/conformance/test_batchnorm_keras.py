@@ -10,6 +10,7 @@ from layerconf.reference.dtypes import parameter_dtype, quantize
 from . import draw
 from .calls import outcome
 from .helpers import DECAY, EPS, set_affine, set_all
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 # renorm_clipping settings each renorm check runs: none, and bounds the drawn batches cross (r = s_B / S spans
@@ -21,8 +22,9 @@ VIRTUAL = 4   # virtual batch size; training batches of 2 or 3 virtual batches
 
 def build(adapter, profile, case, channels, **neutral):
     """The case's layer with the variant's neutral arguments, spelt the framework's way by its profile."""
-    native = {**profile.native("batchnorm", eps=EPS, decay=DECAY), **profile.native("batchnorm_keras", **neutral)}
-    return adapter.batchnorm_keras(case["layout"], channels, case.params.get("dtype", "float32"), **native)
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY)
+    return make_layer(adapter, profile, "batchnorm_keras", case.params.get("dtype", "float32"), layout=case["layout"],
+                        channels=channels, native=native, **neutral)
 
 
 def renorm_pair(case, adapter, profile, rng, clipping):

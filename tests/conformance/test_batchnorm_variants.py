@@ -7,14 +7,15 @@ from layerconf.reference.models import BatchNorm
 
 from . import draw
 from .helpers import DECAY, EPS, conventions, reference_model, set_all
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 
 
 @behaviour("bn.variants.sync_single_process")
 def test_sync_single_process(case, adapter, profile, check, rng):
-    layer = adapter.batchnorm_variants("sync", case["layout"], 3, case["dtype"],
-                                       **profile.native("batchnorm", eps=EPS, decay=DECAY))
+    layer = make_layer(adapter, profile, "batchnorm_variants", case["dtype"], layout=case["layout"], channels=3,
+                         kind="sync", native=profile.native("batchnorm", eps=EPS, decay=DECAY))
     model = reference_model(profile, case, **set_all(layer, rng, case, 3))
     for step, n in enumerate((3, 5, 8)[: case["steps"]], start=1):
         x = draw.batch(rng, case["layout"], case["dtype"], n, 3, 3)
@@ -29,7 +30,7 @@ def test_sync_single_process(case, adapter, profile, check, rng):
 @behaviour("bn.variants.lazy_first_call")
 def test_lazy_first_call(case, adapter, profile, check, rng):
     channels, defaults, initial = 5, profile.get("batchnorm.defaults"), profile.get("batchnorm.initial")
-    layer = adapter.batchnorm_variants("lazy", case["layout"], None, case["dtype"])
+    layer = make_layer(adapter, profile, "batchnorm_variants", case["dtype"], layout=case["layout"], kind="lazy")
     model = BatchNorm(defaults["eps"], defaults["decay"], case["layout"], conventions(profile), fresh=True,
                       **{k: np.full(channels, v) for k, v in initial.items()})
     x = draw.batch(rng, case["layout"], case["dtype"], 4, channels, 3)

@@ -13,6 +13,7 @@ from layerconf.reference.layout import channel_axis, shape_of
 
 from . import draw
 from .calls import outcome
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 STAT_ELEMENTS = 200_000   # elements per rate test: power > 0.99 against a rate off by 0.01 (recorded per check)
@@ -21,7 +22,7 @@ STAT_CHANNELS = 200_000   # (sample, channel) pairs per spatial rate test: the s
 
 def build(adapter, profile, case, variant="element", layout="NC", **neutral):
     dtype = case.params.get("dtype", "float32")
-    return adapter.dropout(variant, layout, dtype, **profile.native("dropout", **neutral))
+    return make_layer(adapter, profile, "dropout", dtype, layout=layout, kind=variant, **neutral)
 
 
 def rate_check(check, name, dropped: int, n: int, rate: float):

@@ -12,13 +12,14 @@ from layerconf.reference.dtypes import as_dtype, quantize
 
 from . import draw
 from .calls import outcome
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 STAT_ELEMENTS = 300_000   # noise draws per statistical test: power 0.998 against a stddev off by 1% (recorded)
 
 
 def build(adapter, profile, dtype="float32", **neutral):
-    return adapter.gaussian_noise(dtype, **profile.native("gaussian_noise", **neutral))
+    return make_layer(adapter, profile, "gaussian_noise", dtype, **neutral)
 
 
 def noise(layer, x) -> np.ndarray:

@@ -10,6 +10,7 @@ from layerconf.reference.layout import channel_axis, shape_of
 
 from . import draw
 from .calls import outcome
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 EPS = 2.0**-10      # exact in float32
@@ -17,8 +18,8 @@ DECAY = 0.75
 
 
 def build(adapter, profile, case, channels=3, **neutral):
-    return adapter.instance_norm(case["layout"], channels, case.params.get("dtype", "float64"),
-                                 **profile.native("instance_norm", **neutral))
+    return make_layer(adapter, profile, "instance_norm", case.params.get("dtype", "float64"), layout=case["layout"],
+                      channels=channels, **neutral)
 
 
 def tracks(profile) -> bool:

@@ -10,6 +10,7 @@ from layerconf.reference.layout import shape_of
 
 from . import draw
 from .helpers import DECAY, EPS, reference_model, set_all
+from .layers import make_layer
 from .test_dropout import STAT_ELEMENTS, rate_check
 
 behaviour = pytest.mark.behaviour
@@ -19,7 +20,7 @@ behaviour = pytest.mark.behaviour
 def test_opset_round_trip(case, adapter, profile, check, rng):
     layout, dtype = case["layout"], case["dtype"]
     native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"])
-    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    layer = make_layer(adapter, profile, "batchnorm", dtype, layout=layout, channels=3, native=native)
     s = set_all(layer, rng, case, 3)
     model = reference_model(profile, case, **s)
     batches = [draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 6)]
@@ -38,7 +39,7 @@ def test_opset_round_trip(case, adapter, profile, check, rng):
 def test_opset_inference(case, adapter, profile, check, rng):
     layout, dtype = case["layout"], case["dtype"]
     native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"])
-    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    layer = make_layer(adapter, profile, "batchnorm", dtype, layout=layout, channels=3, native=native)
     model = reference_model(profile, case, **set_all(layer, rng, case, 3))
     x = draw.batch(rng, layout, dtype, 5, 3, 3)
     check.close("y in inference", layer.forward(x, training=False), model.forward(x, training=False))
@@ -48,7 +49,8 @@ def test_opset_inference(case, adapter, profile, check, rng):
 def test_running_outputs(case, adapter, profile, check, rng):
     layout, dtype, returned = case["layout"], case["dtype"], case["outputs"] in ("graph", "identity")
     native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], outputs=case["outputs"])
-    layer = adapter.batchnorm(layout, 3, dtype, **native)      # fresh: gamma 1, beta 0, mean 0, var 1
+    # fresh: gamma 1, beta 0, mean 0, var 1
+    layer = make_layer(adapter, profile, "batchnorm", dtype, layout=layout, channels=3, native=native)
     model = reference_model(profile, case, **layer.state())
     x = draw.batch(rng, layout, dtype, 4, 3, 3)
     for run in (1, 2):     # two runs of one model: a run that leaks into the next shows in the second
@@ -69,7 +71,7 @@ def _per_activation(case, adapter, profile, rng):
     size = int(np.prod(shape))
     native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=case["opset"], parameters=case["parameters"],
                             statistics="per_activation")
-    layer = adapter.batchnorm(layout, 3, dtype, **native)
+    layer = make_layer(adapter, profile, "batchnorm", dtype, layout=layout, channels=3, native=native)
     (gamma, beta), (mean, var) = draw.affine(rng, size, dtype), draw.running(rng, size, dtype)
     state = {"gamma": gamma, "beta": beta, "running_mean": mean, "running_var": var}
     layer.set_state(**{key: value.reshape(shape) for key, value in state.items()})
@@ -99,7 +101,7 @@ def test_spatial_round_trip(case, adapter, profile, check, rng):
 
 
 def _dropout(adapter, profile, dtype="float32", **neutral):
-    return adapter.dropout("element", "NC", dtype, **profile.native("dropout", **neutral))
+    return make_layer(adapter, profile, "dropout", dtype, layout="NC", kind="element", **neutral)
 
 
 @behaviour("do.opset.inference")
@@ -141,7 +143,7 @@ def _dropout_training(case, adapter, profile, check, rng, parameters, outputs):
 def test_mask_output(case, adapter, profile, check, rng):
     rate, dtype = case["rate"], case["dtype"]
     x = draw.nonzero(rng, (64, 64), dtype)
-    layer = adapter.dropout("element", "NC", dtype, **profile.native("dropout", rate=rate))
+    layer = make_layer(adapter, profile, "dropout", dtype, layout="NC", kind="element", rate=rate)
     y, mask = layer.forward_with_mask(x, training=True)
     check.true("mask type", np.asarray(mask).dtype == bool and mask.shape == x.shape,
                f"expected a boolean mask of shape {x.shape}, got {np.asarray(mask).dtype} {np.shape(mask)}")
@@ -159,7 +161,7 @@ def test_seed_argument(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (64, 64), "float32")
 
     def first_mask(seed):
-        layer = adapter.dropout("element", "NC", "float32", **profile.native("dropout", rate=case["rate"], seed=seed))
+        layer = make_layer(adapter, profile, "dropout", "float32", layout="NC", kind="element", rate=case["rate"], seed=seed)
         return layer.forward(x, training=True) != 0
 
     check.equal("masks of two layers with seed 7", first_mask(7), first_mask(7))

@@ -14,6 +14,8 @@ from layerconf.reference import recurrent as ref
 from layerconf.reference import statistics as stats
 from layerconf.reference.dtypes import quantize
 
+from .layers import make_layer
+
 behaviour = pytest.mark.behaviour
 UNITS = 16                                # features = units
 CANDIDATE = {"rnn": "g", "lstm": "g", "gru": "n"}
@@ -24,7 +26,8 @@ TIME_BATCH, TIME_STEPS = 64, 8            # N H = 1024 units watched over 8 step
 
 def build(adapter, profile, cell, layers, dtype="float64", **rates):
     """The flavour's layer with dropout ``rates`` at the neutral sites (between_layers, inputs, state)."""
-    return adapter.recurrent(cell, layers, UNITS, UNITS, dtype, **profile.native("recurrent", **rates))
+    return make_layer(adapter, profile, "recurrent", dtype, kind=cell,
+                      sizes={"layers": layers, "features": UNITS, "units": UNITS}, **rates)
 
 
 def random_weights(rng, cell, dtype):

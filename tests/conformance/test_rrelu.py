@@ -11,13 +11,14 @@ from layerconf.reference.dtypes import quantize
 
 from . import draw
 from .calls import outcome
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 STAT_SLOPES = 100_000   # slopes per KS test: c = 0.0085; power 1 against the range shifted by 0.01 or narrowed by 10% (recorded)
 
 
 def build(adapter, profile, case, **bounds):
-    return adapter.rrelu(case.params.get("dtype", "float64"), **profile.native("rrelu", **bounds))
+    return make_layer(adapter, profile, "rrelu", case.params.get("dtype", "float64"), **bounds)
 
 
 def bounds(case) -> dict:

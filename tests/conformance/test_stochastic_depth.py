@@ -12,6 +12,7 @@ from layerconf.reference.dtypes import as_dtype, quantize
 
 from . import draw
 from .calls import outcome
+from .layers import make_layer
 
 behaviour = pytest.mark.behaviour
 STAT_ROWS = 200_000   # rows per row-mode rate test: power > 0.99 against a rate off by 0.01 (recorded)
@@ -19,7 +20,7 @@ STAT_CALLS = 20_000   # calls per batch-mode rate test: power > 0.99 against a r
 
 
 def build(adapter, profile, dtype="float32", **neutral):
-    return adapter.stochastic_depth(dtype, **profile.native("stochastic_depth", **neutral))
+    return make_layer(adapter, profile, "stochastic_depth", dtype, **neutral)
 
 
 def rate_check(check, name, dropped: int, n: int, rate: float, shift: float):

@@ -40,9 +40,8 @@ class FakeDropout(DropoutLayer):
 
 
 class FakeAdapter(Adapter):
-    name = "fake"
-
-    def __init__(self):
+    def __init__(self, flavour, device):
+        super().__init__(flavour, device)
         self.rng = np.random.default_rng(0)
 
     def version(self):
@@ -54,15 +53,12 @@ class FakeAdapter(Adapter):
     def seed(self, seed):
         self.rng = np.random.default_rng(seed)
 
-    def batchnorm(self, layout, channels, dtype, **native):
-        raise NotImplementedError("the fake flavour has no BatchNorm")
-
-    def dropout(self, variant, layout, dtype, **native):
-        return FakeDropout(self, native["rate"])
+    def builders(self):
+        return {"dropout": lambda config: FakeDropout(self, config.native["rate"])}
 
 
-def make_adapter(name="fake", device="cpu"):
-    return FakeAdapter()
+def make_adapter(flavour, device="cpu"):
+    return FakeAdapter(flavour, device)
 
 
 def install(monkeypatch, declarations=()):

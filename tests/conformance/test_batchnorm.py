@@ -399,7 +399,7 @@ def test_error_channels(case, adapter, profile, check, rng):
 def _invalid_argument(case, adapter, profile, check, word, value):
     native = profile.native("batchnorm", **{word: value})
     name = next(iter(native))
-    err, layer = outcome(adapter.batchnorm, case["layout"], 3, "float32", **native)
+    err, layer = outcome(make_layer, adapter, profile, "batchnorm", "float32", layout=case["layout"], channels=3, native=native)
     if err is None:
         err, _ = outcome(layer.forward, np.ones(shape_of(case["layout"], 4, 3, 2)), training=True)
     check.expect_error(err, f"{name}={native[name]} was accepted")

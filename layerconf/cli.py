@@ -100,7 +100,7 @@ def _report(args) -> int:
 def _diff(args) -> int:
     destination = output.file(args.output, "--output") if args.output else None
     try:
-        changes = diff.compare(results.read(args.old), results.read(args.new))
+        changes = diff.changes(results.read(args.old), results.read(args.new))
     except diff.NothingInCommon as err:
         raise UsageError(f"{args.old} and {args.new}: {err}") from err
     text = diff.to_markdown(changes)

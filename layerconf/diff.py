@@ -62,7 +62,7 @@ def _kind(old: Outcome, new: Outcome) -> str | None:
     return "changed"
 
 
-def compare(old: dict, new: dict) -> Changes:
+def changes(old: dict, new: dict) -> Changes:
     """Changes from ``old`` to ``new`` (validated results documents), each list in check order. Two
     documents with no flavour in common raise NothingInCommon."""
     before, after = ({_key(r): r for r in d["records"]} for d in (old, new))

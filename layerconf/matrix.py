@@ -217,14 +217,14 @@ def versions_in_order(documents: dict[str, dict], framework: str) -> list[tuple[
     return sorted(found, key=lambda item: (Version(Version(item[1]).public), item[0]))
 
 
-def steps(documents: dict[str, dict], compare) -> list[Step]:
-    """``compare(old, new)`` over consecutive versions of each framework, frameworks in name order."""
+def steps(documents: dict[str, dict], changes_of) -> list[Step]:
+    """``changes_of(old, new)`` over consecutive versions of each framework, frameworks in name order."""
     frameworks = sorted({f for doc in documents.values() for f in doc["metadata"]["frameworks"]})
     out = []
     for framework in frameworks:
         ordered = versions_in_order(documents, framework)
         for (old_env, old_v), (new_env, new_v) in zip(ordered, ordered[1:]):
-            changes = compare(only_framework(documents[old_env], framework),
+            changes = changes_of(only_framework(documents[old_env], framework),
                               only_framework(documents[new_env], framework))
             out.append(Step(framework, old_env, new_env, old_v, new_v, changes))
     return out
@@ -299,13 +299,13 @@ def combined_markdown(documents: dict[str, dict], runs: list[dict], found: list[
     return "\n".join(lines) + "\n"
 
 
-def combine(output: Path, environments: list[Environment], compare, changes_markdown) -> Path:
+def combine(output: Path, environments: list[Environment], changes_of, changes_markdown) -> Path:
     """Read each environment's <id>.run.json and results from ``output``; write matrix.md there."""
     runs = [json.loads((output / f"{e.id}.run.json").read_text()) for e in environments
             if (output / f"{e.id}.run.json").exists()]
     documents = {r["id"]: results.read(output / r["results"]) for r in runs if not broken(r)}
     report = output / "matrix.md"
-    report.write_text(combined_markdown(documents, runs, steps(documents, compare), changes_markdown))
+    report.write_text(combined_markdown(documents, runs, steps(documents, changes_of), changes_markdown))
     return report
 
 
@@ -350,13 +350,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build and run nothing: combine the results already in --output (e.g. from parallel CI jobs)")
 
 
-def main(argv=None, compare=None, changes_markdown=None) -> int:
+def main(argv=None, changes_of=None, changes_markdown=None) -> int:
     """Exit status 0 when every environment built and ran the suite (failed checks included), 1 otherwise.
-    ``compare``/``changes_markdown`` default to the diff module's compare and to_markdown."""
-    return execute(parse(argv), compare, changes_markdown)
+    ``changes_of``/``changes_markdown`` default to the diff module's changes and to_markdown."""
+    return execute(parse(argv), changes_of, changes_markdown)
 
 
-def execute(args, compare=None, changes_markdown=None) -> int:
+def execute(args, changes_of=None, changes_markdown=None) -> int:
     """Run the matrix for parsed ``args`` (see main)."""
     try:
         environments = select(load(args.definition), args.only)
@@ -371,16 +371,16 @@ def execute(args, compare=None, changes_markdown=None) -> int:
         lines = [f"{e.id}: {resolve(e, project)}" for e in environments]
         print("\n".join(lines))
         return int(any("UNRESOLVABLE" in line for line in lines))
-    if compare is None or changes_markdown is None:
+    if changes_of is None or changes_markdown is None:
         from layerconf import diff
-        compare, changes_markdown = compare or diff.compare, changes_markdown or diff.to_markdown
+        changes_of, changes_markdown = changes_of or diff.changes, changes_markdown or diff.to_markdown
     if not args.combine:
         args.cache.mkdir(parents=True, exist_ok=True)
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             for record in pool.map(lambda e: run_environment(e, args.cache, args.output, project, args.rebuild),
                                    environments):
                 print(f"{record['id']}: {broken(record) or progress(record)}")
-    report = combine(args.output, environments, compare, changes_markdown)
+    report = combine(args.output, environments, changes_of, changes_markdown)
     print(f"combined report: {report}")
     runs = [json.loads((args.output / f"{e.id}.run.json").read_text()) for e in environments
             if (args.output / f"{e.id}.run.json").exists()]

@@ -49,8 +49,9 @@ class Case:
                 "params": self.params, "check": self.check_id}
 
 
-class Verdict(AssertionError):
-    """The judgement of a declared deviation that is not a reproduction: fixed, or outside its signature."""
+class VerdictFailure(AssertionError):
+    """The failure that carries a deviations.Verdict which is not a reproduction (fixed, or outside its signature)
+    to pytest."""
 
     def __init__(self, verdict: deviations.Verdict):
         super().__init__(verdict.text)
@@ -255,7 +256,7 @@ def pytest_pyfunc_call(pyfuncitem):
                                lambda overrides: _rerun(pyfuncitem, overrides))
     if verdict.outcome is Outcome.DEVIATION:
         pytest.xfail(verdict.text)
-    raise Verdict(verdict)
+    raise VerdictFailure(verdict)
 
 
 def _rerun(item, overrides: dict) -> list:
@@ -309,7 +310,7 @@ def _outcome(case: Case, report, call) -> tuple[Outcome, str | None]:
     if report.passed:
         return Outcome.PASSED, None
     err = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(err, Verdict):
+    if isinstance(err, VerdictFailure):
         return err.outcome, str(err)
     if report.when == "call" and err is not None and _only_assertions(err):
         return Outcome.FAILED, str(err)

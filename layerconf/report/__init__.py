@@ -55,8 +55,7 @@ class Report:
         """{layer heading: {family: rows}} in the rows' order."""
         grouped = {}
         for row in self.rows:
-            heading = matrix.LAYERS.get(matrix.layer(row.family), matrix.layer(row.family))
-            grouped.setdefault(heading, {}).setdefault(row.family, []).append(row)
+            grouped.setdefault(matrix.heading(row.family), {}).setdefault(row.family, []).append(row)
         return grouped
 
     @property

@@ -1,7 +1,8 @@
 """layerconf.report: matrix cells, observed conventions, porting statements, plots, Markdown and HTML."""
 import re
 
-from layerconf import report, results
+from layerconf import report, results, specs
+from layerconf.report import matrix
 from tests.self.documents import LINK, document, record
 
 
@@ -141,6 +142,11 @@ def test_an_eager_flavour_or_a_path_without_its_eager_column_has_no_view():
 def test_a_layer_beyond_batchnorm_and_dropout_follows_them_under_its_own_heading():
     doc = document()
     doc["records"].insert(0, record("torch", "rrelu.eval.slope", "rrelu.inference", {"dtype": "float32"}))
+    doc["records"].append(record("torch", "mystery.check", "mystery.family", {}))   # a family the catalogue lacks
     r = report.build([doc])
-    assert list(r.layers) == ["BatchNorm", "Dropout", "RReLU"]
+    assert list(r.layers) == ["BatchNorm", "Dropout", "RReLU", "mystery"]
     assert "### RReLU\n\n#### rrelu.inference" in report.markdown(r)
+
+
+def test_every_layer_of_the_catalogue_has_a_heading_and_every_heading_a_layer():
+    assert {matrix.layer(b.family) for b in specs.behaviours().values()} == set(specs.layers())

@@ -60,7 +60,8 @@ class Report:
 
     @property
     def titles(self) -> dict:
-        return conventions.TITLES
+        """{convention key: its row's title}, in the conventions table's order."""
+        return {entry["key"]: entry["title"] for entry in conventions.TABLE}
 
     @property
     def plot_titles(self) -> dict:

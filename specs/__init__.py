@@ -1,5 +1,6 @@
 """The suite's data and its loader (imported as ``layerconf.specs``): the behaviour catalogue
-(behaviours/), one file per flavour (flavours/: its manifest and its profile), tolerances, deviations.
+(behaviours/, and its layers' headings in layers.yaml), one file per flavour (flavours/: its manifest and its
+profile), tolerances, deviations.
 
 Every loader validates its file against a JSON schema in layerconf/schemas and raises SpecError naming
 the file and the field at fault.
@@ -101,6 +102,12 @@ def behaviours(directory: Path = DIRECTORY / "behaviours") -> dict[str, Behaviou
 def catalogue_check_ids() -> list[str]:
     """The check id of every case of every behaviour in the catalogue."""
     return [check_id(b.id, values) for b in behaviours().values() for values in b.cases()]
+
+
+@functools.cache
+def layers(path: Path = DIRECTORY / "layers.yaml") -> dict[str, str]:
+    """The catalogue's layers in the report's order: {a family's first word: its heading}."""
+    return load_yaml(path, "layers")
 
 
 @functools.cache

@@ -55,13 +55,13 @@ class Report:
         """{layer heading: {family: rows}} in the rows' order."""
         grouped = {}
         for row in self.rows:
-            heading = matrix.LAYERS.get(matrix.layer(row.family), matrix.layer(row.family))
-            grouped.setdefault(heading, {}).setdefault(row.family, []).append(row)
+            grouped.setdefault(matrix.heading(row.family), {}).setdefault(row.family, []).append(row)
         return grouped
 
     @property
     def titles(self) -> dict:
-        return conventions.TITLES
+        """{convention key: its row's title}, in the conventions table's order."""
+        return {entry["key"]: entry["title"] for entry in conventions.TABLE}
 
     @property
     def plot_titles(self) -> dict:

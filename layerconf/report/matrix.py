@@ -68,26 +68,24 @@ def cell(records: list[dict]) -> Cell:
     return Cell(status, counts, worst, links)
 
 
-# The layers of the matrix (a family's first word) in the report's order, with their headings; a layer not
-# named here follows them, in catalogue order, under its own word.
-LAYERS = {"batchnorm": "BatchNorm", "flag": "BatchNorm under the training flag (Keras)", "dropout": "Dropout",
-          "instance_norm": "InstanceNorm", "attention": "Attention dropout", "recurrent": "Recurrent dropout",
-          "rrelu": "RReLU", "gaussian_noise": "GaussianNoise", "stochastic_depth": "StochasticDepth",
-          "augmentation": "Random augmentation (Keras)"}
-
-
 def layer(family: str) -> str:
     return family.split(".")[0]
 
 
+def heading(family: str) -> str:
+    """The heading of the family's layer, from the catalogue (specs/layers.yaml); a layer it does not name is
+    headed by its own word."""
+    return specs.layers().get(layer(family), layer(family))
+
+
 def rows(columns: list) -> list[Row]:
     """One row per behaviour seen in any column, in catalogue order (unknown behaviours last), grouped by layer
-    (``LAYERS`` first) and within a layer by family."""
+    (the catalogue's layers first, in specs/layers.yaml's order, any other after them) and within a layer by family."""
     catalogue = specs.behaviours()
     seen = {r["behaviour"]: r["family"] for c in columns for r in c.records}
     order = [b for b in catalogue if b in seen] + sorted(b for b in seen if b not in catalogue)
     families = list(dict.fromkeys(seen[b] for b in order))
-    layers = list(dict.fromkeys([*LAYERS, *(layer(f) for f in families)]))
+    layers = list(dict.fromkeys([*specs.layers(), *(layer(f) for f in families)]))
     order.sort(key=lambda b: (layers.index(layer(seen[b])), families.index(seen[b])))
     return [Row(b, seen[b], catalogue[b].sentence if b in catalogue else "",
                 [cell([r for r in c.records if r["behaviour"] == b]) for c in columns]) for b in order]

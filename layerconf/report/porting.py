@@ -1,7 +1,14 @@
 """The porting table: for each pair of columns, the settings that make them agree and the differences
-no setting removes (with their size), from the observed conventions of each."""
+no setting removes (with their size), from the observed conventions of each.
+
+Each line comes from a convention's ``porting`` in the conventions table (conventions.TABLE), in the table's
+order: ``setting`` and ``remaining`` name a function here, ``differs`` states both sides where they differ.
+A line function takes (a_label, a, b_label, b), each side's conventions by key, and returns sentences.
+"""
 from dataclasses import dataclass, field
 from itertools import combinations
+
+from layerconf.report.conventions import TABLE
 
 
 @dataclass
@@ -67,7 +74,7 @@ def instance_norm_variance(a_label, a, b_label, b) -> list[str]:
     return [f"InstanceNorm running variance: {a_label} {ca.text}; {b_label} {cb.text}"]
 
 
-def behaviour(key: str, sentence: str):
+def differs(key: str, sentence: str):
     """A difference in a measured behaviour that has no setting: stated with both sides' values."""
 
     def difference(a_label, a, b_label, b) -> list[str]:
@@ -78,20 +85,19 @@ def behaviour(key: str, sentence: str):
     return difference
 
 
-SETTINGS = [momentum_and_eps, frozen, instance_norm_running]
-REMAINING = [running_var, behaviour("batch_dependence", "output depends on the batch"),
-             behaviour("batch_size_one", "training batch of one"),
-             behaviour("dropout_scaling", "dropout scaling"), behaviour("dropout_rate_one", "dropout rate 1"),
-             behaviour("attention_dropout", "attention dropout"), behaviour("attention_weights", "returned attention weights"),
-             behaviour("rrelu_slopes", "RReLU slopes"), behaviour("rrelu_bounds", "RReLU invalid bounds"),
-             behaviour("renorm", "batch renormalization"), behaviour("virtual_batches", "ghost batch normalization"),
-             behaviour("augmentation_crop_inference", "RandomCrop in inference"),
-             behaviour("augmentation_flip_both", "RandomFlip horizontal_and_vertical"),
-             behaviour("augmentation_contrast_draws", "RandomContrast factor drawn"),
-             behaviour("augmentation_direct_call", "augmentation layer called without the training flag"),
-             instance_norm_variance,
-             behaviour("gaussian_noise", "Gaussian noise"), behaviour("stochastic_depth", "stochastic depth"),
-             behaviour("recurrent_dropout", "recurrent dropout (the tensors it drops, its mask per step or per sequence)")]
+def _lines(kind: str) -> list:
+    """The line functions of every convention's porting of this kind (setting, or remaining and differs)."""
+    lines = []
+    for entry in TABLE:
+        porting = entry.get("porting", {})
+        if kind in porting:
+            lines.append(globals()[porting[kind]])
+        if kind == "remaining" and "differs" in porting:
+            lines.append(differs(entry["key"], porting["differs"]))
+    return lines
+
+
+SETTINGS, REMAINING = _lines("setting"), _lines("remaining")
 
 
 def pairs(conventions: dict[str, dict]) -> list[Pair]:

@@ -1,7 +1,11 @@
 """layerconf.report: matrix cells, observed conventions, porting statements, plots, Markdown and HTML."""
+import inspect
 import re
 
-from layerconf import report, results
+import pytest
+
+from layerconf import observed, report, results, specs
+from layerconf.report import conventions, matrix, porting
 from tests.self.documents import LINK, document, record
 
 
@@ -141,6 +145,44 @@ def test_an_eager_flavour_or_a_path_without_its_eager_column_has_no_view():
 def test_a_layer_beyond_batchnorm_and_dropout_follows_them_under_its_own_heading():
     doc = document()
     doc["records"].insert(0, record("torch", "rrelu.eval.slope", "rrelu.inference", {"dtype": "float32"}))
+    doc["records"].append(record("torch", "mystery.check", "mystery.family", {}))   # a family the catalogue lacks
     r = report.build([doc])
-    assert list(r.layers) == ["BatchNorm", "Dropout", "RReLU"]
+    assert list(r.layers) == ["BatchNorm", "Dropout", "RReLU", "mystery"]
     assert "### RReLU\n\n#### rrelu.inference" in report.markdown(r)
+
+
+def test_every_layer_of_the_catalogue_has_a_heading_and_every_heading_a_layer():
+    assert {matrix.layer(b.family) for b in specs.behaviours().values()} == set(specs.layers())
+
+
+def test_the_conventions_table_names_functions_that_exist_and_declared_observed_keys():
+    keys = [entry["key"] for entry in conventions.TABLE]
+    assert len(keys) == len(set(keys)) and list(report.build([document()]).titles) == keys
+    for entry in conventions.TABLE:
+        assert inspect.isfunction(getattr(conventions, entry["measure"]))
+        if "observed" in entry:
+            observed.require(entry["observed"])
+        for kind in ("setting", "remaining"):
+            if kind in entry.get("porting", {}):
+                assert inspect.isfunction(getattr(porting, entry["porting"][kind]))
+
+
+@pytest.mark.parametrize("entry", [{"key": "x", "title": "x y", "measure": "worded"},
+                                   {"key": "x", "title": "x y", "measure": "frozen", "observed": "o", "words": {}},
+                                   {"key": "x", "title": "x y", "measure": "frozen", "porting": {"remaining": "a", "differs": "b"}}])
+def test_a_table_entry_that_cannot_be_read_one_way_is_refused(tmp_path, entry):
+    (tmp_path / "t.yaml").write_text(f"- {entry}")
+    with pytest.raises(specs.SpecError, match="t.yaml: 0"):
+        specs.load_yaml(tmp_path / "t.yaml", "conventions")
+
+
+def test_a_worded_convention_says_its_value_and_porting_lines_follow_the_table():
+    doc = document()
+    for fw, call, crop in (("torch", "training", "identity"), ("keras-jax", "inference", "unforeseen")):
+        doc["records"] += [record(fw, "aug.call", "augmentation.training_flag", {}, observed={"augmentation_direct_call": call}),
+                           record(fw, "aug.crop", "augmentation.inference", {}, observed={"augmentation_crop_inference": crop})]
+    r = report.build([doc])
+    assert r.conventions["torch"]["augmentation_direct_call"].text == "augments (call's default is training=True)"
+    assert r.conventions["keras-jax"]["augmentation_crop_inference"].text == "unforeseen"   # no words for it: the value
+    augmentation = [line.split(":")[0] for line in r.pairs[0].remaining if "Random" in line or "augmentation" in line]
+    assert augmentation == ["augmentation layer called without the training flag", "RandomCrop in inference"]

@@ -10,7 +10,7 @@ from layerconf.reference.layout import shape_of
 
 from . import draw
 from .helpers import DECAY, EPS, reference_model, set_all
-from .test_dropout import STAT_ELEMENTS, rate_check
+from .test_dropout import STAT_ELEMENTS
 
 behaviour = pytest.mark.behaviour
 
@@ -134,7 +134,7 @@ def _dropout_training(case, adapter, profile, check, rng, parameters, outputs):
     if outputs in ("graph", "identity"):
         check.equal("mask == (y != 0)", mask, kept)
     check.close("y", y, ref_dropout.output(x, kept, rate), dtype="float32")
-    rate_check(check, "dropped elements", int(np.count_nonzero(~kept)), x.size, rate)
+    check.rate("dropped elements", int(np.count_nonzero(~kept)), x.size, rate, observe="drop")
 
 
 @behaviour("do.mask.output")

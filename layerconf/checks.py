@@ -22,6 +22,7 @@ import numpy as np
 
 from layerconf import observed
 from layerconf.compare import compare, errors, margins
+from layerconf.reference import statistics as stats
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,36 @@ class Check:
         if value not in region:
             self._fail(Failure("statistic", name, f"{name} = {value} outside the acceptance region [{region.lo}, "
                                f"{region.hi}] (false-alarm probability {region.false_alarm:.2e}) {detail}"))
+
+    def rate(self, name: str, k: int, n: int, p: float, alternatives: dict[str, float] | None = None, parts: int = 1,
+             observe: str | None = None, detail: str | None = None):
+        """Exact binomial test of a count: accept K ~ Binomial(n, p) in stats.binomial_region(n, p, FALSE_ALARM /
+        parts) (``parts`` statistics in one test keep its false alarm at FALSE_ALARM); record the power against each
+        alternative true rate (name -> rate; default stats.shifted(p, 0.01)); ``observe``: record k / n and n as the
+        conventions ``<observe>_fraction`` and ``<observe>_trials``."""
+        region = stats.binomial_region(n, p, stats.FALSE_ALARM / parts)
+        alternatives = stats.shifted(p, 0.01) if alternatives is None else alternatives
+        if observe:
+            self.observe(f"{observe}_fraction", k / n)
+            self.observe(f"{observe}_trials", n)
+        self.within(name, k, region, {a: stats.binomial_power(n, region, q) for a, q in alternatives.items()},
+                    detail or f"(n = {n}, rate = {p}, observed fraction {k / n:.5f})")
+
+    def variance(self, name: str, z, sigma: float, ratios: dict[str, float], detail: str):
+        """Chi-square test of draws z ~ N(0, sigma^2): accept S = sum (z / sigma)^2 in stats.chi2_region(n); record
+        the power against each alternative true variance (name -> its ratio to sigma^2)."""
+        region = stats.chi2_region(z.size)
+        self.within(name, float(np.sum((z / sigma) ** 2)), region,
+                    {a: stats.chi2_power(z.size, region, r) for a, r in ratios.items()}, detail)
+
+    def uniform(self, name: str, sample, lo: float, hi: float, alternatives: dict[str, tuple[float, float]],
+                detail: str, parts: int = 1):
+        """Kolmogorov-Smirnov test of a sample against U[lo, hi]: accept D_n in stats.ks_region(n, FALSE_ALARM /
+        parts); record a lower bound of the power against each alternative U[a, b] (name -> (a, b))."""
+        n = np.size(sample)
+        region = stats.ks_region(n, stats.FALSE_ALARM / parts)
+        power = {a: stats.ks_uniform_power(n, region, lo, hi, *ends) for a, ends in alternatives.items()}
+        self.within(name, stats.ks_uniform(sample, lo, hi), region, power, detail)
 
     def observe(self, convention: str, value):
         """Record a convention measured by this check (for the report's conventions table). The key must be

@@ -44,6 +44,11 @@ def binomial_power(n: int, region: Region, p_true: float) -> float:
     return float(dist.cdf(region.lo - 1) + dist.sf(region.hi))
 
 
+def shifted(p: float, d: float, key: str = "rate") -> dict[str, float]:
+    """The alternatives p - d and p + d that are probabilities (in [0, 1]), named f"{key}-{d:.2f}" and f"{key}+{d:.2f}"."""
+    return {f"{key}{s:+.2f}": p + s for s in (-d, d) if 0 <= p + s <= 1}
+
+
 def chi2_region(dof: int, alpha: float = FALSE_ALARM) -> Region:
     """Central region for S ~ chi-square(dof), e.g. S = sum (z / sigma)^2 of dof N(0, sigma^2) draws."""
     dist = stats.chi2(dof)

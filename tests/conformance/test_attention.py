@@ -14,7 +14,6 @@ from layerconf.reference import attention as ref
 from layerconf.reference.dtypes import quantize
 
 from .layers import make_layer
-from .test_dropout import rate_check
 
 behaviour = pytest.mark.behaviour
 HEADS, KEYS = 2, 7            # H heads; S keys, so that D = S + 1 = 8 and E = H D = 16 (exposing_value)
@@ -93,7 +92,7 @@ def test_train_rate(case, adapter, profile, check, rng):
     *_, keep = exposed(layer, rng, n, STAT_DRAWS // per_query)
     for name in shared:
         keep = np.take(keep, [0], axis=AXES[name])
-    rate_check(check, "dropped attention weights", int(np.count_nonzero(~keep)), keep.size, case["rate"])
+    check.rate("dropped attention weights", int(np.count_nonzero(~keep)), keep.size, case["rate"], observe="drop")
 
 
 @behaviour("attn.rate.zero")

@@ -52,19 +52,15 @@ def drawn(layer, x_of, recover, batch):
 
 
 def ks_check(check, name, sample, lo, hi, parts=1):
-    """Exact KS test of ``sample`` against U[lo, hi] at FALSE_ALARM / parts, power against the range halved and shifted."""
-    n = len(sample)
-    region = stats.ks_region(n, stats.FALSE_ALARM / parts)
+    """KS test of ``sample`` against U[lo, hi], power against the range halved and shifted by 10%."""
     half, shift = (hi - lo) / 4, (hi - lo) / 10
-    power = {"range_halved": stats.ks_uniform_power(n, region, lo, hi, lo + half, hi - half),
-             "shifted_10pct": stats.ks_uniform_power(n, region, lo, hi, lo + shift, hi + shift)}
-    check.within(name, stats.ks_uniform(sample, lo, hi), region, power, f"(n = {n}, U[{lo:.4g}, {hi:.4g}])")
+    check.uniform(name, sample, lo, hi, {"range_halved": (lo + half, hi - half), "shifted_10pct": (lo + shift, hi + shift)},
+                  f"(n = {len(sample)}, U[{lo:.4g}, {hi:.4g}])", parts)
 
 
-def binomial_check(check, name, k, n, p, parts=1, alternatives=(0.05,)):
-    region = stats.binomial_region(n, p, stats.FALSE_ALARM / parts)
-    power = {f"p{d:+.2f}": stats.binomial_power(n, region, p + d) for a in alternatives for d in (-a, a) if 0 < p + d < 1}
-    check.within(name, k, region, power, f"(n = {n}, p = {p:.4g}, observed {k / n:.4f})")
+def image_rate(check, name, k, n, p, parts, shift=0.05):
+    """check.rate of k of n images, power against p -/+ shift, in this module's wording."""
+    check.rate(name, k, n, p, stats.shifted(p, shift, "p"), parts, detail=f"(n = {n}, p = {p:.4g}, observed {k / n:.4f})")
 
 
 @behaviour("aug.eval.identity")
@@ -108,7 +104,7 @@ def test_flip_probability(case, adapter, profile, check, rng):
     for mode in ("horizontal", "vertical"):
         seen = _flips(x, np.asarray(build(adapter, profile, "flip", mode=mode).forward(x, training=True), np.float64))
         check.true(f"{mode} forms", np.isin(seen, ["none", mode]).all(), f"{mode}: images became {sorted(set(seen))}")
-        binomial_check(check, f"{mode} flips", int(np.count_nonzero(seen == mode)), len(x), 0.5, parts=2)
+        image_rate(check, f"{mode} flips", int(np.count_nonzero(seen == mode)), len(x), 0.5, parts=2)
 
 
 @behaviour("aug.flip.both")
@@ -118,10 +114,10 @@ def test_flip_both(case, adapter, profile, check, rng):
     check.true("forms", (seen != "other").all(), "some image is neither the input nor a mirror of it")
     h, v = np.isin(seen, ["horizontal", "both"]), np.isin(seen, ["vertical", "both"])
     check.observe("augmentation_flip_both", "joint" if (h == v).all() else "independent")
-    binomial_check(check, "horizontal flips", int(h.sum()), len(x), 0.5, parts=3)
-    binomial_check(check, "vertical flips", int(v.sum()), len(x), 0.5, parts=3)
+    image_rate(check, "horizontal flips", int(h.sum()), len(x), 0.5, parts=3)
+    image_rate(check, "vertical flips", int(v.sum()), len(x), 0.5, parts=3)
     agree = 1.0 if profile.get("augmentation.flip_both") == "joint" else 0.5
-    binomial_check(check, "images flipped on both axes or neither", int((h == v).sum()), len(x), agree, parts=3)
+    image_rate(check, "images flipped on both axes or neither", int((h == v).sum()), len(x), agree, parts=3)
 
 
 @behaviour("aug.brightness.delta")
@@ -203,8 +199,8 @@ def test_crop_offset(case, adapter, profile, check, rng):
         check.equal("window", y, x[:, a:a + h, b:b + w].astype(np.float32))
     for axis, offsets, span in (("row", values[:, 0], size - h), ("column", values[:, 1], size - w)):
         check.true(f"{axis} offsets", ((offsets >= 0) & (offsets <= span)).all(), f"{axis} offsets outside 0..{span}")
-        binomial_check(check, f"{axis} offsets <= 1", int((offsets <= 1).sum()), len(offsets), 2 / (span + 1), parts=2,
-                       alternatives=(0.1,))
+        image_rate(check, f"{axis} offsets <= 1", int((offsets <= 1).sum()), len(offsets), 2 / (span + 1), parts=2,
+                   shift=0.1)
 
 
 @behaviour("aug.fresh")

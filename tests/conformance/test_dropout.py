@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from layerconf.reference import dropout as ref
-from layerconf.reference import statistics as stats
 from layerconf.reference.dtypes import as_dtype, quantize
 from layerconf.reference.layout import channel_axis, shape_of
 
@@ -23,15 +22,6 @@ STAT_CHANNELS = 200_000   # (sample, channel) pairs per spatial rate test: the s
 def build(adapter, profile, case, variant="element", layout="NC", **neutral):
     dtype = case.params.get("dtype", "float32")
     return make_layer(adapter, profile, "dropout", dtype, layout=layout, kind=variant, **neutral)
-
-
-def rate_check(check, name, dropped: int, n: int, rate: float):
-    """Binomial test of a drop count, with the power against rate -/+ 0.01 recorded."""
-    region = stats.binomial_region(n, rate)
-    power = {f"rate{d:+.2f}": stats.binomial_power(n, region, rate + d) for d in (-0.01, 0.01) if 0 <= rate + d <= 1}
-    check.observe("drop_fraction", dropped / n)
-    check.observe("drop_trials", n)
-    check.within(name, dropped, region, power, f"(n = {n}, rate = {rate}, observed fraction {dropped / n:.5f})")
 
 
 @behaviour("do.eval.identity")
@@ -54,7 +44,7 @@ def test_train_values(case, adapter, profile, check, rng):
 def test_train_rate(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (STAT_ELEMENTS // 100, 100), "float32")
     y = build(adapter, profile, case, rate=case["rate"]).forward(x, training=True)
-    rate_check(check, "dropped elements", int(np.count_nonzero(y == 0)), x.size, case["rate"])
+    check.rate("dropped elements", int(np.count_nonzero(y == 0)), x.size, case["rate"], observe="drop")
 
 
 @behaviour("do.train.fresh_mask")
@@ -157,7 +147,7 @@ def test_spatial_rate(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, shape_of(layout, STAT_CHANNELS // 100, 100, 2), "float32")
     y = build(adapter, profile, case, "channel", layout, rate=case["rate"]).forward(x, training=True)
     keep, _ = _channel_mask(y, layout)
-    rate_check(check, "dropped channels", int(np.count_nonzero(~keep)), keep.size, case["rate"])
+    check.rate("dropped channels", int(np.count_nonzero(~keep)), keep.size, case["rate"], observe="drop")
 
 
 def _alpha_mask(x, y, rate):
@@ -178,7 +168,8 @@ def test_alpha_values(case, adapter, profile, check, rng):
 def test_alpha_rate(case, adapter, profile, check, rng):
     x = quantize(rng.uniform(0.5, 2, (STAT_ELEMENTS // 100, 100)), "float32")
     y = build(adapter, profile, case, "alpha", rate=case["rate"]).forward(x, training=True)
-    rate_check(check, "dropped elements", int(np.count_nonzero(~_alpha_mask(x, y, case["rate"]))), x.size, case["rate"])
+    check.rate("dropped elements", int(np.count_nonzero(~_alpha_mask(x, y, case["rate"]))), x.size, case["rate"],
+               observe="drop")
 
 
 @behaviour("do.alpha.channels")
@@ -209,10 +200,8 @@ def test_gaussian_variance(case, adapter, profile, check, rng):
     check.equal("y in inference", layer.forward(x, training=False), as_dtype(x, "float32"))
     z = np.asarray(layer.forward(x, training=True), dtype=np.float64) / x - 1.0
     sigma = ref.gaussian_stddev(rate)
-    region = stats.chi2_region(z.size)
-    power = {f"variance x{r}": stats.chi2_power(z.size, region, r) for r in (0.98, 1.02)}
     check.observe("gaussian_variance", float(np.mean(z**2)))
-    check.within("sum (z / sigma)^2", float(np.sum((z / sigma) ** 2)), region, power, f"(n = {z.size}, sigma = {sigma:.6f})")
+    check.variance("sum (z / sigma)^2", z, sigma, {f"variance x{r}": r for r in (0.98, 1.02)}, f"(n = {z.size}, sigma = {sigma:.6f})")
 
 
 @behaviour("do.downscale.eval")

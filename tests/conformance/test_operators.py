@@ -11,7 +11,7 @@ from layerconf.reference.layout import shape_of
 from . import draw
 from .helpers import DECAY, EPS, reference_model, set_all
 from .layers import make_layer
-from .test_dropout import STAT_ELEMENTS, rate_check
+from .test_dropout import STAT_ELEMENTS
 
 behaviour = pytest.mark.behaviour
 
@@ -136,7 +136,7 @@ def _dropout_training(case, adapter, profile, check, rng, parameters, outputs):
     if outputs in ("graph", "identity"):
         check.equal("mask == (y != 0)", mask, kept)
     check.close("y", y, ref_dropout.output(x, kept, rate), dtype="float32")
-    rate_check(check, "dropped elements", int(np.count_nonzero(~kept)), x.size, rate)
+    check.rate("dropped elements", int(np.count_nonzero(~kept)), x.size, rate, observe="drop")
 
 
 @behaviour("do.mask.output")

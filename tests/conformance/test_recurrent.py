@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from layerconf.reference import recurrent as ref
-from layerconf.reference import statistics as stats
 from layerconf.reference.dtypes import quantize
 
 from .layers import make_layer
@@ -121,11 +120,8 @@ def check_rate(case, adapter, profile, check, rng, site):
     _, keep, _ = run_site(adapter, profile, site, case["cell"], rate, RATE_BATCH, RATE_STEPS, rng)
     keep = draws(keep, site, per)
     n, dropped = keep.size, int(np.count_nonzero(~keep))
-    region = stats.binomial_region(n, rate)
-    power = {f"rate{d:+.2f}": stats.binomial_power(n, region, rate + d) for d in (-0.01, 0.01)}
-    check.observe("drop_fraction", dropped / n)
-    check.observe("drop_trials", n)
-    check.within("dropped units", dropped, region, power, f"(n = {n} {per} draws, rate = {rate}, observed {dropped / n:.5f})")
+    check.rate("dropped units", dropped, n, rate, observe="drop",
+               detail=f"(n = {n} {per} draws, rate = {rate}, observed {dropped / n:.5f})")
 
 
 def check_over_time(case, adapter, profile, check, rng, site):
@@ -139,9 +135,8 @@ def check_over_time(case, adapter, profile, check, rng, site):
         check.true("mask over time", k == n, f"{n - k} of {n} units change their mask between steps")
         return
     q = rate**steps + (1 - rate) ** steps
-    region = stats.binomial_region(n, q)
-    check.within("units with one mask over all steps", k, region, {"per_sequence": float(n not in region)},
-                 f"(n = {n} units, {steps} steps, P(constant) = {q:.3g})")
+    check.rate("units with one mask over all steps", k, n, q, {"per_sequence": 1.0},
+               detail=f"(n = {n} units, {steps} steps, P(constant) = {q:.3g})")
 
 
 def _site_tests(site):

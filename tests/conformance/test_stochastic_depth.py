@@ -23,14 +23,6 @@ def build(adapter, profile, dtype="float32", **neutral):
     return make_layer(adapter, profile, "stochastic_depth", dtype, **neutral)
 
 
-def rate_check(check, name, dropped: int, n: int, rate: float, shift: float):
-    region = stats.binomial_region(n, rate)
-    power = {f"rate{d:+.2f}": stats.binomial_power(n, region, rate + d) for d in (-shift, shift) if 0 <= rate + d <= 1}
-    check.observe("depth_drop_fraction", dropped / n)
-    check.observe("depth_drop_trials", n)
-    check.within(name, dropped, region, power, f"(n = {n}, rate = {rate}, observed fraction {dropped / n:.5f})")
-
-
 def _mask_kind(kept: np.ndarray, whole_rows: bool) -> str:
     """element (rows partly zeroed), input (every row alike: one draw per call; for mode row, with 64 rows, a chance
     below (1 - p)^64 + p^64) or row."""
@@ -67,7 +59,7 @@ def test_train_rate_rows(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (STAT_ROWS, 2), "float32")
     y = build(adapter, profile, rate=case["rate"], mode="row").forward(x, training=True)
     kept, _ = ref.row_keep(y)
-    rate_check(check, "zeroed rows", int(np.count_nonzero(~kept)), kept.size, case["rate"], 0.01)
+    check.rate("zeroed rows", int(np.count_nonzero(~kept)), kept.size, case["rate"], observe="depth_drop")
 
 
 @behaviour("sd.train.rate_calls")
@@ -75,7 +67,7 @@ def test_train_rate_calls(case, adapter, profile, check, rng):
     x = draw.nonzero(rng, (2, 3), "float32")
     layer = build(adapter, profile, rate=case["rate"], mode="batch")
     zeroed = sum(not np.asarray(layer.forward(x, training=True)).any() for _ in range(STAT_CALLS))
-    rate_check(check, "zeroing calls", int(zeroed), STAT_CALLS, case["rate"], 0.03)
+    check.rate("zeroing calls", int(zeroed), STAT_CALLS, case["rate"], stats.shifted(case["rate"], 0.03), observe="depth_drop")
 
 
 @behaviour("sd.train.fresh_mask")

@@ -9,6 +9,7 @@ import pytest
 
 from layerconf.reference.dtypes import quantize
 from layerconf.reference.models import BatchNorm, FlagModel
+from layerconf.reference.training_flag import TrainingFlag
 
 from . import draw
 from .helpers import conventions
@@ -17,17 +18,6 @@ behaviour = pytest.mark.behaviour
 LAYOUT, N, C = "NC", 8, 3
 EPS, DECAY, LR = 1e-3, 0.8, 0.1
 BN_KEYS = ("running_mean", "running_var", "gamma", "beta")
-
-
-def training_mode(profile, context: str, flag, trainable: bool) -> bool:
-    """Whether BatchNormalization runs in training mode: the flag, or the context's default when the flag
-    is omitted or, under fit, overridden (the profile's training_flag.explicit_flag_kept false); unless
-    trainable=False forces inference mode."""
-    if not trainable and profile.get("training_flag.frozen_batchnorm_inference"):
-        return False
-    if flag is None or (context == "fit" and not profile.get("training_flag.explicit_flag_kept")):
-        return profile.get(f"training_flag.{context}") == "training"
-    return flag
 
 
 def setup(adapter, profile, rng, base_training):
@@ -70,7 +60,7 @@ def test_direct_call(case, adapter, profile, check, rng):
     model.set_trainable("bn", case["trainable"])
     x, _ = batch(rng)
     dy = quantize(rng.standard_normal(x.shape), "float32")
-    training = training_mode(profile, "direct_call", case["training"], case["trainable"])
+    training = TrainingFlag.of(profile).training("direct_call", case["training"], case["trainable"])
     check.observe("batchnorm_mode", "training" if training else "inference")
     y = model.bn_step(x, dy, LR, case["training"])
     expected = reference_bn(profile, s)
@@ -84,7 +74,7 @@ def test_train_step(case, adapter, profile, check, rng):
     model, s = setup(adapter, profile, rng, case["training"])
     model.set_trainable("bn", case["trainable"])
     x, t = batch(rng)
-    training = training_mode(profile, "fit", case["training"], case["trainable"])
+    training = TrainingFlag.of(profile).training("fit", case["training"], case["trainable"])
     check.observe("batchnorm_mode", "training" if training else "inference")
     loss = model.train(x, t, case["method"])
     expected = reference(profile, s)
@@ -96,12 +86,12 @@ def test_train_step(case, adapter, profile, check, rng):
 def test_predict_evaluate(case, adapter, profile, check, rng):
     model, s = setup(adapter, profile, rng, None)
     x, t = batch(rng)
-    expected = reference(profile, s)
-    check.close("predict", model.predict(x), expected.forward(x, training_mode(profile, "predict", None, True)))
+    expected, rule = reference(profile, s), TrainingFlag.of(profile)
+    check.close("predict", model.predict(x), expected.forward(x, rule.training("predict", None)))
     check_state(check, model.state(), s, expected.state(), "after predict")
     held = model.state()
     expected = reference(profile, held)
-    check.close("evaluate", model.evaluate(x, t), expected.loss(x, t, training_mode(profile, "evaluate", None, True)), dtype="float32")
+    check.close("evaluate", model.evaluate(x, t), expected.loss(x, t, rule.training("evaluate", None)), dtype="float32")
     check_state(check, model.state(), held, expected.state(), "after evaluate")
 
 
@@ -109,7 +99,7 @@ def test_predict_evaluate(case, adapter, profile, check, rng):
 def test_nested(case, adapter, profile, check, rng):
     model, s = setup(adapter, profile, rng, None)   # the base is called without the flag: it inherits
     x, _ = batch(rng)
-    training = training_mode(profile, "direct_call", case["training"], True)
+    training = TrainingFlag.of(profile).training("direct_call", case["training"])
     check.observe("batchnorm_mode", "training" if training else "inference")
     expected = reference(profile, s)
     check.close("model(x)", model.call(x, case["training"]), expected.forward(x, training))
@@ -123,14 +113,14 @@ def _fine_tuning(case, adapter, profile, check, rng, base_training):
     x, t = batch(rng)
     loss = model.train(x, t, case["method"])
     expected = reference(profile, s)
-    expected_loss = expected.sgd_step(x, t, LR, training_mode(profile, "fit", base_training, False), bn_trainable=False)
+    expected_loss = expected.sgd_step(x, t, LR, TrainingFlag.of(profile).training("fit", base_training, False), bn_trainable=False)
     check.close("loss while frozen", loss, expected_loss, dtype="float32")
     check_state(check, model.state(), s, expected.state(), "after training frozen")
 
     model.set_trainable("base", True)
     held = model.state()
     x, t = batch(rng)
-    training = training_mode(profile, "fit", base_training, True)
+    training = TrainingFlag.of(profile).training("fit", base_training)
     check.observe("unfrozen_batchnorm_mode", "training" if training else "inference")
     loss = model.train(x, t, case["method"])
     expected = reference(profile, held)

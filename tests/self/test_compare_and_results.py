@@ -8,6 +8,7 @@ import pytest
 from layerconf import results, specs
 from layerconf.checks import Check, CheckFailure
 from layerconf.compare import compare, dtype_name
+from layerconf.reference import statistics as stats
 from layerconf.reference.statistics import Region
 
 EXPECTED = np.array([1.0, -2.0, 0.0, 50.0])
@@ -192,3 +193,37 @@ def test_read_rejects_a_binary_file(tmp_path):
     path.write_bytes(b"\x1f\x8b\x08\x00 compressed")
     with pytest.raises(results.ResultsError, match=str(path)):
         results.read(path)
+
+
+def test_check_rate_is_the_exact_binomial_test():
+    check = make_check()
+    check.rate("dropped", 4_950, 10_000, 0.5, observe="drop")
+    region = stats.binomial_region(10_000, 0.5)
+    assert check.statistics == [{"name": "dropped", "value": 4_950.0, "region": [region.lo, region.hi], "false_alarm": region.false_alarm,
+                                 "power": {"rate-0.01": stats.binomial_power(10_000, region, 0.49),
+                                           "rate+0.01": stats.binomial_power(10_000, region, 0.51)}}]
+    assert check.observed == {"drop_fraction": 0.495, "drop_trials": 10_000}
+    with pytest.raises(CheckFailure, match=r"dropped = 4000 outside .* \(n = 10000, rate = 0.5, observed fraction 0.40000\)"):
+        check.rate("dropped", 4_000, 10_000, 0.5)
+
+
+def test_check_rate_splits_the_false_alarm_between_parts():
+    check = make_check()
+    check.rate("flips", 512, 1024, 0.5, stats.shifted(0.5, 0.05, "p"), parts=3, detail="(images)")
+    split, region = check.statistics[0], stats.binomial_region(1024, 0.5, stats.FALSE_ALARM / 3)
+    assert split["region"] == [region.lo, region.hi] != [stats.binomial_region(1024, 0.5).lo, stats.binomial_region(1024, 0.5).hi]
+    assert split["false_alarm"] <= stats.FALSE_ALARM / 3 and list(split["power"]) == ["p-0.05", "p+0.05"]
+    assert list(stats.shifted(0.995, 0.01)) == ["rate-0.01"]   # only rates are alternatives
+
+
+def test_check_variance_and_uniform_record_their_regions():
+    check, rng = make_check(), np.random.default_rng(0)
+    z = rng.normal(0, 2.0, 1000)
+    check.variance("sum (z / sigma)^2", z, 2.0, {"variance x1.1": 1.1}, "(n = 1000)")
+    region = stats.chi2_region(1000)
+    assert check.statistics[0]["value"] == float(np.sum((z / 2.0) ** 2))
+    assert check.statistics[0]["power"] == {"variance x1.1": stats.chi2_power(1000, region, 1.1)}
+    check.uniform("KS", rng.uniform(-1, 1, 500), -1, 1, {"halved": (-0.5, 0.5)}, "(n = 500)", parts=2)
+    ks = stats.ks_region(500, stats.FALSE_ALARM / 2)
+    assert check.statistics[1]["region"] == [0.0, ks.hi]
+    assert check.statistics[1]["power"] == {"halved": stats.ks_uniform_power(500, ks, -1, 1, -0.5, 0.5)}

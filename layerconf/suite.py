@@ -23,9 +23,12 @@ def command(flavour: str, *, results=None, events=None, seed: int | None = None,
 
 
 def pytest_args(argv) -> list[str]:
-    """pytest's arguments: the conformance package, its configuration, then ``argv``."""
+    """pytest's arguments: the conformance package, its configuration, the plugin by name (registered once where its
+    entry point is installed too; the only registration in a checkout that is not installed, or with
+    PYTEST_DISABLE_PLUGIN_AUTOLOAD set), then ``argv``."""
     tests = importlib.util.find_spec("layerconf.conformance").submodule_search_locations[0]
-    return ["--pyargs", "layerconf.conformance", "-c", str(INI), "--rootdir", tests, "-p", "no:cacheprovider", *argv]
+    return ["--pyargs", "layerconf.conformance", "-c", str(INI), "--rootdir", tests, "-p", "no:cacheprovider",
+            "-p", "layerconf.plugin", *argv]
 
 
 def main(argv=None) -> int:

@@ -276,3 +276,11 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+def test_the_suite_names_its_plugin_without_the_entry_point():
+    """python -m layerconf.suite registers the plugin itself: in a checkout that is not installed, or with plugin
+    autoloading off, its options still exist."""
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    out = subprocess.run([sys.executable, "-m", "layerconf.suite", "--help"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "--framework" in out.stdout and "--device" in out.stdout

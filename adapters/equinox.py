@@ -226,7 +226,7 @@ class EqxAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64), "batchnorm_mode": self.mode,
+                "x64": bool(jax.config.jax_enable_x64), "matmul_precision": _jax.matmul_precision(), "batchnorm_mode": self.mode,
                 "execution": "eager" if self.call(_forward) is _forward else "eqx.filter_jit"}
 
     def seed(self, seed):

@@ -191,7 +191,8 @@ class LinenAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64), "execution": "eager" if self.call(_bn_apply) is _bn_apply else "jax.jit"}
+                "x64": bool(jax.config.jax_enable_x64), "matmul_precision": _jax.matmul_precision(),
+                "execution": "eager" if self.call(_bn_apply) is _bn_apply else "jax.jit"}
 
     def seed(self, seed):
         self.key = jax.random.key(seed)

@@ -182,7 +182,8 @@ class NnxAdapter(Adapter):
 
     def environment(self):
         return {"device": str(jnp.zeros(()).devices().pop()), "jax": jax.__version__, "optax": optax.__version__,
-                "x64": bool(jax.config.jax_enable_x64), "execution": "eager" if self.call(_call) is _call else "nnx.jit"}
+                "x64": bool(jax.config.jax_enable_x64), "matmul_precision": _jax.matmul_precision(),
+                "execution": "eager" if self.call(_call) is _call else "nnx.jit"}
 
     def seed(self, seed):
         """New layers get nnx.Rngs(dropout=seed); live ones are reseeded with nnx.reseed(module, dropout=seed)."""

@@ -132,6 +132,40 @@ def gate_blocks(w: np.ndarray, cell: str, native: list | None, axis: int = -1) -
     return np.concatenate([blocks[g] for g in native], axis=axis)
 
 
+class ReplicaError(RuntimeError):
+    """A replica's call raised: ``error_type`` (the exception's class name), ``message`` and ``rank`` say which."""
+
+    def __init__(self, error_type: str, message: str, rank: int):
+        super().__init__(f"replica {rank}: {error_type}: {message}")
+        self.error_type, self.message, self.rank = error_type, message, rank
+
+
+class Replicated(ABC):
+    """A layer on R replicas (profile ``replicas``), built by ``Adapter.layer('replicas', config)``: config.kind 'sync'
+    (the synchronized BatchNorm), 'local' (BatchNorm under the data-parallel wrapper, config.native adds its
+    arguments) or 'dropout'; config.sizes['replicas'] is R. Each call takes one part per replica (NumPy, the batch
+    axis first) and returns one output per replica; the replicas run as the framework's users run them (processes,
+    devices), and a call that does not finish within the adapter's time limit ends them and raises TimeoutError."""
+
+    @abstractmethod
+    def forward(self, parts: list, training: bool, masks: list | None = None, dys: list | None = None,
+                lr: float = 0.0) -> list:
+        """One call on every replica; a training call of kind 'local' is an optimizer step on L_r = sum(dy_r * y_r)
+        (dys None: zeros) with learning rate ``lr``."""
+
+    @abstractmethod
+    def states(self) -> list[dict]:
+        """Each replica's state (running_mean, running_var, gamma, beta for BatchNorm)."""
+
+    def set_state(self, **arrays) -> None:
+        """Overwrite the keys on every replica."""
+        raise NotImplementedError(f"{type(self).__name__} has no state to set")
+
+    def seed(self, seed: int) -> None:
+        """Seed the replicas the framework's way for a data-parallel run (profile replicas.dropout.seeding)."""
+        raise NotImplementedError(f"{type(self).__name__} takes no seed")
+
+
 @dataclass(frozen=True)
 class LayerConfig:
     """The layer a check asks for, in neutral words: its input's ``dtype`` and ``layout``, its ``channels`` (None: a
@@ -181,7 +215,8 @@ class Adapter(ABC):
         attention (sizes embed, heads; AttentionLayer), recurrent (kind rnn, lstm or gru, sizes layers, features,
         units; RecurrentLayer), augmentation (kind: a key of augmentation.classes; images (N, H, W, C), forward(x,
         None) omits the flag), instance_norm (layout, channels; state running_mean, running_var, gamma, beta), and
-        the one-input layers rrelu, gaussian_noise, stochastic_depth (their formulas: specs/behaviours)."""
+        the one-input layers rrelu, gaussian_noise, stochastic_depth (their formulas: specs/behaviours), and replicas
+        (kind sync, local or dropout, sizes replicas, layout, channels; Replicated)."""
         build = self.builders().get(section)
         if build is not None:
             return build(config)

@@ -312,7 +312,11 @@ class TorchAdapter(Adapter):
     def builders(self):
         return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
                 "instance_norm": self.instance_norm, "batchnorm_variants": self.batchnorm_variants,
-                "recurrent": self.recurrent}
+                "recurrent": self.recurrent, "replicas": self.replicas}
+
+    def replicas(self, config):
+        from layerconf.adapters import torch_replicas
+        return torch_replicas.build(self.profile, config, self.device)
 
     def one_input(self, cls, config):
         return TorchLayer(module_class(cls)(**config.native), config.dtype, self.device, self.compile)

@@ -1,0 +1,236 @@
+"""Replicas (specs/behaviours/replicas.yaml): a layer on R replicas against the global batch (reference.replicas).
+
+Each check builds its replicas through ``Adapter.layer('replicas', ...)``, which starts processes or devices the way
+the framework's users do; a call that hangs ends them and raises TimeoutError within the adapter's time limit."""
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from layerconf.reference import replicas as ref
+from layerconf.reference.dtypes import quantize
+
+from . import draw
+from .helpers import DECAY, EPS, conventions
+from .layers import make_layer
+from .test_dropout import rate_check
+
+behaviour = pytest.mark.behaviour
+OFFSET = 1.0e4
+LR = 0.5
+SPLITS = {"equal": (4, 4, 4), "unequal": (2, 5, 3)}   # examples per replica
+
+
+def build(adapter, profile, case, kind, channels=3, **native):
+    """The case's replicas; eps and decay spelt by the profile's batchnorm arguments."""
+    native = {**profile.native("batchnorm", eps=EPS, decay=DECAY), **native}
+    return make_layer(adapter, profile, "replicas", case.params.get("dtype", "float32"), layout=case["layout"],
+                      channels=channels, kind=kind, sizes={"replicas": case["replicas"]}, native=native)
+
+
+def synchronized(adapter, profile, case, kind="sync", channels=3):
+    """The synchronized replicas, or a skip where the framework runs its synchronized path on other devices."""
+    devices = profile.get("replicas.sync.devices")
+    if kind == "sync" and devices is not None and adapter.device not in devices:
+        pytest.skip(f"{profile.name}'s synchronized BatchNorm runs on {devices}, not {adapter.device} "
+                    "(replicas.bn.sync.device_refused checks its error)")
+    return build(adapter, profile, case, kind, channels)
+
+
+def parts(rng, case, counts, channels=3, offset=0.0):
+    """One batch per replica, drawn as one global batch (its per-channel offset and scale shared) and split."""
+    whole = offset + draw.batch(rng, case["layout"], "float64", sum(counts), channels, 3)
+    return [quantize(p, case.params.get("dtype", "float32")) for p in ref.split(whole, counts)]
+
+
+def with_state(layer, rng, case, correction, **model):
+    """Drawn gamma, beta and running statistics on every replica; the reference replicas holding them, the running
+    variance corrected by ``correction`` (read from the profile at call time: a declaration re-runs the check)."""
+    dtype = case.params.get("dtype", "float32")
+    gamma, beta = draw.affine(rng, 3, dtype)
+    mean, var = draw.running(rng, 3, dtype)
+    layer.set_state(gamma=gamma, beta=beta, running_mean=mean, running_var=var)
+    return ref.reference(case["replicas"], EPS, DECAY, case["layout"], correction, gamma=gamma, beta=beta,
+                         running_mean=mean, running_var=var, **model)
+
+
+def reference(profile, case, rng, layer):
+    """The synchronized reference: the profile's batchnorm conventions, its replicas.sync variance correction."""
+    correction = replace(conventions(profile), running_var_correction=profile.get("replicas.sync.running_var_correction"))
+    return with_state(layer, rng, case, correction)
+
+
+def compare(check, what, layer_out, expected):
+    for r, (actual, want) in enumerate(zip(layer_out, expected)):
+        check.close(f"{what} (replica {r})", actual, want)
+
+
+def compare_states(check, what, states, expected, keys=("running_mean", "running_var")):
+    for r, (state, want) in enumerate(zip(states, expected)):
+        for key in keys:
+            check.close(f"{key} {what} (replica {r})", state[key], want[key])
+
+
+@behaviour("replicas.bn.sync.train")
+def test_sync_train(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
+    compare(check, "y", layer.forward(xs, training=True), model.forward(xs, training=True))
+    compare_states(check, "after the step", layer.states(), model.states())
+
+
+@behaviour("replicas.bn.sync.same_state")
+def test_sync_same_state(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    for step in range(case["steps"]):
+        xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
+        layer.forward(xs, training=True)
+        model.forward(xs, training=True)
+        states = layer.states()
+        for r, state in enumerate(states[1:], start=1):
+            for key in ("running_mean", "running_var"):
+                check.equal(f"{key} of replica {r} == replica 0's (step {step + 1})", state[key], states[0][key])
+        compare_states(check, f"after step {step + 1}", states, model.states())
+    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
+    compare(check, "y (inference)", layer.forward(xs, training=False), model.forward(xs, training=False))
+
+
+@behaviour("replicas.bn.sync.masked")
+def test_sync_masked(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
+    masks = [rng.random(ref.mask_of(x, case["layout"]).shape) < 0.7 for x in xs]
+    for m in masks:
+        m.reshape(len(m), -1)[:, 0] = True   # every replica keeps an entry of every example
+    compare(check, "y", layer.forward(xs, training=True, masks=masks), model.forward(xs, training=True, masks=masks))
+    compare_states(check, "after the step", layer.states(), model.states())
+
+
+@behaviour("replicas.bn.sync.offset_data")
+def test_sync_offset_data(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]], offset=OFFSET)
+    compare(check, "y", layer.forward(xs, training=True), model.forward(xs, training=True))
+
+
+@behaviour("replicas.bn.sync.empty_replica")
+def test_sync_empty_replica(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    counts = (0, *SPLITS["unequal"][1: case["replicas"]])
+    xs = parts(rng, case, counts)
+    try:
+        y, err = layer.forward(xs, training=True), None
+    except Exception as e:   # noqa: BLE001 - the outcome is the observation
+        y, err = None, e
+    if profile.get("replicas.sync.empty_replica") == "error":
+        check.expect_error(err, "a replica with an empty part")
+        return
+    check.expect_no_error(err)
+    check.equal("rows of the empty replica's output", np.shape(y[0])[0], 0)
+    compare(check, "y", y[1:], model.forward(xs, training=True)[1:])
+    compare_states(check, "after the step", layer.states(), model.states())
+
+
+@behaviour("replicas.bn.sync.single_example")
+def test_sync_single_example(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    model = reference(profile, case, rng, layer)
+    xs = parts(rng, case, (1, *SPLITS["unequal"][1: case["replicas"]]))
+    try:
+        y, err = layer.forward(xs, training=True), None
+    except Exception as e:   # noqa: BLE001
+        y, err = None, e
+    if profile.get("replicas.sync.single_example") == "error":
+        check.expect_error(err, "a replica with a single example")
+        return
+    check.expect_no_error(err)
+    compare(check, "y", y, model.forward(xs, training=True))
+    compare_states(check, "after the step", layer.states(), model.states())
+
+
+@behaviour("replicas.bn.sync.channel_mismatch")
+def test_sync_channel_mismatch(case, adapter, profile, check, rng):
+    layer = synchronized(adapter, profile, case)
+    a = parts(rng, case, (4,), channels=3)[0]
+    b = parts(rng, case, (4,), channels=4)[0]
+    try:
+        layer.forward([a, b], training=True)
+        err = None
+    except TimeoutError as e:   # a hang ended by the time limit is a failure, not the expected error
+        check.true("no hang", False, str(e))
+        return
+    except Exception as e:   # noqa: BLE001
+        err = e
+    check.expect_error(err, "replicas whose parts have 3 and 4 channels")
+
+
+@behaviour("replicas.bn.sync.device_refused")
+def test_sync_device_refused(case, adapter, profile, check, rng):
+    if adapter.device in profile.get("replicas.sync.devices"):
+        pytest.skip(f"{adapter.device} is among replicas.sync.devices: the synchronized path runs")
+    layer = build(adapter, profile, case, "sync")
+    refused = profile.get("replicas.sync.refused")
+    try:
+        layer.forward(parts(rng, case, SPLITS["equal"][: case["replicas"]]), training=True)
+        err = None
+    except Exception as e:   # noqa: BLE001
+        err = e
+    check.expect_error(err, f"a synchronized training call on {adapter.device}")
+    if err is not None:
+        check.true("error type", getattr(err, "error_type", type(err).__name__) == refused["type"], f"raised {err!r}")
+        check.true("message", re.search(refused["message"], str(err)) is not None,
+                   f"{str(err)!r} does not match {refused['message']!r}")
+
+
+@behaviour("replicas.bn.local.broadcast_buffers")
+def test_local_broadcast_buffers(case, adapter, profile, check, rng):
+    native = profile.native("replicas.local", broadcast=case["broadcast"])
+    layer = build(adapter, profile, case, "local", **native)
+    model = with_state(layer, rng, case, conventions(profile), synchronized=False, broadcast=case["broadcast"])
+    for step in range(case["steps"]):
+        xs = parts(rng, case, SPLITS["unequal"][: case["replicas"]])
+        compare(check, f"y (step {step + 1})", layer.forward(xs, training=True), model.forward(xs, training=True))
+        compare_states(check, f"after step {step + 1}", layer.states(), model.states())
+    xs = parts(rng, case, SPLITS["unequal"][: case["replicas"]])
+    compare(check, "y (inference)", layer.forward(xs, training=False), model.forward(xs, training=False))
+
+
+@behaviour("replicas.bn.local.gradients")
+def test_local_gradients(case, adapter, profile, check, rng):
+    layer = build(adapter, profile, case, "local", **profile.native("replicas.local", broadcast=True))
+    model = with_state(layer, rng, case, conventions(profile), synchronized=False)
+    xs = parts(rng, case, SPLITS["unequal"][: case["replicas"]])
+    dys = [quantize(rng.standard_normal(np.shape(x)), case["dtype"]) for x in xs]
+    gamma = model.models[0].gamma
+    dgamma, dbeta = ref.averaged_gradients(xs, dys, gamma, model.models[0].eps, case["layout"])
+    layer.forward(xs, training=True, dys=dys, lr=LR)
+    for r, state in enumerate(layer.states()):
+        check.close(f"gamma (replica {r})", state["gamma"], gamma - LR * dgamma)
+        check.close(f"beta (replica {r})", state["beta"], model.models[0].beta - LR * dbeta)
+
+
+@behaviour("replicas.dropout.masks")
+def test_dropout_masks(case, adapter, profile, check, rng):
+    rate, n = case["rate"], case["replicas"]
+    unseeded = case["seeding"] == "unseeded"
+    layer = make_layer(adapter, profile, "replicas", "float32", kind="dropout",
+                       sizes={"replicas": n, "fresh": unseeded}, native=profile.native("dropout", rate=rate))
+    if not unseeded:
+        layer.seed(int(rng.integers(2**31 - n)))
+    xs = [draw.nonzero(rng, (200, 100), "float32") for _ in range(n)]
+    masks = [np.asarray(y) != 0 for y in layer.forward(xs, training=True)]
+    chance = ref.identical_probability(masks[0].size, rate)
+    if unseeded and profile.get("replicas.dropout.unseeded") == "identical":
+        check.true("identical masks", all(np.array_equal(m, masks[0]) for m in masks),
+                   "replicas started with no seeding drew different masks; the profile states identical ones")
+        return
+    check.true("distinct masks", ref.distinct_masks(masks),
+               f"two replicas drew the same mask of {masks[0].size} elements (chance {chance:.1e} if independent)")
+    rate_check(check, "dropped elements over the union", int(sum(np.count_nonzero(~m) for m in masks)),
+               sum(m.size for m in masks), rate)

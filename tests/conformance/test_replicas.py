@@ -14,7 +14,6 @@ from layerconf.reference.dtypes import quantize
 from . import draw
 from .helpers import DECAY, EPS, conventions
 from .layers import make_layer
-from .test_dropout import rate_check
 
 behaviour = pytest.mark.behaviour
 OFFSET = 1.0e4
@@ -232,5 +231,5 @@ def test_dropout_masks(case, adapter, profile, check, rng):
         return
     check.true("distinct masks", ref.distinct_masks(masks),
                f"two replicas drew the same mask of {masks[0].size} elements (chance {chance:.1e} if independent)")
-    rate_check(check, "dropped elements over the union", int(sum(np.count_nonzero(~m) for m in masks)),
-               sum(m.size for m in masks), rate)
+    check.rate("dropped elements over the union", int(sum(np.count_nonzero(~m) for m in masks)),
+               sum(m.size for m in masks), rate, observe="drop")

@@ -288,3 +288,51 @@ class TrainingFlagAdapter(ABC):
     @abstractmethod
     def flag_model(self, channels: int, base_training: bool | None, lr: float, **native) -> FlagModel:
         """The FlagModel with ``channels`` features; ``native`` are BatchNormalization arguments."""
+
+
+class NestedModel(Layer):
+    """Layers inside a model (profile ``models``, reference/nested.py): x (N, C) -> base: BatchNorm over C -> Dropout,
+    both two levels deep in the framework's container (``LayerConfig.kind``: sequential, list or dict; native
+    ``{"batchnorm": {...}, "dropout": {...}}``: each layer's own arguments) -> head: Dense(1). Mean squared error and
+    the framework's SGD (profile models.optimizer).
+
+    State keys: running_mean, running_var, gamma, beta (the nested BatchNorm), kernel (C, 1), bias (1,) (the head),
+    read from and written to the framework's own state of the whole model (state_dict, variables, nnx.state, ...).
+    A fresh model is in the framework's default mode; ``set_mode`` sets it the framework's way (profile models.mode)."""
+
+    @abstractmethod
+    def set_mode(self, training: bool, part: str = "model") -> None:
+        """Put ``part`` ('model': the whole model; 'base': the base alone) in training (True) or inference mode the
+        framework's way: train()/eval(), nnx's train()/eval(), eqx.nn.inference_mode, or the flag the adapter passes
+        down at the next calls (linen, Keras)."""
+
+    @abstractmethod
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features: the base's output (N, C), prediction (N, 1)) of one call in the modes set; a training base
+        updates its running statistics."""
+
+    def forward(self, x, training):
+        self.set_mode(training)
+        return self.run(x)[1]
+
+    @abstractmethod
+    def state_names(self) -> dict[str, str]:
+        """State key -> the name or path of that entry in the framework's state of the whole model."""
+
+    @abstractmethod
+    def freeze_base(self) -> None:
+        """Freeze the base the framework's way (profile models.freeze): requires_grad_(False), stop_gradient,
+        an optimizer mask or filter, trainable=False; the optimizer steps of ``sgd_step`` honour it."""
+
+    @abstractmethod
+    def sgd_step(self, x: np.ndarray, t: np.ndarray, lr: float) -> tuple[np.ndarray, float]:
+        """One step of the framework's SGD(lr) over the whole model on mse(prediction, t), in the modes set;
+        returns (the features of the step's forward pass, the loss before the step)."""
+
+    @abstractmethod
+    def pitfall(self) -> None:
+        """Apply the framework's common fine-tuning mistake (profile models.pitfall.how) after the recipe."""
+
+    @abstractmethod
+    def reloaded(self) -> "NestedModel":
+        """A fresh model built the same way, this one's whole state saved and loaded the framework's way."""

@@ -192,7 +192,12 @@ class NnxAdapter(Adapter):
             nnx.reseed(module, dropout=seed)
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention, "models": self.models}
+
+    def models(self, config):
+        """The nested model of adapters.flax_nnx_models (eager; flax-nnx-jit's profile has no models section)."""
+        from layerconf.adapters.flax_nnx_models import make
+        return make(config.kind, config.channels, config.native, self.seed_value)
 
     def batchnorm(self, config):
         return NnxBatchNorm(self.call, config.layout, config.channels, config.dtype, config.native)

@@ -154,7 +154,13 @@ class MLXAdapter(Adapter):
         mx.random.seed(seed)
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "instance_norm": self.instance_norm, "dropout": self.dropout}
+        return {"batchnorm": self.batchnorm, "instance_norm": self.instance_norm, "dropout": self.dropout,
+                "models": self.models}
+
+    def models(self, config):
+        """The nested model of adapters.mlx_models."""
+        from layerconf.adapters.mlx_models import MLXNestedModel
+        return MLXNestedModel(config.kind, config.channels, config.native)
 
     def _class(self, section, config):
         return self.profile.layer_class(section, config.kind, config.layout)

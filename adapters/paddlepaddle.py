@@ -208,7 +208,14 @@ class PaddleAdapter(Adapter):
 
     def builders(self):
         return {"batchnorm": self.batchnorm, "instance_norm": self.instance_norm, "dropout": self.dropout,
-                "attention": self.attention}
+                "attention": self.attention, "models": self.models}
+
+    def models(self, config):
+        """The nested model of adapters.paddle_models; BatchNorm1D gets the profile's NC layout arguments."""
+        from layerconf.adapters.paddle_models import PaddleNestedModel
+        layout = self.profile.get("batchnorm.layout_arguments", {}).get("NC", {})
+        native = {**config.native, "batchnorm": {**layout, **config.native["batchnorm"]}}
+        return PaddleNestedModel(config.kind, config.channels, native)
 
     def one_input(self, cls, config):
         return PaddleLayer(cls, config.dtype, config.native)

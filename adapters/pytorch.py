@@ -312,11 +312,16 @@ class TorchAdapter(Adapter):
     def builders(self):
         return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
                 "instance_norm": self.instance_norm, "batchnorm_variants": self.batchnorm_variants,
-                "recurrent": self.recurrent, "replicas": self.replicas}
+                "recurrent": self.recurrent, "replicas": self.replicas, "models": self.models}
 
     def replicas(self, config):
         from layerconf.adapters import torch_replicas
         return torch_replicas.build(self.profile, config, self.device)
+
+    def models(self, config):
+        """The nested model of adapters.pytorch_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.pytorch_models import TorchNestedModel
+        return TorchNestedModel(config.kind, config.channels, config.native, DTYPES[config.dtype], self.device)
 
     def one_input(self, cls, config):
         return TorchLayer(module_class(cls)(**config.native), config.dtype, self.device, self.compile)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import layerconf
-from layerconf import diff, flavours, matrix, output, report, results, runner
+from layerconf import diff, flavours, output, report, results, runner, version_matrix
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -147,8 +147,8 @@ def parser() -> argparse.ArgumentParser:
     dif.set_defaults(handler=_diff)
 
     mat = sub.add_parser("matrix", help="run the suite over the version matrix (each flavour's manifest)")
-    matrix.add_arguments(mat)
-    mat.set_defaults(handler=matrix.execute)
+    version_matrix.add_arguments(mat)
+    mat.set_defaults(handler=version_matrix.execute)
     return top
 
 

@@ -12,7 +12,7 @@ import jinja2
 
 from layerconf import outcomes
 from layerconf.outcomes import Outcome
-from layerconf.report import conventions, matrix, paths, plots, porting
+from layerconf.report import conformance_matrix, conventions, paths, plots, porting
 from layerconf.report.columns import Column, columns
 
 PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
@@ -20,7 +20,7 @@ PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running 
 
 
 def _symbol(status: str) -> str:
-    return "·" if status == matrix.MISSING else Outcome(status).symbol
+    return "·" if status == conformance_matrix.MISSING else Outcome(status).symbol
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -43,7 +43,7 @@ MARKDOWN, HTML = _environment(False), _environment(True)
 class Report:
     documents: list
     columns: list[Column]
-    rows: list[matrix.Row]
+    rows: list[conformance_matrix.Row]
     failures: list
     conventions: dict            # column label -> {key: Convention}
     pairs: list[porting.Pair]
@@ -55,7 +55,7 @@ class Report:
         """{layer heading: {family: rows}} in the rows' order."""
         grouped = {}
         for row in self.rows:
-            grouped.setdefault(matrix.heading(row.family), {}).setdefault(row.family, []).append(row)
+            grouped.setdefault(conformance_matrix.heading(row.family), {}).setdefault(row.family, []).append(row)
         return grouped
 
     @property
@@ -70,7 +70,7 @@ class Report:
 
 def build(documents: list[dict]) -> Report:
     cols = columns(documents)
-    rows = matrix.rows(cols)
+    rows = conformance_matrix.rows(cols)
     observed = {c.label: conventions.conventions(c.records) for c in cols if c.records}
     svgs = {"heat_map": plots.heat_map(rows, [c.label for c in cols]),
             "running_statistics": plots.running_statistics(cols),
@@ -81,7 +81,7 @@ def build(documents: list[dict]) -> Report:
         for pair in pairs:
             if {pair.a, pair.b} == {view.path, view.eager}:
                 pair.remaining += paths.porting_sentences(view)
-    return Report(documents, cols, rows, matrix.failures(cols), observed, pairs, views,
+    return Report(documents, cols, rows, conformance_matrix.failures(cols), observed, pairs, views,
                   {k: v for k, v in svgs.items() if v is not None})
 
 
@@ -90,7 +90,7 @@ def markdown(report: Report, plot_dir: str | None = "plots") -> str:
 
 
 def html(report: Report) -> str:
-    faint = [matrix.MISSING, *(o for o in Outcome if not o.failing and o is not Outcome.DEVIATION)]
+    faint = [conformance_matrix.MISSING, *(o for o in Outcome if not o.failing and o is not Outcome.DEVIATION)]
     return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS, faint=faint)
 
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.colors import ListedColormap  # noqa: E402
 
 from layerconf.outcomes import Outcome  # noqa: E402
-from layerconf.report.matrix import MISSING  # noqa: E402
+from layerconf.report.conformance_matrix import MISSING  # noqa: E402
 
 PREFERRED = {"layout": "NC", "dtype": "float64", "decay": 0.7}   # the trajectory shown, where it ran
 STATUS_COLOURS = {Outcome.ERROR: "#7b1fa2", Outcome.FAILED: "#d32f2f", Outcome.DEVIATION_FIXED: "#f57c00",

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from layerconf import observed, report, results, specs
-from layerconf.report import conventions, matrix, porting
+from layerconf.report import conformance_matrix, conventions, porting
 from tests.self.documents import LINK, document, record
 
 
@@ -152,7 +152,7 @@ def test_a_layer_beyond_batchnorm_and_dropout_follows_them_under_its_own_heading
 
 
 def test_every_layer_of_the_catalogue_has_a_heading_and_every_heading_a_layer():
-    assert {matrix.layer(b.family) for b in specs.behaviours().values()} == set(specs.layers())
+    assert {conformance_matrix.layer(b.family) for b in specs.behaviours().values()} == set(specs.layers())
 
 
 def test_the_conventions_table_names_functions_that_exist_and_declared_observed_keys():

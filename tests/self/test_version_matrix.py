@@ -1,4 +1,4 @@
-"""layerconf.matrix: the definition, --list, cache keys, version order, the combined report. No framework,
+"""layerconf.version_matrix: the definition, --list, cache keys, version order, the combined report. No framework,
 no network: building is only exercised through an environment already marked as built."""
 import json
 import os
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from layerconf import matrix, specs
+from layerconf import specs, version_matrix
 
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "layerconf-matrix.yml"
 
 
 def environments():
-    return matrix.load()
+    return version_matrix.load()
 
 
 def test_definition_covers_the_versions_the_matrix_promises():
@@ -44,13 +44,13 @@ def test_environments_come_from_the_manifests_with_unique_ids_and_reasons():
 
 def test_select_names_unknown_environments():
     envs = environments()
-    assert [e.id for e in matrix.select(envs, ["torch-2.8", "torch-2.2"])] == ["torch-2.8", "torch-2.2"]
+    assert [e.id for e in version_matrix.select(envs, ["torch-2.8", "torch-2.2"])] == ["torch-2.8", "torch-2.2"]
     with pytest.raises(specs.SpecError, match=r"unknown environment\(s\) \['torch-1.0'\]"):
-        matrix.select(envs, ["torch-1.0"])
+        version_matrix.select(envs, ["torch-1.0"])
 
 
 def test_list_prints_one_line_per_environment(capsys):
-    assert matrix.main(["--list"]) == 0
+    assert version_matrix.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     envs = environments()
     assert [line.split()[0] for line in lines] == [e.id for e in envs]
@@ -60,43 +60,43 @@ def test_list_prints_one_line_per_environment(capsys):
 
 def test_jobs_must_be_positive():
     with pytest.raises(SystemExit):
-        matrix.parse(["--jobs", "0"])
+        version_matrix.parse(["--jobs", "0"])
 
 
 def test_cache_key_depends_on_what_is_installed_only(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     project = ("-e", str(tmp_path))
-    env = matrix.Environment("a", "torch", "3.11", (("torch==2.5.*", "why"), ("numpy<2", "why")))
-    key = matrix.cache_key(env, project)
-    reordered = matrix.Environment("b", "torch", "3.11", (("numpy<2", "other words"), ("torch==2.5.*", "why")))
-    assert matrix.cache_key(reordered, project) == key
-    assert matrix.cache_key(matrix.Environment("a", "torch", "3.12", env.pins), project) != key
+    env = version_matrix.Environment("a", "torch", "3.11", (("torch==2.5.*", "why"), ("numpy<2", "why")))
+    key = version_matrix.cache_key(env, project)
+    reordered = version_matrix.Environment("b", "torch", "3.11", (("numpy<2", "other words"), ("torch==2.5.*", "why")))
+    assert version_matrix.cache_key(reordered, project) == key
+    assert version_matrix.cache_key(version_matrix.Environment("a", "torch", "3.12", env.pins), project) != key
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['numpy']\n")
-    assert matrix.cache_key(env, project) != key   # the project's own requirements changed
+    assert version_matrix.cache_key(env, project) != key   # the project's own requirements changed
 
 
 def test_cache_key_is_the_same_in_another_process():
     env = environments()[0]
-    code = ("from layerconf import matrix; e = matrix.load()[0]; "
-            "print(matrix.cache_key(e, matrix.project_requirements()))")
+    code = ("from layerconf import version_matrix; e = version_matrix.load()[0]; "
+            "print(version_matrix.cache_key(e, version_matrix.project_requirements()))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env=dict(os.environ, PYTHONHASHSEED="123"))
-    assert other.stdout.strip() == matrix.cache_key(env, matrix.project_requirements())
+    assert other.stdout.strip() == version_matrix.cache_key(env, version_matrix.project_requirements())
 
 
 def test_the_matrix_needs_a_source_checkout(tmp_path):
-    assert matrix.project_requirements() == ("-e", str(matrix.default_source()))
+    assert version_matrix.project_requirements() == ("-e", str(version_matrix.default_source()))
     with pytest.raises(specs.SpecError, match="from a source checkout"):
-        matrix.project_requirements(tmp_path)
+        version_matrix.project_requirements(tmp_path)
 
 
 def test_a_built_environment_is_reused(tmp_path):
     env = environments()[0]
-    project = matrix.project_requirements()
-    path = tmp_path / f"{env.id}-{matrix.cache_key(env, project)}"
+    project = version_matrix.project_requirements()
+    path = tmp_path / f"{env.id}-{version_matrix.cache_key(env, project)}"
     path.mkdir()
-    (path / matrix.MARKER).write_text("{}")
-    assert matrix.build(env, tmp_path, project) == {"path": str(path), "key": matrix.cache_key(env, project),
+    (path / version_matrix.MARKER).write_text("{}")
+    assert version_matrix.build(env, tmp_path, project) == {"path": str(path), "key": version_matrix.cache_key(env, project),
                                                     "build_s": 0.0, "reused": True}
 
 
@@ -104,24 +104,24 @@ def test_disk_usage_counts_hard_links_once_and_not_as_own(tmp_path):
     (tmp_path / "a").write_bytes(b"x" * 10000)
     os.link(tmp_path / "a", tmp_path / "b")
     (tmp_path / "c").write_bytes(b"y" * 10000)
-    total, own = matrix.disk_usage(tmp_path)
+    total, own = version_matrix.disk_usage(tmp_path)
     one = os.stat(tmp_path / "c").st_blocks * 512
     assert (total, own) == (2 * one, one)
 
 
 def test_suite_runs_with_the_flavours_environment():
-    env = matrix.Environment("keras-jax-3.0", "keras-jax", "3.11", (("keras==3.0.*", "why"),))
-    command = matrix.suite_command(env, Path("/venv/bin/python"), Path("/out/keras-jax-3.0.json"))
+    env = version_matrix.Environment("keras-jax-3.0", "keras-jax", "3.11", (("keras==3.0.*", "why"),))
+    command = version_matrix.suite_command(env, Path("/venv/bin/python"), Path("/out/keras-jax-3.0.json"))
     assert command[:5] == ["/venv/bin/python", "-m", "layerconf.suite", "--framework", "keras-jax"]
     assert command[5:7] == ["--results", "/out/keras-jax-3.0.json"]
-    variables = matrix.suite_environment(env, Path("/venv"))
+    variables = version_matrix.suite_environment(env, Path("/venv"))
     assert variables["KERAS_BACKEND"] == "jax" and variables["PATH"].startswith("/venv/bin")
 
 
 def test_broken_runs_are_named():
-    assert matrix.broken({"id": "x", "exit_code": 1, "results": "x.json"}) is None
-    assert "exited 4" in matrix.broken({"id": "x", "exit_code": 4, "results": None})
-    assert matrix.broken({"id": "x", "build_error": "uv exited 1"}) == "uv exited 1"
+    assert version_matrix.broken({"id": "x", "exit_code": 1, "results": "x.json"}) is None
+    assert "exited 4" in version_matrix.broken({"id": "x", "exit_code": 4, "results": None})
+    assert version_matrix.broken({"id": "x", "build_error": "uv exited 1"}) == "uv exited 1"
 
 
 # --- the comparison ---------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def fake_compare(old, new):
 def test_versions_are_ordered_by_pep440_not_by_text_or_environment_id():
     docs = {"torch-newest": document({"torch": "2.10.0+cu128"}, {}), "torch-2.9": document({"torch": "2.9.1"}, {}),
             "torch-2.2": document({"torch": "2.2.2+cu121"}, {}), "other": document({"onnxruntime": "1.17.3"}, {})}
-    assert matrix.versions_in_order(docs, "torch") == [("torch-2.2", "2.2.2+cu121"), ("torch-2.9", "2.9.1"),
+    assert version_matrix.versions_in_order(docs, "torch") == [("torch-2.2", "2.2.2+cu121"), ("torch-2.9", "2.9.1"),
                                                        ("torch-newest", "2.10.0+cu128")]
 
 
@@ -170,11 +170,11 @@ def test_steps_compare_consecutive_versions_of_each_framework_alone():
     docs = {"b": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed"}),
             "a": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "failed"}),
             "c": document({"torch": "2.9.0", "onnxruntime": "1.0"}, {"bn.x": "failed", "bn.y": "passed"})}
-    found = matrix.steps(docs, fake_compare)
+    found = version_matrix.steps(docs, fake_compare)
     assert [(s.framework, s.old_env, s.new_env) for s in found] == [("torch", "a", "b"), ("torch", "b", "c")]
     assert (found[0].changes.regressions, found[0].changes.fixes) == (["bn.x"], ["bn.y"])
     assert found[1].changes.regressions == found[1].changes.fixes == []
-    assert {r["framework"] for r in matrix.only_framework(docs["c"], "torch")["records"]} == {"torch"}
+    assert {r["framework"] for r in version_matrix.only_framework(docs["c"], "torch")["records"]} == {"torch"}
 
 
 def test_combined_report_puts_changes_first_then_versions_side_by_side():
@@ -185,7 +185,7 @@ def test_combined_report_puts_changes_first_then_versions_side_by_side():
     runs = [{"id": "torch-2.5", "build_s": 61.0, "reused": False, "run_s": 30.0, "exit_code": 0, "results": "r",
              "disk_bytes": 5e9, "disk_own_bytes": 2e7},
             {"id": "torch-2.8", "build_error": "uv exited 1"}]
-    text = matrix.combined_markdown(docs, runs, matrix.steps(docs, fake_compare),
+    text = version_matrix.combined_markdown(docs, runs, version_matrix.steps(docs, fake_compare),
                                     lambda c: "REGRESSED: " + ", ".join(c.regressions))
     changes, side_by_side, envs = (text.index(h) for h in ("## Changes", "## Versions side by side", "## Environments"))
     assert changes < side_by_side < envs

@@ -16,12 +16,12 @@ from packaging.version import Version
 
 def not_applicable(behaviour, params: dict, profile, version: str | None = None) -> str | None:
     """The reason the case does not apply, or None when it does (``version``: the framework's)."""
-    framework = profile.name
+    name = profile.name
     if behaviour.id in _reasons(profile):
-        return f"{framework} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
+        return f"{name} cannot express {behaviour.id}: {_reasons(profile)[behaviour.id]}"
     for path in behaviour.requires:
         if not profile.has(path):
-            return f"{framework} profile has no {path}" + _why(profile, path)
+            return f"{name} profile has no {path}" + _why(profile, path)
     dtypes = _dtypes_path(behaviour, profile)
     if "dtype" in params and params["dtype"] not in profile.get(dtypes):
         return f"dtype {params['dtype']} not in the profile's {dtypes} {profile.get(dtypes)}" + _why(profile, f"{dtypes}.{params['dtype']}")
@@ -31,7 +31,7 @@ def not_applicable(behaviour, params: dict, profile, version: str | None = None)
     if behaviour.layout_free and "layout" in params:
         first = next(layout for layout in behaviour.grid["layout"] if layout in profile.get(behaviour.layouts_from))
         if params["layout"] != first:
-            return f"{behaviour.id} does not depend on the layout: {framework} checks it in {first}"
+            return f"{behaviour.id} does not depend on the layout: {name} checks it in {first}"
     if "opset" in params and behaviour.opsets_from and params["opset"] not in _opsets(profile, behaviour.opsets_from, version):
         return (f"opset {params['opset']} not in {behaviour.opsets_from} of the profile"
                 + (f" for version {version}" if version else "") + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))

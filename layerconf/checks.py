@@ -55,8 +55,8 @@ class CheckFailure(AssertionError):
 
 
 class Check:
-    def __init__(self, check_id: str, framework: str, version: str, formula: str, soft: bool = False):
-        self.check_id, self.framework, self.version, self.formula = check_id, framework, version, formula
+    def __init__(self, check_id: str, flavour: str, version: str, formula: str, soft: bool = False):
+        self.check_id, self.flavour, self.version, self.formula = check_id, flavour, version, formula
         self.soft = soft
         self.comparisons = []   # layerconf.compare.Comparison
         self.statistics = []    # dicts: name, value, region, false_alarm, power
@@ -64,7 +64,7 @@ class Check:
         self.failures = []      # Failure, in the order they happened
 
     def headline(self) -> str:
-        return f"{self.check_id} on {self.framework} {self.version}\n  formula: {self.formula}"
+        return f"{self.check_id} on {self.flavour} {self.version}\n  formula: {self.formula}"
 
     def _fail(self, failure: Failure):
         self.failures.append(failure)

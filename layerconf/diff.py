@@ -13,6 +13,7 @@ a pull-request comment, regressions first.
 from dataclasses import dataclass, field
 
 from layerconf.outcomes import Outcome
+from layerconf.results import flavour_of, flavours_in
 
 
 class NothingInCommon(ValueError):
@@ -21,7 +22,7 @@ class NothingInCommon(ValueError):
 
 @dataclass(frozen=True)
 class Change:
-    framework: str
+    flavour: str
     check: str
     old: str | None        # outcome before (None: the check is new)
     new: str | None        # outcome now (None: the check was removed)
@@ -30,7 +31,7 @@ class Change:
 
 @dataclass
 class Changes:
-    old_versions: dict                              # framework -> version, each side
+    old_versions: dict                              # flavour -> version, each side
     new_versions: dict
     regressions: list = field(default_factory=list)
     stale_declarations: list = field(default_factory=list)
@@ -38,7 +39,7 @@ class Changes:
     new: list = field(default_factory=list)
     removed: list = field(default_factory=list)
     changed: list = field(default_factory=list)     # other outcome changes (e.g. passed -> not_applicable)
-    incomplete: list = field(default_factory=list)  # (side, framework, run entry) of runs that did not complete
+    incomplete: list = field(default_factory=list)  # (side, flavour, run entry) of runs that did not complete
 
     @property
     def failing(self) -> bool:
@@ -47,7 +48,7 @@ class Changes:
 
 
 def _key(record) -> tuple:
-    return record["framework"], record["check"]
+    return flavour_of(record), record["check"]
 
 
 def _kind(old: Outcome, new: Outcome) -> str | None:
@@ -66,12 +67,12 @@ def changes(old: dict, new: dict) -> Changes:
     """Changes from ``old`` to ``new`` (validated results documents), each list in check order. Two
     documents with no flavour in common raise NothingInCommon."""
     before, after = ({_key(r): r for r in d["records"]} for d in (old, new))
-    names = [set(d["metadata"]["frameworks"]) | set(d.get("runs", {})) for d in (old, new)]
+    names = [set(flavours_in(d)) | set(d.get("runs", {})) for d in (old, new)]
     if not names[0] & names[1]:
         raise NothingInCommon(f"no flavour in common: OLD has {sorted(names[0]) or 'none'}, NEW has "
                               f"{sorted(names[1]) or 'none'}")
-    changes = Changes({n: m["version"] for n, m in old["metadata"]["frameworks"].items()},
-                      {n: m["version"] for n, m in new["metadata"]["frameworks"].items()})
+    changes = Changes({n: m["version"] for n, m in flavours_in(old).items()},
+                      {n: m["version"] for n, m in flavours_in(new).items()})
     changes.incomplete = [(side, name, run) for side, d in (("old", old), ("new", new))
                           for name, run in d.get("runs", {}).items() if run["status"] != "completed"]
     for key in sorted(before.keys() | after.keys()):
@@ -100,8 +101,8 @@ def _cell(text) -> str:
 def _section(title: str, items: list, limit: int) -> list[str]:
     if not items:
         return []
-    lines = [f"### {title} ({len(items)})", "", "| framework | check | before | now | message |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {c.framework} | `{c.check}` | {c.old or '-'} | {c.new or '-'} | {_cell(c.message)} |"
+    lines = [f"### {title} ({len(items)})", "", "| flavour | check | before | now | message |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {c.flavour} | `{c.check}` | {c.old or '-'} | {c.new or '-'} | {_cell(c.message)} |"
               for c in items[:limit]]
     if len(items) > limit:
         lines.append(f"| ... | {len(items) - limit} more | | | |")
@@ -111,7 +112,7 @@ def _section(title: str, items: list, limit: int) -> list[str]:
 def _incomplete(changes: Changes) -> list[str]:
     if not changes.incomplete:
         return []
-    lines = ["### Runs that did not complete", "", "| side | framework | status | exit | duration (s) |",
+    lines = ["### Runs that did not complete", "", "| side | flavour | status | exit | duration (s) |",
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {side} | {name} | {run['status']} | {run['exit_code']} | {run['duration_s']:.0f} |"
               for side, name, run in changes.incomplete]
@@ -122,7 +123,7 @@ def to_markdown(changes: Changes, limit: int = 50) -> str:
     """A pull-request comment: versions side by side, runs that did not complete, then regressions, stale
     declarations, fixes, new, removed and other changes."""
     names = list(dict.fromkeys([*changes.old_versions, *changes.new_versions]))
-    lines = ["## layerconf: changes between two runs", "", "| framework | old | new |", "| --- | --- | --- |"]
+    lines = ["## layerconf: changes between two runs", "", "| flavour | old | new |", "| --- | --- | --- |"]
     lines += [f"| {n} | {changes.old_versions.get(n, '-')} | {changes.new_versions.get(n, '-')} |" for n in names]
     lines += ["", f"**{len(changes.regressions)} regression(s)**, {len(changes.stale_declarations)} deviation(s) "
                   f"no longer reproducing, {len(changes.fixes)} fix(es), {len(changes.new)} new, "

@@ -22,11 +22,22 @@ _RECORD["outcome"]["enum"] = [o.value for o in Outcome]      # one home: the Out
 _RECORD["observed"].update(observed.SCHEMA)                  # one home: schemas/observed.json
 
 
+def flavour_of(record: dict) -> str:
+    """The record's flavour. Its key keeps the first name, "framework", so results of earlier releases still read."""
+    return record["framework"]
+
+
+def flavours_in(document: dict) -> dict:
+    """Each flavour's version and environment: the metadata's "frameworks" (the key keeps its first name)."""
+    return document["metadata"]["frameworks"]
+
+
 class ResultsError(ValueError):
     """A results file is unreadable, truncated, foreign or does not match the schema."""
 
 
-def metadata(frameworks: dict, seed: int) -> dict:
+def metadata(flavours_meta: dict, seed: int) -> dict:
+    """The run's metadata; ``flavours_meta``: each flavour's version and environment."""
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -34,21 +45,21 @@ def metadata(frameworks: dict, seed: int) -> dict:
         "platform": platform.platform(),
         "layerconf": layerconf.__version__,
         "seed": seed,
-        "frameworks": frameworks,
+        "frameworks": flavours_meta,
     }
 
 
 def merge(documents: list[dict], runs: dict | None = None, seed: int | None = None) -> dict:
-    """One document from several (one per framework process): records and frameworks joined.
+    """One document from several (one per flavour process): records and flavours joined.
 
     Run-wide metadata (date, host, python, platform) is the first document's, with the run's ``seed`` when
-    given; ``runs`` (framework -> status, exit code, duration, command, output tail) is added when given.
-    With no document, the metadata describes this process and has no frameworks.
+    given; ``runs`` (flavour -> status, exit code, duration, command, output tail) is added when given.
+    With no document, the metadata describes this process and has no flavours.
     """
     base = dict(documents[0]["metadata"]) if documents else metadata({}, seed or 0)
     if seed is not None:
         base["seed"] = seed
-    base["frameworks"] = {name: meta for d in documents for name, meta in d["metadata"]["frameworks"].items()}
+    base["frameworks"] = {name: meta for d in documents for name, meta in flavours_in(d).items()}
     merged = {"schema": SCHEMA_ID, "metadata": base}
     if runs is not None:
         merged["runs"] = runs
@@ -62,17 +73,17 @@ def validate(document, source: str = "<results>") -> dict:
         shown = [f"{source}: {'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:5]]
         more = f"\n... and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise ResultsError("\n".join(shown) + more)
-    frameworks = document["metadata"]["frameworks"]
+    listed_flavours = flavours_in(document)
     seen = {}
     for i, record in enumerate(document["records"]):
-        known = frameworks.get(record["framework"])
+        known = listed_flavours.get(flavour_of(record))
         if known is None or known["version"] != record["version"]:
-            listed = ", ".join(f"{n} {m['version']}" for n, m in frameworks.items()) or "none"
-            raise ResultsError(f"{source}: records/{i}: framework {record['framework']} {record['version']} "
+            listed = ", ".join(f"{n} {m['version']}" for n, m in listed_flavours.items()) or "none"
+            raise ResultsError(f"{source}: records/{i}: framework {flavour_of(record)} {record['version']} "
                                f"is not in metadata/frameworks ({listed})")
-        key = (record["framework"], record["check"])
+        key = (flavour_of(record), record["check"])
         if key in seen:
-            raise ResultsError(f"{source}: records/{i}: duplicate record of {record['check']} on {record['framework']} "
+            raise ResultsError(f"{source}: records/{i}: duplicate record of {record['check']} on {flavour_of(record)} "
                                f"(records/{seen[key]} has it)")
         seen[key] = i
     if not document["records"] and not document.get("runs"):

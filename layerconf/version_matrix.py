@@ -189,9 +189,9 @@ def broken(record: dict) -> str | None:
 
 @dataclass
 class Step:
-    """Two consecutive versions of one framework and what changed between them."""
+    """Two consecutive versions of one flavour's framework and what changed between them."""
 
-    framework: str
+    flavour: str
     old_env: str
     new_env: str
     old_version: str
@@ -199,44 +199,47 @@ class Step:
     changes: object  # the diff module's Changes: lists regressions, fixes, new, removed
 
 
-def version_of(document: dict, framework: str) -> str:
-    return document["metadata"]["frameworks"][framework]["version"]
+def version_of(document: dict, flavour: str) -> str:
+    return results.flavours_in(document)[flavour]["version"]
 
 
-def only_framework(document: dict, framework: str) -> dict:
-    """The results document restricted to one framework's records and metadata."""
-    meta = dict(document["metadata"], frameworks={framework: document["metadata"]["frameworks"][framework]})
-    return dict(document, metadata=meta, records=[r for r in document["records"] if r["framework"] == framework])
+def only_flavour(document: dict, flavour: str) -> dict:
+    """The results document restricted to one flavour's records and metadata."""
+    meta = dict(document["metadata"], frameworks={flavour: results.flavours_in(document)[flavour]})
+    return dict(document, metadata=meta, records=[r for r in document["records"] if results.flavour_of(r) == flavour])
 
 
-def versions_in_order(documents: dict[str, dict], framework: str) -> list[tuple[str, str]]:
-    """(environment id, version) of every document that ran ``framework``, oldest version first
+def versions_in_order(documents: dict[str, dict], flavour: str) -> list[tuple[str, str]]:
+    """(environment id, version) of every document that ran ``flavour``, oldest version first
     (PEP 440 order of the public version: 2.10 after 2.9, +cpu ignored)."""
-    found = [(env_id, version_of(doc, framework)) for env_id, doc in documents.items()
-             if framework in doc["metadata"]["frameworks"]]
+    found = [(env_id, version_of(doc, flavour)) for env_id, doc in documents.items()
+             if flavour in results.flavours_in(doc)]
     return sorted(found, key=lambda item: (Version(Version(item[1]).public), item[0]))
 
 
 def steps(documents: dict[str, dict], changes_of) -> list[Step]:
-    """``changes_of(old, new)`` over consecutive versions of each framework, frameworks in name order."""
-    frameworks = sorted({f for doc in documents.values() for f in doc["metadata"]["frameworks"]})
+    """``changes_of(old, new)`` over consecutive versions of each flavour, flavours in name order."""
     out = []
-    for framework in frameworks:
-        ordered = versions_in_order(documents, framework)
+    for name in _flavours(documents):
+        ordered = versions_in_order(documents, name)
         for (old_env, old_v), (new_env, new_v) in zip(ordered, ordered[1:]):
-            changes = changes_of(only_framework(documents[old_env], framework),
-                              only_framework(documents[new_env], framework))
-            out.append(Step(framework, old_env, new_env, old_v, new_v, changes))
+            changes = changes_of(only_flavour(documents[old_env], name), only_flavour(documents[new_env], name))
+            out.append(Step(name, old_env, new_env, old_v, new_v, changes))
     return out
 
 
 CHANGE_KINDS = ("regressions", "stale_declarations", "fixes", "new", "removed")
 
 
-def outcome_table(documents: dict[str, dict], framework: str) -> list[str]:
+def _flavours(documents: dict[str, dict]) -> list[str]:
+    """Every flavour that ran in any of the documents, in name order."""
+    return sorted({name for doc in documents.values() for name in results.flavours_in(doc)})
+
+
+def outcome_table(documents: dict[str, dict], flavour: str) -> list[str]:
     """Markdown: one column per version, outcome counts, then every check whose outcome differs."""
-    ordered = versions_in_order(documents, framework)
-    outcomes = {env_id: {r["check"]: r["outcome"] for r in documents[env_id]["records"] if r["framework"] == framework}
+    ordered = versions_in_order(documents, flavour)
+    outcomes = {env_id: {r["check"]: r["outcome"] for r in documents[env_id]["records"] if results.flavour_of(r) == flavour}
                 for env_id, _ in ordered}
     header = ["| | " + " | ".join(f"{v} ({e})" for e, v in ordered) + " |", "|---" * (len(ordered) + 1) + "|"]
     kinds = sorted({o for per_env in outcomes.values() for o in per_env.values()})
@@ -248,14 +251,14 @@ def outcome_table(documents: dict[str, dict], framework: str) -> list[str]:
     same = len(checks) - len(differing)
     return [*header, *counts, "", f"Checks whose outcome differs between versions ({len(differing)}; "
             f"{same} have the same outcome in every version):", "", *header[:2], *rows,
-            *observed_table(documents, framework, ordered, header[:2])]
+            *observed_table(documents, flavour, ordered, header[:2])]
 
 
-def observed_table(documents: dict[str, dict], framework: str, ordered, header) -> list[str]:
+def observed_table(documents: dict[str, dict], flavour: str, ordered, header) -> list[str]:
     """Markdown rows for checks whose observed values (measured decay, drop fraction, ...) differ between
     versions: a change in behaviour the outcome does not show (e.g. another random stream for one seed)."""
     observed = {env_id: {r["check"]: r["observed"] for r in documents[env_id]["records"]
-                         if r["framework"] == framework and r.get("observed")} for env_id, _ in ordered}
+                         if results.flavour_of(r) == flavour and r.get("observed")} for env_id, _ in ordered}
     checks = sorted({c for per_env in observed.values() for c in per_env})
     show = lambda value: json.dumps(_significant(value), sort_keys=True) if value is not None else "—"  # noqa: E731
     rows = [f"| `{c}` | " + " | ".join(show(observed[e].get(c)) for e, _ in ordered) + " |" for c in checks
@@ -279,16 +282,16 @@ def combined_markdown(documents: dict[str, dict], runs: list[dict], found: list[
     """The combined report: changes between consecutive versions first (regressions and fixes), then the
     versions side by side, then the build/run benchmark. ``changes_markdown`` renders one Changes."""
     lines = ["# layerconf version matrix", "", "## Changes between consecutive versions", ""]
-    summary = ["| framework | from | to | " + " | ".join(CHANGE_KINDS) + " |", "|---" * (3 + len(CHANGE_KINDS)) + "|"]
-    summary += [f"| {s.framework} | {s.old_version} | {s.new_version} | "
+    summary = ["| flavour | from | to | " + " | ".join(CHANGE_KINDS) + " |", "|---" * (3 + len(CHANGE_KINDS)) + "|"]
+    summary += [f"| {s.flavour} | {s.old_version} | {s.new_version} | "
                 + " | ".join(str(len(getattr(s.changes, k))) for k in CHANGE_KINDS) + " |" for s in found]
-    lines += summary if found else ["No framework ran in two versions."]
+    lines += summary if found else ["No flavour ran in two versions."]
     for s in found:
-        lines += ["", f"### {s.framework} {s.old_version} -> {s.new_version} ({s.old_env} -> {s.new_env})", "",
+        lines += ["", f"### {s.flavour} {s.old_version} -> {s.new_version} ({s.old_env} -> {s.new_env})", "",
                   changes_markdown(s.changes).strip()]
     lines += ["", "## Versions side by side"]
-    for framework in sorted({f for doc in documents.values() for f in doc["metadata"]["frameworks"]}):
-        lines += ["", f"### {framework}", "", *outcome_table(documents, framework)]
+    for name in _flavours(documents):
+        lines += ["", f"### {name}", "", *outcome_table(documents, name)]
     lines += ["", "## Environments", "", "| environment | build (s) | reused | suite (s) | disk (MB) | "
               "disk not shared with uv's cache (MB) | exit | problem |", "|---" * 8 + "|"]
     for r in runs:

@@ -1,10 +1,12 @@
-"""The report's columns: one per framework and version in each results document."""
+"""The report's columns: one per flavour and version in each results document."""
 from dataclasses import dataclass, field
+
+from layerconf.results import flavour_of, flavours_in
 
 
 @dataclass
 class Column:
-    framework: str
+    flavour: str
     version: str
     environment: dict
     document: int                      # 1-based position of its results document
@@ -18,31 +20,30 @@ class Column:
 
 
 def columns(documents: list[dict]) -> list[Column]:
-    """Columns in document order; a framework whose process left no records still gets one (from ``runs``).
+    """Columns in document order; a flavour whose process left no records still gets one (from ``runs``).
 
-    The label is the framework name, with the version added where the name repeats, and the document
+    The label is the flavour's name, with the version added where the name repeats, and the document
     number where the name and version repeat (two runs of one version).
     """
     found: dict[tuple, Column] = {}
     for number, document in enumerate(documents, start=1):
-        frameworks = document["metadata"]["frameworks"]
+        listed = flavours_in(document)
         for record in document["records"]:
-            key = (number, record["framework"], record["version"])
+            key = (number, flavour_of(record), record["version"])
             if key not in found:
-                found[key] = Column(record["framework"], record["version"],
-                                    frameworks[record["framework"]]["environment"], number)
+                found[key] = Column(flavour_of(record), record["version"], listed[flavour_of(record)]["environment"], number)
             found[key].records.append(record)
         for name, run in document.get("runs", {}).items():
-            mine = [c for (n, fw, _), c in found.items() if (n, fw) == (number, name)]
+            mine = [c for (n, fl, _), c in found.items() if (n, fl) == (number, name)]
             if mine:
                 mine[0].run = run
             else:
                 found[(number, name, "")] = Column(name, "", {}, number, run=run)
     result = list(found.values())
     for column in result:
-        column.label = column.framework
-        if sum(c.framework == column.framework for c in result) > 1:
+        column.label = column.flavour
+        if sum(c.flavour == column.flavour for c in result) > 1:
             column.label += f" {column.version or '(no results)'}"
-            if sum((c.framework, c.version) == (column.framework, column.version) for c in result) > 1:
+            if sum((c.flavour, c.version) == (column.flavour, column.version) for c in result) > 1:
                 column.label += f" #{column.document}"
     return result

@@ -73,8 +73,8 @@ def views(columns: list[Column]) -> list[PathView]:
     """One view per path column whose eager flavour has a column in the same results document."""
     out = []
     for column in columns:
-        eager = path_of(column.framework)
-        match = [c for c in columns if c.framework == eager and c.document == column.document and c.records]
+        eager = path_of(column.flavour)
+        match = [c for c in columns if c.flavour == eager and c.document == column.document and c.records]
         if eager and column.records and match:
             out.append(_view(column, match[0]))
     return out

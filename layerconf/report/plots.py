@@ -52,7 +52,7 @@ def running_statistics(columns: list) -> str | None:
         params = ", ".join(f"{k}={v}" for k, v in shown[0][2]["params"].items() if k != "steps") if shown else "not run"
         ax.set_title(f"{title} ({params})", fontsize=9)
         ax.set_xlabel("training step")
-    _legend_below(fig, axes, "markers: framework; band: its reference")
+    _legend_below(fig, axes, "markers: flavour; band: its reference")
     return _svg(fig)
 
 

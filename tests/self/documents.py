@@ -7,17 +7,17 @@ VERSIONS = {"torch": "2.9.1+cpu", "keras-jax": "3.11.0"}
 LINK = "https://github.com/pytorch/pytorch/blob/main/torch/nn/modules/batchnorm.py"
 
 
-def record(framework, behaviour, family, params, outcome="passed", observed=None, **fields):
+def record(flavour, behaviour, family, params, outcome="passed", observed=None, **fields):
     check = behaviour + ("[" + ",".join(f"{k}={v}" for k, v in params.items()) + "]" if params else "")
-    return {"framework": framework, "version": VERSIONS[framework], "behaviour": behaviour, "family": family,
+    return {"framework": flavour, "version": VERSIONS[flavour], "behaviour": behaviour, "family": family,
             "params": params, "check": check, "outcome": outcome, "message": fields.pop("message", None),
             "deviation": fields.pop("deviation", None), "worst_error": fields.pop("worst_error", None),
             "margin": fields.pop("margin", None), "tolerance": None, "quantity": fields.pop("quantity", None),
             "statistics": fields.pop("statistics", []), "observed": observed or {}, "duration_s": 0.01, **fields}
 
 
-def _framework_records(fw, momentum, decay_default, eps_name, eps_default, factor, frozen_updates, size_one):
-    """One framework's records: its conventions as the checks would observe them."""
+def _flavour_records(fw, momentum, decay_default, eps_name, eps_default, factor, frozen_updates, size_one):
+    """One flavour's records: its conventions as the checks would observe them."""
     region = {"name": "dropped elements", "value": 20_100, "region": [19_000, 21_000], "false_alarm": 1e-6, "power": {}}
     return [
         record(fw, "bn.train.running_mean", "batchnorm.running", {"decay": 0.7, "steps": 1},
@@ -45,8 +45,8 @@ def _framework_records(fw, momentum, decay_default, eps_name, eps_default, facto
 
 def document(runs=None) -> dict:
     """torch (PyTorch conventions, one declared deviation) and keras-jax (Keras conventions, one failure)."""
-    records = _framework_records("torch", 0.3, 0.9, "eps", 1e-5, 1.5, True, "error")
-    records += _framework_records("keras-jax", 0.7, 0.99, "epsilon", 1e-3, 1.0, False, "beta")
+    records = _flavour_records("torch", 0.3, 0.9, "eps", 1e-5, 1.5, True, "error")
+    records += _flavour_records("keras-jax", 0.7, 0.99, "epsilon", 1e-3, 1.0, False, "beta")
     records.append(record("torch", "bn.error.momentum", "batchnorm.errors", {"layout": "NC"}, outcome="deviation",
                           message="momentum=-0.5 was accepted",
                           deviation={"file": "torch", "index": 0, "behaviours": ["bn.error.momentum"], "where": {},
@@ -62,15 +62,15 @@ def document(runs=None) -> dict:
     return results.validate(doc)
 
 
-def with_outcome(doc: dict, check: str, framework: str, outcome: str, version: str | None = None) -> dict:
-    """A copy of ``doc`` with one check's outcome replaced (and, optionally, the framework's version)."""
+def with_outcome(doc: dict, check: str, flavour: str, outcome: str, version: str | None = None) -> dict:
+    """A copy of ``doc`` with one check's outcome replaced (and, optionally, the flavour's version)."""
     doc = copy.deepcopy(doc)
     for r in doc["records"]:
-        if (r["check"], r["framework"]) == (check, framework):
+        if (r["check"], r["framework"]) == (check, flavour):
             r["outcome"] = outcome
     if version is not None:
-        doc["metadata"]["frameworks"][framework]["version"] = version
+        doc["metadata"]["frameworks"][flavour]["version"] = version
         for r in doc["records"]:
-            if r["framework"] == framework:
+            if r["framework"] == flavour:
                 r["version"] = version
     return doc

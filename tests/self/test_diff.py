@@ -28,12 +28,12 @@ def test_each_kind_of_change_lands_in_its_list():
     added["check"] = "bn.train.output[layout=NCL]"
     new["records"].append(added)
     changes = diff.changes(old, new)
-    assert [(c.framework, c.check, c.old, c.new) for c in changes.regressions] == [("torch", OUTPUT, "passed", "failed")]
+    assert [(c.flavour, c.check, c.old, c.new) for c in changes.regressions] == [("torch", OUTPUT, "passed", "failed")]
     assert [(c.check, c.new) for c in changes.fixes] == [("bn.train.output[layout=NCHW]", "passed")]
     assert [(c.check, c.old) for c in changes.stale_declarations] == [("bn.error.momentum[layout=NC]", "deviation")]
     assert [(c.check, c.old, c.new) for c in changes.removed] == [(removed["check"], "passed", None)]
     assert [(c.check, c.old) for c in changes.new] == [("bn.train.output[layout=NCL]", None)]
-    assert [(c.framework, c.new) for c in changes.changed] == [("keras-jax", "not_applicable")]
+    assert [(c.flavour, c.new) for c in changes.changed] == [("keras-jax", "not_applicable")]
     assert (changes.old_versions["torch"], changes.new_versions["torch"]) == ("2.9.1+cpu", "2.10.0")
 
 

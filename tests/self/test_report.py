@@ -61,7 +61,7 @@ def test_html_is_self_contained_with_every_plot(tmp_path):
         assert f"(plots/{name}.svg)" in markdown and (tmp_path / "plots" / f"{name}.svg").read_text().startswith("<svg")
 
 
-def test_a_framework_that_crashed_has_a_column_and_its_output(tmp_path):
+def test_a_flavour_that_crashed_has_a_column_and_its_output(tmp_path):
     crashed = {"status": "crashed", "exit_code": -11, "duration_s": 3.0, "command": ["python"], "environment": {},
                "output_tail": "collected 12 items\nFatal Python error: Segmentation fault"}
     doc = results.merge([document()], {"torch": {**crashed, "status": "completed", "exit_code": 0},
@@ -75,7 +75,7 @@ def test_a_framework_that_crashed_has_a_column_and_its_output(tmp_path):
     assert "Segmentation fault" in page
 
 
-def test_two_versions_of_a_framework_get_one_column_each():
+def test_two_versions_of_a_flavour_get_one_column_each():
     old = document()
     new = results.merge([document()])
     for r in new["records"]:

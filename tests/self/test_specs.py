@@ -44,10 +44,10 @@ def test_tolerances_cover_every_dtype():
     assert set(specs.tolerances()) == set(NUMPY)
 
 
-@pytest.mark.parametrize("framework", PROFILES)
-def test_profiles_validate_and_every_case_is_decidable(framework):
-    profile = specs.profile(framework)
-    assert profile.name == framework and "manifest" not in profile.data
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_validate_and_every_case_is_decidable(name):
+    profile = specs.profile(name)
+    assert profile.name == name and "manifest" not in profile.data
     for b in specs.behaviours().values():
         for c in b.cases():
             reason = not_applicable(b, c, profile)

@@ -126,12 +126,12 @@ def test_broken_runs_are_named():
 
 # --- the comparison ---------------------------------------------------------------------------------------
 
-def document(framework_versions: dict, outcomes: dict, observed: dict | None = None) -> dict:
-    """A results document: framework -> version, check -> outcome (every framework gets every check)."""
+def document(flavour_versions: dict, outcomes: dict, observed: dict | None = None) -> dict:
+    """A results document: flavour -> version, check -> outcome (every flavour gets every check)."""
     records = [{"framework": f, "version": v, "behaviour": c.split("[")[0], "family": "bn", "params": {},
                 "check": c, "outcome": o, "observed": (observed or {}).get(c, {})}
-               for f, v in framework_versions.items() for c, o in outcomes.items()]
-    meta = {"frameworks": {f: {"version": v, "environment": {}} for f, v in framework_versions.items()}}
+               for f, v in flavour_versions.items() for c, o in outcomes.items()]
+    meta = {"frameworks": {f: {"version": v, "environment": {}} for f, v in flavour_versions.items()}}
     return {"schema": "layerconf.results/1", "metadata": meta, "records": records}
 
 
@@ -147,7 +147,7 @@ class FakeChanges:
 
 
 def fake_compare(old, new):
-    """Outcome changes between two single-framework documents, recorded with both versions."""
+    """Outcome changes between two single-flavour documents, recorded with both versions."""
     (old_fw,), (new_fw,) = old["metadata"]["frameworks"].values(), new["metadata"]["frameworks"].values()
     changes = FakeChanges(old_fw["version"], new_fw["version"])
     before = {r["check"]: r["outcome"] for r in old["records"]}
@@ -166,15 +166,15 @@ def test_versions_are_ordered_by_pep440_not_by_text_or_environment_id():
                                                        ("torch-newest", "2.10.0+cu128")]
 
 
-def test_steps_compare_consecutive_versions_of_each_framework_alone():
+def test_steps_compare_consecutive_versions_of_each_flavour_alone():
     docs = {"b": document({"torch": "2.8.0"}, {"bn.x": "failed", "bn.y": "passed"}),
             "a": document({"torch": "2.5.1"}, {"bn.x": "passed", "bn.y": "failed"}),
             "c": document({"torch": "2.9.0", "onnxruntime": "1.0"}, {"bn.x": "failed", "bn.y": "passed"})}
     found = version_matrix.steps(docs, fake_compare)
-    assert [(s.framework, s.old_env, s.new_env) for s in found] == [("torch", "a", "b"), ("torch", "b", "c")]
+    assert [(s.flavour, s.old_env, s.new_env) for s in found] == [("torch", "a", "b"), ("torch", "b", "c")]
     assert (found[0].changes.regressions, found[0].changes.fixes) == (["bn.x"], ["bn.y"])
     assert found[1].changes.regressions == found[1].changes.fixes == []
-    assert {r["framework"] for r in version_matrix.only_framework(docs["c"], "torch")["records"]} == {"torch"}
+    assert {r["framework"] for r in version_matrix.only_flavour(docs["c"], "torch")["records"]} == {"torch"}
 
 
 def test_combined_report_puts_changes_first_then_versions_side_by_side():

@@ -1,12 +1,12 @@
 """Mutation testing: does the conformance suite catch semantic bugs injected into a framework?
 
-    python benchmarks/mutations.py [--framework F] [--only NAME ...] [--jobs N] [--keep DIR]
+    python benchmarks/mutations.py [--flavour F] [--only NAME ...] [--jobs N] [--keep DIR]
 
-Runs the suite for framework F (default torch) once unmutated (must exit 0), then once per mutant of
+Runs the suite for flavour F (default torch) once unmutated (must exit 0), then once per mutant of
 F's module in benchmarks/mutants/ (the manifest's ``mutants``), each in its own process (with F's
 environment, e.g. KERAS_BACKEND, set):
 
-    python -m layerconf.suite --framework F --results <tmp>/<mutant>.json -q \
+    python -m layerconf.suite --flavour F --results <tmp>/<mutant>.json -q \
         -p benchmarks.mutants.plugin      (LAYERCONF_MUTANT=<mutant>; layerconf.suite.command)
 
 A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failing
@@ -95,8 +95,9 @@ def table(rows):
 
 def main(argv=None):
     first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--framework", default="torch", choices=flavours.names())
-    framework = first.parse_known_args(argv)[0].framework
+    first.add_argument("--flavour", "--framework", dest="flavour", default="torch", choices=flavours.names(),
+                       help="the flavour whose mutants run (default torch; --framework: its former name)")
+    framework = first.parse_known_args(argv)[0].flavour
     os.environ.update(flavours.environment(framework))   # before the mutant module imports it
     mutants = mutants_of(framework)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[first])

@@ -1,6 +1,6 @@
 """How long the suite takes, flavour by flavour, against the floor of the framework's own work.
 
-    python benchmarks/speed.py [--framework F ...] [--cache cold|warm] [--no-floor] [--families] [--main-job]
+    python benchmarks/speed.py [--flavour F ...] [--cache cold|warm] [--no-floor] [--families] [--main-job]
 
 For each flavour (default: every installed one), in turn on a quiet machine:
 1. the suite once, timed by phase (benchmarks/speed_plugin.py): interpreter and pytest start; the framework
@@ -73,14 +73,15 @@ def table(rows: list[tuple]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--framework", action="append", help="flavour to measure, repeatable (default: every installed one)")
+    parser.add_argument("--flavour", "--framework", dest="flavour", action="append",
+                        help="flavour to measure, repeatable (default: every installed one; --framework: its former name)")
     parser.add_argument("--cache", choices=["cold", "warm"], default="cold",
                         help="compilation cache: empty for every process (cold, default), or filled by a first run (warm)")
     parser.add_argument("--no-floor", action="store_true", help="skip the recorded run and its replay")
     parser.add_argument("--families", action="store_true", help="also the time in checks per behaviour family")
     parser.add_argument("--main-job", action="store_true", help="also time `python -m layerconf run` over every installed flavour")
     args = parser.parse_args(argv)
-    names = args.framework or runner.available()
+    names = args.flavour or runner.available()
     shared = Path(tempfile.mkdtemp(prefix="layerconf-speed-cache-")) if args.cache == "warm" else None
     for name in names if shared else ():
         subprocess.run(suite.command(name, extra=["-q"]), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

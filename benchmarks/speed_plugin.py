@@ -56,7 +56,7 @@ def pytest_configure(config):
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session):
     EPOCHS["session_start"] = time.time()
-    for name in session.config.layerconf.frameworks:
+    for name in session.config.layerconf.selected:
         session.config.layerconf.adapter(name)
     EPOCHS["imported"] = time.time()
 

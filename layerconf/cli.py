@@ -1,6 +1,6 @@
 """The command line: layerconf run | report | diff | matrix (also python -m layerconf).
 
-run     every installed flavour (or each --framework), one process each, --jobs at a time; writes
+run     every installed flavour (or each --flavour), one process each, --jobs at a time; writes
         DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends.
 report  the Markdown report and the HTML page from one or more results files.
 diff    what changed from OLD to NEW, as Markdown.
@@ -33,20 +33,20 @@ class UsageError(ValueError):
 
 def _selected(args) -> list[str]:
     try:
-        names = list(dict.fromkeys(args.framework)) if args.framework else runner.available()
+        names = list(dict.fromkeys(args.flavour)) if args.flavour else runner.available()
         for name in names:
             flavours.manifest(name)
     except flavours.UnknownFlavour as err:
         raise UsageError(str(err)) from err
     if missing := [n for n in names if n not in runner.available()]:
-        raise UsageError(f"--framework: not installed here: {', '.join(missing)} "
+        raise UsageError(f"--flavour: not installed here: {', '.join(missing)} "
                          f"(installed: {', '.join(runner.available()) or 'none'})")
     if not names:
         raise UsageError("no flavour installed: install one, e.g. pip install 'layerconf[torch]', or run `tox -e run`")
     if unable := [n for n in names if args.device not in flavours.devices(n)]:
         able = [n for n in names if n not in unable]
         raise UsageError(f"--device {args.device}: {', '.join(unable)} run on {' or '.join(flavours.devices(unable[0]))} "
-                         f"only; select the flavours that can with --framework ({', '.join(able) or 'none here'})")
+                         f"only; select the flavours that can with --flavour ({', '.join(able) or 'none here'})")
     return names
 
 
@@ -60,16 +60,16 @@ def _run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
         runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr)
         if refused := [r for r in runs if r.status == "refused" and r.command]:
-            raise UsageError("\n".join(f"{r.framework} refused the input:\n" + _refusal(r) for r in refused))
+            raise UsageError("\n".join(f"{r.flavour} refused the input:\n" + _refusal(r) for r in refused))
         document = runner.document(runs, args.seed)
         with output.staged(target, RUN_FILES) as stage:
             path = results.write_document(stage / "results.json", document)
             report.write(stage, [document])
             (stage / "logs").mkdir()
             for r in runs:
-                (stage / "logs" / f"{r.framework}.log").write_text(Path(work, f"{r.framework}.log").read_text(errors="replace"))
+                (stage / "logs" / f"{r.flavour}.log").write_text(Path(work, f"{r.flavour}.log").read_text(errors="replace"))
     failing = [r for r in document["records"] if Outcome(r["outcome"]).failing]
-    incomplete = [f"{r.framework} ({r.status})" for r in runs if r.status != "completed"]
+    incomplete = [f"{r.flavour} ({r.status})" for r in runs if r.status != "completed"]
     print(f"results: {target / path.name}\nreport:  {target / 'report.md'}\n         {target / 'report.html'}\n"
           f"logs:    {target / 'logs'}\ntotal time {time.monotonic() - start:.0f} s", file=sys.stderr)
     if incomplete:
@@ -122,8 +122,9 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix}")
 
     run = sub.add_parser("run", help="run the conformance suite for every installed flavour and write the report")
-    run.add_argument("--framework", action="append", metavar="NAME",
-                     help=f"flavour to run, repeatable; one of {', '.join(flavours.names())}; default: every installed one")
+    run.add_argument("--flavour", "--framework", dest="flavour", action="append", metavar="NAME",
+                     help=f"flavour to run, repeatable; one of {', '.join(flavours.names())}; default: every installed one "
+                          "(--framework: its former name, the same option)")
     run.add_argument("--output", default="report", metavar="DIR",
                      help="folder for results.json, report.md, report.html, plots/ and logs/ (default: report)")
     run.add_argument("--timeout", type=_seconds, default=1800.0, metavar="SECONDS",

@@ -36,7 +36,7 @@ def names() -> list[str]:
 
 def manifest(name: str) -> dict:
     if name not in names():
-        raise UnknownFlavour(f"--framework must be one of {names()}, got {name!r}")
+        raise UnknownFlavour(f"--flavour must be one of {names()}, got {name!r}")
     return specs.manifest(name)
 
 

@@ -1,6 +1,7 @@
 """The layerconf pytest plugin (registered by the package's entry point; the repository's conftest.py names it).
 
-Options: --framework NAME (repeatable; default: every installed flavour that can share this process),
+Options: --flavour NAME (repeatable; default: every installed flavour that can share this process; --framework,
+its former name, is the same option),
 --results PATH (the results document at the end), --events PATH (one JSON line per event as it happens:
 the flavours' versions, the checks collected, each check's record), --seed N (every draw derives from
 it), --device.
@@ -32,7 +33,7 @@ if sys.version_info < (3, 11):   # hypothesis brings the backport there
 
 @dataclass(frozen=True)
 class Case:
-    framework: str
+    flavour: str
     behaviour: specs.Behaviour
     params: dict
     not_applicable: str | None = None   # why the flavour cannot express the case
@@ -45,7 +46,8 @@ class Case:
         return self.params[key]
 
     def identity(self) -> dict:
-        return {"framework": self.framework, "behaviour": self.behaviour.id, "family": self.behaviour.family,
+        """The record's identifying keys; the flavour's key keeps its first name, "framework" (docs/results.md)."""
+        return {"framework": self.flavour, "behaviour": self.behaviour.id, "family": self.behaviour.family,
                 "params": self.params, "check": self.check_id}
 
 
@@ -78,19 +80,19 @@ class Session:
     """Per-run state: selected flavours, loaded adapters, declarations, records."""
 
     def __init__(self, config):
-        names = config.getoption("framework")
+        names = config.getoption("flavour")
         try:
-            self.frameworks = list(dict.fromkeys(names)) if names else flavours.default()
-            for name in self.frameworks:
+            self.selected = list(dict.fromkeys(names)) if names else flavours.default()
+            for name in self.selected:
                 if not flavours.installed(name):
-                    raise pytest.UsageError(f"--framework {name}: not installed (needs {', '.join(flavours.manifest(name)['imports'])})")
+                    raise pytest.UsageError(f"--flavour {name}: not installed (needs {', '.join(flavours.manifest(name)['imports'])})")
                 if not flavours.shares_process(name):
                     env = " ".join(f"{k}={v}" for k, v in flavours.environment(name).items())
-                    raise pytest.UsageError(f"--framework {name}: run it in its own process with {env}")
+                    raise pytest.UsageError(f"--flavour {name}: run it in its own process with {env}")
                 if config.getoption("device") not in flavours.devices(name):
                     raise pytest.UsageError(f"--device {config.getoption('device')}: {name} runs on "
                                             f"{' or '.join(flavours.devices(name))}")
-            self.declarations = {name: deviations.declarations(name) for name in self.frameworks}
+            self.declarations = {name: deviations.declarations(name) for name in self.selected}
         except (flavours.UnknownFlavour, specs.SpecError) as err:
             raise pytest.UsageError(str(err)) from err
         self.seed = config.getoption("seed")
@@ -110,10 +112,11 @@ class Session:
             if flavours.device_kind(actual) != self.device:
                 raise pytest.UsageError(f"--device {self.device}: {name} places its arrays on {actual}")
             self.adapters[name] = loaded
-            self.events.emit("flavour", framework=name, **self.frameworks_meta()[name])
+            self.events.emit("flavour", framework=name, **self.flavours_meta()[name])   # the events keep the results' key
         return self.adapters[name]
 
-    def frameworks_meta(self):
+    def flavours_meta(self):
+        """Each loaded flavour's version and environment: the results' metadata/frameworks."""
         return {n: {"version": a.version(), "environment": a.environment()} for n, a in self.adapters.items()}
 
     def derived_seed(self, check_id: str) -> int:
@@ -123,9 +126,9 @@ class Session:
 
 def pytest_addoption(parser):
     group = parser.getgroup("layerconf")
-    group.addoption("--framework", action="append", default=None, metavar="NAME",
+    group.addoption("--flavour", "--framework", dest="flavour", action="append", default=None, metavar="NAME",
                     help=f"flavour to check, repeatable; one of {flavours.names()}; "
-                         "default: every installed one that can share this process")
+                         "default: every installed one that can share this process (--framework: its former name)")
     group.addoption("--results", default=None, metavar="PATH", help="write the results JSON here")
     group.addoption("--events", default=None, metavar="PATH",
                     help="append one JSON line per event here as it happens (flavour versions, checks collected, each record)")
@@ -134,7 +137,9 @@ def pytest_addoption(parser):
                     help="device the flavours run on: cpu or cuda (default cpu); a flavour that cannot is a usage error")
 
 
+@pytest.hookimpl(tryfirst=True)   # before other plugins' pytest_configure, which may read getoption("framework")
 def pytest_configure(config):
+    config.option.framework = config.option.flavour   # the option's former name, for plugins that ask for it
     config.addinivalue_line("markers", "behaviour(id): a conformance test of the catalogue behaviour id")
     config.layerconf = Session(config)
 
@@ -146,10 +151,10 @@ def pytest_unconfigure(config):
 
 def pytest_report_header(config):
     session = config.layerconf
-    if not session.frameworks:
+    if not session.selected:
         return ["layerconf: no flavour installed or selected: conformance tests will not run"]
     lines = [f"layerconf: seed {session.seed}, device {session.device}"]
-    for name in session.frameworks:
+    for name in session.selected:
         a = session.adapter(name)
         env = ", ".join(f"{k} {v}" for k, v in a.environment().items())
         lines.append(f"  {name} {a.version()}: {env}")
@@ -161,20 +166,20 @@ def pytest_generate_tests(metafunc):
     if marker is None:
         return
     behaviour = specs.behaviours()[marker.args[0]]
-    if not metafunc.config.layerconf.frameworks:
+    if not metafunc.config.layerconf.selected:
         reason = (f"no flavour selected: none of {flavours.names()} is installed and can run in this "
-                  "process; use --framework NAME in an environment that has it (tox -e NAME)")
-        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-framework")])
+                  "process; use --flavour NAME in an environment that has it (tox -e NAME)")
+        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-flavour")])
         return
     params = []
-    for framework in metafunc.config.layerconf.frameworks:
-        profile = specs.profile(framework)   # the version only where an opset's availability depends on it
-        version = metafunc.config.layerconf.adapter(framework).version() if behaviour.opsets_from else None
+    for name in metafunc.config.layerconf.selected:
+        profile = specs.profile(name)   # the version only where an opset's availability depends on it
+        version = metafunc.config.layerconf.adapter(name).version() if behaviour.opsets_from else None
         for values in behaviour.cases():
-            case = Case(framework, behaviour, values, not_applicable(behaviour, values, profile, version))
+            case = Case(name, behaviour, values, not_applicable(behaviour, values, profile, version))
             marks = [pytest.mark.skip(reason=f"not applicable: {case.not_applicable}")] if case.not_applicable else []
             inner = ",".join(f"{k}={v}" for k, v in values.items())
-            params.append(pytest.param(case, marks=marks, id=f"{framework}:{inner}" if inner else framework))
+            params.append(pytest.param(case, marks=marks, id=f"{name}:{inner}" if inner else name))
     metafunc.parametrize("case", params)
 
 
@@ -192,8 +197,8 @@ def pytest_collection_modifyitems(config, items):
             continue
         try:
             item.layerconf_declaration = deviations.applying(
-                session.declarations[case.framework], case.framework, case.behaviour.id, case.params,
-                session.adapter(case.framework).version())
+                session.declarations[case.flavour], case.flavour, case.behaviour.id, case.params,
+                session.adapter(case.flavour).version())
         except specs.SpecError as err:
             raise pytest.UsageError(str(err)) from err
 
@@ -202,22 +207,22 @@ def pytest_collection_finish(session):
     """Announce the checks that will run (after deselection), for progress and for recovery after a crash."""
     state = session.config.layerconf
     cases = [c for item in session.items if (c := _case(item)) is not None]
-    for framework in state.frameworks:
-        state.events.emit("collected", framework=framework, checks=[c.identity() for c in cases if c.framework == framework])
+    for name in state.selected:
+        state.events.emit("collected", framework=name, checks=[c.identity() for c in cases if c.flavour == name])
 
 
 @pytest.fixture
 def adapter(case, request):
     """The case's flavour adapter, seeded from --seed and the check id."""
     session = request.config.layerconf
-    a = session.adapter(case.framework)
+    a = session.adapter(case.flavour)
     a.seed(session.derived_seed(case.check_id))
     return a
 
 
 @pytest.fixture
 def profile(case):
-    return specs.profile(case.framework)
+    return specs.profile(case.flavour)
 
 
 @pytest.fixture
@@ -230,7 +235,7 @@ def rng(case, request):
 def check(case, adapter, request):
     """Hard (raises at the first failure), or soft when a deviation is declared for the case."""
     soft = getattr(request.node, "layerconf_declaration", None) is not None
-    c = Check(case.check_id, case.framework, adapter.version(), case.behaviour.formula, soft=soft)
+    c = Check(case.check_id, case.flavour, adapter.version(), case.behaviour.formula, soft=soft)
     request.node.layerconf_check = c
     return c
 
@@ -265,11 +270,11 @@ def _rerun(item, overrides: dict) -> list:
     if "profile" not in item.funcargs:
         raise specs.SpecError(f"{item.layerconf_declaration.name}: a convention signature needs a test that reads the "
                               f"profile, and {case.behaviour.id}'s does not")
-    check = Check(case.check_id, case.framework, session.adapter(case.framework).version(), case.behaviour.formula, soft=True)
+    check = Check(case.check_id, case.flavour, session.adapter(case.flavour).version(), case.behaviour.formula, soft=True)
     args = dict(item.funcargs, profile=item.funcargs["profile"].overridden(overrides), check=check)
     if "rng" in args:
         args["rng"] = np.random.default_rng(session.derived_seed(case.check_id))
-    session.adapter(case.framework).seed(session.derived_seed(case.check_id))
+    session.adapter(case.flavour).seed(session.derived_seed(case.check_id))
     try:
         item.obj(**{name: args[name] for name in item._fixtureinfo.argnames})
     except Exception as err:  # noqa: BLE001 - any exception is an observation
@@ -291,7 +296,7 @@ def pytest_runtest_makereport(item, call):
     if outcome is Outcome.ERROR and call.excinfo is not None and not summary["failures"]:
         summary["failures"] = [Failure.from_exception(call.excinfo.value).record()]
     declared = getattr(item, "layerconf_declaration", None)
-    record = {**case.identity(), "version": session.adapter(case.framework).version(), "outcome": outcome.value,
+    record = {**case.identity(), "version": session.adapter(case.flavour).version(), "outcome": outcome.value,
               "message": message, "deviation": declared.record() if declared else None,
               "duration_s": round(report.duration, 6), **summary}
     session.records.append(record)
@@ -330,20 +335,20 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     tr = terminalreporter
     tr.section("layerconf")
-    for framework in session.frameworks:
+    for name in session.selected:
         counts = ", ".join(f"{n} {o.value}" for o, n in
-                           sorted(_counts(session.records, framework).items(), key=lambda i: i[0].severity))
-        tr.write_line(f"{framework}: {counts}")
+                           sorted(_counts(session.records, name).items(), key=lambda i: i[0].severity))
+        tr.write_line(f"{name}: {counts}")
     path = config.getoption("results")
     if path:
-        meta = results.metadata(session.frameworks_meta(), session.seed)
+        meta = results.metadata(session.flavours_meta(), session.seed)
         tr.write_line(f"results: {len(session.records)} records -> {results.write(path, meta, session.records)}")
 
 
-def _counts(records, framework) -> dict:
+def _counts(records, name) -> dict:
     counts = {}
     for r in records:
-        if r["framework"] == framework:
+        if results.flavour_of(r) == name:
             o = Outcome(r["outcome"])
             counts[o] = counts.get(o, 0) + 1
     return counts

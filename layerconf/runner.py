@@ -34,7 +34,7 @@ def available() -> list[str]:
 
 
 def default_jobs(total_memory_bytes: int | None = None) -> int:
-    """Flavours at a time: one per core, at most one per 4 GB of memory (a framework process peaks at ~3 GB)."""
+    """Flavours at a time: one per core, at most one per 4 GB of memory (a flavour's process peaks at ~3 GB)."""
     if total_memory_bytes is None:
         total_memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return max(1, min(os.cpu_count() or 1, total_memory_bytes // 4_000_000_000))
@@ -44,7 +44,7 @@ def default_jobs(total_memory_bytes: int | None = None) -> int:
 class Progress:
     """One flavour's progress, read from its events file as it grows."""
 
-    framework: str
+    flavour: str
     events: Path
     total: int | None = None
     counts: dict = field(default_factory=dict)     # Outcome -> number of records
@@ -82,7 +82,7 @@ class Progress:
         done = sum(self.counts.values())
         of = f"/{self.total}" if self.total is not None else ""
         failing = sum(n for o, n in self.counts.items() if o.failing)
-        return f"{self.framework} {done}{of}" + (f" ({failing} failing)" if failing else "")
+        return f"{self.flavour} {done}{of}" + (f" ({failing} failing)" if failing else "")
 
     def recovered(self, reason: str) -> dict | None:
         """A results document from the events: every finished record, and a not_run record for each check
@@ -93,13 +93,15 @@ class Progress:
         missing = [{**c, "version": self.meta["version"], "outcome": Outcome.NOT_RUN.value, "message": reason,
                     "deviation": None, "worst_error": None, "margin": None, "tolerance": None, "quantity": None,
                     "statistics": [], "observed": {}, "failures": []} for c in self.collected if c["check"] not in finished]
-        return {"schema": results.SCHEMA_ID, "metadata": results.metadata({self.framework: self.meta}, 0),
+        return {"schema": results.SCHEMA_ID, "metadata": results.metadata({self.flavour: self.meta}, 0),
                 "records": self.records + missing}
 
 
 @dataclass
-class FrameworkRun:
-    framework: str
+class FlavourRun:
+    """One flavour's process: how it ended, and its records."""
+
+    flavour: str
     status: str                 # completed | crashed | timed_out | refused
     exit_code: int | None
     duration_s: float
@@ -116,15 +118,15 @@ class FrameworkRun:
     def summary(self) -> str:
         counts = outcomes.summary(self.document["records"]) if self.document else "no records"
         code = "" if self.exit_code is None else f" (exit {self.exit_code})"
-        return f"{self.framework}: {self.status}{code} in {self.duration_s:.0f} s: {counts}"
+        return f"{self.flavour}: {self.status}{code} in {self.duration_s:.0f} s: {counts}"
 
 
-def run_framework(framework: str, workdir: Path, timeout_s: float, command: list[str], progress: Progress,
-                  stop: threading.Event) -> FrameworkRun:
+def run_flavour(flavour: str, workdir: Path, timeout_s: float, command: list[str], progress: Progress,
+                stop: threading.Event) -> FlavourRun:
     """Run one flavour's process to its end, the time limit or ``stop``; never raises for the process's failure."""
-    extra = flavours.environment(framework)
+    extra = flavours.environment(flavour)
     env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
-    log = workdir / f"{framework}.log"
+    log = workdir / f"{flavour}.log"
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -142,11 +144,11 @@ def run_framework(framework: str, workdir: Path, timeout_s: float, command: list
     duration = time.monotonic() - start
     progress.poll()
     tail = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-    status, document = _verdict(framework, exit_code, timed_out, workdir / f"{framework}.json", progress, tail, timeout_s)
-    return FrameworkRun(framework, status, exit_code, duration, command, extra, "\n".join(tail), document)
+    status, document = _verdict(exit_code, timed_out, workdir / f"{flavour}.json", progress, tail, timeout_s)
+    return FlavourRun(flavour, status, exit_code, duration, command, extra, "\n".join(tail), document)
 
 
-def _verdict(framework, exit_code, timed_out, results_path: Path, progress: Progress, tail: list, timeout_s: float):
+def _verdict(exit_code, timed_out, results_path: Path, progress: Progress, tail: list, timeout_s: float):
     if exit_code == REFUSED_EXIT:
         return "refused", None
     status = "timed_out" if timed_out else "completed" if exit_code in COMPLETED_EXITS else "crashed"
@@ -165,19 +167,19 @@ def _verdict(framework, exit_code, timed_out, results_path: Path, progress: Prog
     return status, progress.recovered(reason)
 
 
-def run_all(frameworks: list[str], workdir: Path, timeout_s: float, seed: int = 0, device: str = "cpu",
-            jobs: int = 1, stream=sys.stderr) -> list[FrameworkRun]:
+def run_all(names: list[str], workdir: Path, timeout_s: float, seed: int = 0, device: str = "cpu",
+            jobs: int = 1, stream=sys.stderr) -> list[FlavourRun]:
     """Every flavour, ``jobs`` at a time, in ``workdir``; the runs (refused ones included, with no records)."""
     stop = threading.Event()
-    progress = {f: Progress(f, workdir / f"{f}.events.jsonl") for f in frameworks}
+    progress = {f: Progress(f, workdir / f"{f}.events.jsonl") for f in names}
     lock = threading.Lock()
 
-    def one(framework: str) -> FrameworkRun:
+    def one(flavour: str) -> FlavourRun:
         if stop.is_set():
-            return FrameworkRun(framework, "refused", None, 0.0, [], {}, "not started: another flavour refused the input", None)
-        command = suite.command(framework, results=workdir / f"{framework}.json", events=progress[framework].events,
+            return FlavourRun(flavour, "refused", None, 0.0, [], {}, "not started: another flavour refused the input", None)
+        command = suite.command(flavour, results=workdir / f"{flavour}.json", events=progress[flavour].events,
                                 seed=seed, device=device, extra=["-q"])
-        run = run_framework(framework, workdir, timeout_s, command, progress[framework], stop)
+        run = run_flavour(flavour, workdir, timeout_s, command, progress[flavour], stop)
         if run.status == "refused":
             stop.set()
         with lock:
@@ -191,7 +193,7 @@ def run_all(frameworks: list[str], workdir: Path, timeout_s: float, seed: int = 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             try:
-                runs = list(pool.map(one, frameworks))
+                runs = list(pool.map(one, names))
             finally:   # an interrupt too: each running flavour's process is killed before the pool waits for it
                 stop.set()
     finally:
@@ -200,9 +202,9 @@ def run_all(frameworks: list[str], workdir: Path, timeout_s: float, seed: int = 
     return runs
 
 
-def document(runs: list[FrameworkRun], seed: int) -> dict:
+def document(runs: list[FlavourRun], seed: int) -> dict:
     """One results document from the runs (none refused): their records, and ``runs`` saying how each ended."""
-    return results.merge([r.document for r in runs if r.document is not None], {r.framework: r.entry() for r in runs}, seed)
+    return results.merge([r.document for r in runs if r.document is not None], {r.flavour: r.entry() for r in runs}, seed)
 
 
 def _show_progress(progress: dict, done: threading.Event, lock: threading.Lock, stream) -> None:

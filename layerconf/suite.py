@@ -1,9 +1,10 @@
-"""The conformance suite in this process: ``python -m layerconf.suite --framework F [options] [pytest options]``.
+"""The conformance suite in this process: ``python -m layerconf.suite --flavour F [options] [pytest options]``.
 
 ``pytest_args`` points pytest at the installed conformance tests (the package layerconf.conformance) with
 the suite's own configuration (layerconf/pytest.ini), so the directory it starts in, and any pytest
 configuration there, changes nothing. ``command`` is the process command line every caller uses:
-``layerconf run``, the version matrix, the benchmarks and the tox environments.
+``layerconf run``, the version matrix, the benchmarks and the tox environments. ``--framework``, the
+option's former name, is the same option as ``--flavour`` (layerconf.plugin).
 """
 import importlib.util
 import sys
@@ -15,7 +16,7 @@ INI = Path(__file__).resolve().with_name("pytest.ini")
 def command(flavour: str, *, results=None, events=None, seed: int | None = None, device: str | None = None,
             extra=(), python: str = sys.executable) -> list[str]:
     """The command line that runs the suite for ``flavour`` (results, events to those paths when given)."""
-    args = [str(python), "-m", "layerconf.suite", "--framework", flavour]
+    args = [str(python), "-m", "layerconf.suite", "--flavour", flavour]
     for option, value in (("--results", results), ("--events", events), ("--seed", seed), ("--device", device)):
         if value is not None:
             args += [option, str(value)]

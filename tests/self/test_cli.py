@@ -119,10 +119,20 @@ def test_an_interrupted_run_leaves_the_previous_output(fakes, tmp_path, monkeypa
     assert (tmp_path / "results.json").read_text() == before and (tmp_path / "report.md").exists()
 
 
+def test_run_framework_is_the_former_name_of_flavour(fakes, tmp_path):
+    """layerconf run --framework F (existing command lines and CI configurations) runs what --flavour F runs."""
+    fakes({"torch": "pass", "keras-jax": "pass"})
+    assert cli.main(["run", "--flavour", "torch", "--output", str(tmp_path / "new")]) == 0
+    assert cli.main(["run", "--framework", "torch", "--output", str(tmp_path / "old")]) == 0
+    new, old = (results.read(tmp_path / name / "results.json") for name in ("new", "old"))
+    assert list(new["runs"]) == list(old["runs"]) == ["torch"] and new["records"] == old["records"]
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["run", "--framework", "caffe"], "--framework must be one of"),
-    (["run", "--framework", "flax-nnx"], "--framework: not installed here: flax-nnx (installed: torch, keras-jax)"),
-    (["run", "--device", "cuda"], "--device cuda: keras-jax run on cpu only; select the flavours that can with --framework (torch)"),
+    (["run", "--flavour", "caffe"], "--flavour must be one of"),
+    (["run", "--flavour", "flax-nnx"], "--flavour: not installed here: flax-nnx (installed: torch, keras-jax)"),
+    (["run", "--framework", "flax-nnx"], "--flavour: not installed here: flax-nnx"),   # the option's former name
+    (["run", "--device", "cuda"], "--device cuda: keras-jax run on cpu only; select the flavours that can with --flavour (torch)"),
 ])
 def test_run_refuses_bad_flavours_and_devices_before_any_work(fakes, argv, message, capsys):
     fakes({"torch": "pass", "keras-jax": "pass"})
@@ -283,4 +293,5 @@ def test_the_suite_names_its_plugin_without_the_entry_point():
     autoloading off, its options still exist."""
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     out = subprocess.run([sys.executable, "-m", "layerconf.suite", "--help"], capture_output=True, text=True, env=env)
-    assert out.returncode == 0 and "--framework" in out.stdout and "--device" in out.stdout
+    assert out.returncode == 0 and "--flavour" in out.stdout and "--device" in out.stdout
+    assert "--framework" in out.stdout   # the option's former name, still accepted

@@ -3,11 +3,13 @@ seeds, records, events, not-applicable cases as data, declared deviations judged
 import json
 
 import hypothesis
+import ml_dtypes  # noqa: F401 - as scipy: imported once, before the in-process runs (it cannot register twice)
 import pytest
 import scipy.stats  # noqa: F401 - imported before pytester's in-process runs, which reload what they import
 from hypothesis import given
 from hypothesis import strategies as st
 
+from layerconf import suite
 from tests.self import fake_flavour
 
 pytest_plugins = ["pytester"]
@@ -19,13 +21,16 @@ DECLARED = [{**RATE, "signature": {"kind": "no_error"}}]
 
 @pytest.fixture
 def run(pytester, monkeypatch):
-    """Run the suite on the fake flavour in this process; returns (exit code, records, events)."""
-    def go(*args, declarations=()):
+    """Run the suite on the fake flavour in this process; returns (exit code, records, events). ``option``
+    selects the flavour; ``as_suite``: with the arguments ``python -m layerconf.suite`` gives pytest."""
+    def go(*args, declarations=(), option="--flavour", as_suite=False):
         fake_flavour.install(monkeypatch, declarations)
         out, events = pytester.path / "r.json", pytester.path / "events.jsonl"
+        out.unlink(missing_ok=True)
         events.unlink(missing_ok=True)
-        result = pytester.runpytest_inprocess("--pyargs", "layerconf.conformance", "--framework", "fake", "-k", DROPOUT,
-                                              "--results", str(out), "--events", str(events), "-p", "no:cacheprovider", *args)
+        argv = [option, "fake", "-k", DROPOUT, "--results", str(out), "--events", str(events), *args]
+        argv = suite.pytest_args(argv) if as_suite else ["--pyargs", "layerconf.conformance", "-p", "no:cacheprovider", *argv]
+        result = pytester.runpytest_inprocess(*argv)
         records = json.loads(out.read_text())["records"] if out.exists() else []
         return result.ret, records, [json.loads(line) for line in events.read_text().splitlines()]
     return go
@@ -61,6 +66,29 @@ def test_events_announce_the_flavour_the_checks_and_every_record(run):
     assert [e["record"]["check"] for e in events if e["event"] == "record"] == [r["check"] for r in records]
 
 
+
+# A plugin that still asks for the option by its former name (as benchmarks/mutants/plugin.py does), configured
+# before layerconf's plugin would be: it comes after it on the command line.
+FORMER_NAME_PROBE = """
+import json
+def pytest_configure(config):
+    with open("former-name.json", "w") as f:
+        json.dump(config.getoption("framework"), f)
+"""
+
+
+def test_framework_is_the_former_name_of_flavour(run, pytester):
+    """python -m layerconf.suite --framework F runs what --flavour F runs, and a plugin asking for
+    getoption("framework") gets the flavours selected."""
+    pytester.makepyfile(former_name_probe=FORMER_NAME_PROBE)
+    pytester.syspathinsert()
+    without_duration = lambda records: [{k: v for k, v in r.items() if k != "duration_s"} for r in records]  # noqa: E731
+    code, records, events = run("-p", "former_name_probe", declarations=DECLARED, as_suite=True)
+    assert code == 0 and records and json.loads((pytester.path / "former-name.json").read_text()) == ["fake"]
+    code_alias, records_alias, events_alias = run("-p", "former_name_probe", declarations=DECLARED, option="--framework", as_suite=True)
+    assert code_alias == 0 and without_duration(records_alias) == without_duration(records)
+    assert [e["event"] for e in events_alias] == [e["event"] for e in events]
+    assert json.loads((pytester.path / "former-name.json").read_text()) == ["fake"]
 
 
 @pytest.mark.parametrize("signature, outcome", [

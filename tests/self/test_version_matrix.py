@@ -112,7 +112,7 @@ def test_disk_usage_counts_hard_links_once_and_not_as_own(tmp_path):
 def test_suite_runs_with_the_flavours_environment():
     env = version_matrix.Environment("keras-jax-3.0", "keras-jax", "3.11", (("keras==3.0.*", "why"),))
     command = version_matrix.suite_command(env, Path("/venv/bin/python"), Path("/out/keras-jax-3.0.json"))
-    assert command[:5] == ["/venv/bin/python", "-m", "layerconf.suite", "--framework", "keras-jax"]
+    assert command[:5] == ["/venv/bin/python", "-m", "layerconf.suite", "--flavour", "keras-jax"]
     assert command[5:7] == ["--results", "/out/keras-jax-3.0.json"]
     variables = version_matrix.suite_environment(env, Path("/venv"))
     assert variables["KERAS_BACKEND"] == "jax" and variables["PATH"].startswith("/venv/bin")

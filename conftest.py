@@ -1,4 +1,4 @@
-"""The repository's pytest entry: the layerconf plugin (layerconf/plugin.py: --framework, --results,
+"""The repository's pytest entry: the layerconf plugin (layerconf/plugin.py: --flavour, --results,
 --seed, --device, parametrization over the catalogue, deviations, records).
 
 Installed, the package registers the plugin by entry point under the module's own name, so naming it

@@ -74,7 +74,8 @@ class JaxReplicas(Replicated):
         self.body, self.static, self.replicas, self.start = body, static, replicas, start or "pmap"
         self.devices, self.dtype, self.channel_axis = host_devices(replicas, device), dtype, channel_axis
         self.param_dtype = np.float64 if dtype == "float64" else np.float32   # as _jax.dtypes' param_dtype
-        self.state = {k: np.stack([np.asarray(v, dtype=self.param_dtype)] * replicas) for k, v in state.items()}
+        self.state = {k: np.stack([np.asarray(v, dtype=self.param_dtype if np.ndim(v) else None)] * replicas)
+                      for k, v in state.items()}   # a scalar (a step count) keeps its own dtype
         self.key, self.seeded = jax.random.key(0), seeded
 
     # ---- placing the replicas' inputs, as users do under each start ----

@@ -21,6 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
+import numpy as np
 import optax
 
 from layerconf.adapters import _jax
@@ -71,6 +72,31 @@ def _dropout_value_and_grad(layer, x, dy, key):
 
     (_, y), dx = eqx.filter_value_and_grad(loss, has_aux=True)(x)
     return y, dx
+
+
+EXAMPLE = "example"   # the inner vmap's axis in a replica; the layer's axis_name is (EXAMPLE, the replicas' axis)
+
+
+def _replica_bn(static, state, x, mask, key, training: bool):
+    """One replica's step (adapters/jax_replicas.py): BatchNorm(C, axis_name=('example', 'batch'), mode='batch')
+    built with its State, weight, bias and statistics set from the neutral state, vmapped over the replica's
+    examples with axis_name 'example'; the lax.pmean-s run over both named axes."""
+    from layerconf.adapters.jax_replicas import AXIS
+    channels, dtype, native = static
+    layer = eqx.nn.BatchNorm(channels, (EXAMPLE, AXIS), **dict(native), dtype=_jax.DTYPES[dtype], mode="batch")
+    layer = eqx.tree_at(lambda b: (b.weight, b.bias, b.batch_state_index.init, b.batch_counter.init), layer,
+                        (state["gamma"], state["beta"], (state["running_mean"], state["running_var"]),
+                         state["batch_counter"]))   # the State's step count, which inference debiases by
+    st = eqx.nn.State(layer)   # as make_with_state builds it, from the layer's state indices
+    layer = eqx.nn.inference_mode(layer, value=not training)
+    y, st = jax.vmap(layer, axis_name=EXAMPLE, in_axes=(0, None), out_axes=(0, None))(x, st)
+    mean, var = st.get(layer.batch_state_index)
+    return y, {**state, "running_mean": mean, "running_var": var, "batch_counter": st.get(layer.batch_counter)}
+
+
+def _replica_dropout(static, state, x, mask, key, training: bool):
+    """One replica's eqx.nn.Dropout call with the replica's key."""
+    return _dropout(eqx.nn.Dropout(**dict(static)), x, key, training), state
 
 
 JIT = {f: eqx.filter_jit(f) for f in (_forward, _grads, _sgd_step, _dropout, _dropout_value_and_grad)}
@@ -238,7 +264,26 @@ class EqxAdapter(Adapter):
         return key
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
+                "replicas": self.replicas}
+
+    def replicas(self, config):
+        """BatchNorm(C, ('example', 'batch'), mode='batch') or Dropout on R host devices under jax.pmap or shard_map."""
+        from layerconf.adapters import jax_replicas
+        n, start = config.sizes["replicas"], jax_replicas.start_of(config)
+        native = tuple(sorted(config.native.items()))
+        if config.kind == "dropout":
+            return jax_replicas.JaxReplicas(_replica_dropout, native, {}, n, start, self.device, config.dtype,
+                                            seeded=not config.sizes.get("fresh", False))
+        if config.kind != "sync":
+            raise NotImplementedError(f"equinox has no {config.kind!r} replicas (profile replicas.local)")
+        if config.layout not in CHANNEL_FIRST:
+            raise ValueError(f"eqx.nn.BatchNorm takes (C, dim_1, ...) per example: layout {config.layout!r}")
+        c = config.channels
+        state = {"gamma": np.ones(c), "beta": np.zeros(c), "running_mean": np.zeros(c), "running_var": np.ones(c),
+                 "batch_counter": np.array(0)}
+        return jax_replicas.JaxReplicas(_replica_bn, (c, config.dtype, native), state, n, start, self.device,
+                                        config.dtype, 0)
 
     def batchnorm(self, config):
         return EqxBatchNorm(self.call, self.mode, config.layout, config.channels, config.dtype, config.native)

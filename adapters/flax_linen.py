@@ -59,6 +59,21 @@ def _dropout_vjp(module, x, dy, key):
     return y, vjp(dy)[0]
 
 
+def _replica_bn(module, state, x, mask, key, training: bool):
+    """One replica's BatchNorm(axis_name='batch') call (adapters/jax_replicas.py) on the neutral state."""
+    variables = {"params": {"scale": state["gamma"], "bias": state["beta"]},
+                 "batch_stats": {"mean": state["running_mean"], "var": state["running_var"]}}
+    if not training:
+        return module.apply(variables, x, use_running_average=True, mask=mask), state
+    y, updates = module.apply(variables, x, use_running_average=False, mask=mask, mutable=["batch_stats"])
+    return y, {**state, "running_mean": updates["batch_stats"]["mean"], "running_var": updates["batch_stats"]["var"]}
+
+
+def _replica_dropout(module, state, x, mask, key, training: bool):
+    """One replica's Dropout call with its own 'dropout' key."""
+    return module.apply({}, x, deterministic=not training, rngs={"dropout": key}), state
+
+
 JIT = {f: jax.jit(f, static_argnames=static) for f, static in (
     (_bn_apply, ("module", "training")), (_bn_grads, ("module", "training")),
     (_dropout_apply, ("module", "training")), (_dropout_vjp, ("module",)))}
@@ -203,7 +218,25 @@ class LinenAdapter(Adapter):
         return key
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
+                "replicas": self.replicas}
+
+    def replicas(self, config):
+        """BatchNorm(axis_name='batch') or Dropout on R host devices under jax.pmap or shard_map."""
+        from layerconf.adapters import jax_replicas
+        n, start = config.sizes["replicas"], jax_replicas.start_of(config)
+        if config.kind == "dropout":
+            return jax_replicas.JaxReplicas(_replica_dropout, nn.Dropout(**config.native), {}, n, start, self.device,
+                                            config.dtype, seeded=not config.sizes.get("fresh", False))
+        if config.kind != "sync":
+            raise NotImplementedError(f"flax linen has no {config.kind!r} replicas (profile replicas.local)")
+        axis = _jax.channel_axis(config.layout)
+        module = getattr(nn, self.profile.get("replicas.sync.layouts")[config.layout])(
+            axis=axis, axis_name=jax_replicas.AXIS, **config.native, **_jax.dtypes(config.dtype))
+        shape = tuple(config.channels if a == "C" else 2 for a in config.layout)
+        variables = _initial(module, shape, config.dtype)
+        state = {k: variables[c][n_] for k, (c, n_) in STATE.items()}
+        return jax_replicas.JaxReplicas(_replica_bn, module, state, n, start, self.device, config.dtype, axis)
 
     def batchnorm(self, config):
         return LinenBatchNorm(self.call, config.layout, config.channels, config.dtype, config.native)

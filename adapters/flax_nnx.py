@@ -46,6 +46,28 @@ def _call(module, x):
     return module(x)
 
 
+def _replica_bn(static, state, x, mask, key, training: bool):
+    """One replica's nnx.BatchNorm(axis_name='batch') call (adapters/jax_replicas.py): the layer built in the step
+    from its configuration, its variables set from the neutral state, train() or eval(), the statistics read back."""
+    channels, axis, dtype, native = static
+    bn = nnx.BatchNorm(channels, axis=axis, axis_name=AXIS_NAME, rngs=nnx.Rngs(0), **dict(native), **_jax.dtypes(dtype))
+    for key_, name in STATE.items():
+        _replace(getattr(bn, name), state[key_])
+    bn.train() if training else bn.eval()
+    y = bn(x, mask=mask)
+    return y, {k: getattr(bn, name).value for k, name in STATE.items()}
+
+
+def _replica_dropout(static, state, x, mask, key, training: bool):
+    """One replica's nnx.Dropout call, its 'dropout' stream started from the replica's key."""
+    drop = nnx.Dropout(**dict(static), rngs=nnx.Rngs(dropout=key))
+    drop.train() if training else drop.eval()
+    return drop(x), state
+
+
+AXIS_NAME = "batch"   # jax_replicas.AXIS
+
+
 def _grads(model, x, dy, wrt):
     """(dL/d(state selected by wrt), dL/dx) by nnx.grad of L = sum(dy * y)."""
     loss = lambda model, x: _jax.weighted_sum(model(x), dy)  # noqa: E731
@@ -192,7 +214,24 @@ class NnxAdapter(Adapter):
             nnx.reseed(module, dropout=seed)
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention, "models": self.models}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention, "models": self.models,
+                "replicas": self.replicas}
+
+    def replicas(self, config):
+        """nnx.BatchNorm(axis_name='batch') or nnx.Dropout on R host devices under jax.pmap or shard_map."""
+        from layerconf.adapters import jax_replicas
+        n, start = config.sizes["replicas"], jax_replicas.start_of(config)
+        native = tuple(sorted(config.native.items()))
+        if config.kind == "dropout":
+            return jax_replicas.JaxReplicas(_replica_dropout, native, {}, n, start, self.device, config.dtype,
+                                            seeded=not config.sizes.get("fresh", False))
+        if config.kind != "sync":
+            raise NotImplementedError(f"flax nnx has no {config.kind!r} replicas (profile replicas.local)")
+        axis = _jax.channel_axis(config.layout)
+        c = config.channels
+        state = {"gamma": jnp.ones(c), "beta": jnp.zeros(c), "running_mean": jnp.zeros(c), "running_var": jnp.ones(c)}
+        return jax_replicas.JaxReplicas(_replica_bn, (c, axis, config.dtype, native), state, n, start, self.device,
+                                        config.dtype, axis)
 
     def models(self, config):
         """The nested model of adapters.flax_nnx_models (eager; flax-nnx-jit's profile has no models section)."""

@@ -13,6 +13,11 @@ before the first call and before every call that follows a training call, as DDP
 is armed by the previous forward having gradients on (require_forward_param_sync), so an evaluation under
 torch.no_grad() right after a training step still receives replica 0's buffers, and the one after it does not.
 Training calls run with gradients on, inference calls under no_grad, as users write them.
+
+``moments`` names how the synchronized moments are combined: 'global' (the global batch's, as above) or
+'replica_means' (Flax's ``lax.pmean`` of each replica's moments: mean = mean_r mean_r(x), var = mean_r E_r[x^2] -
+mean^2, each replica's moments over the entries its mask keeps; the global batch's when every replica counts the
+same entries, not otherwise).
 """
 import numpy as np
 
@@ -47,9 +52,11 @@ class Replicas:
     ``broadcast``: replica 0's running statistics are copied to every replica before the first call and before
     each call that follows a training call."""
 
-    def __init__(self, replicas: int, make, *, synchronized: bool, broadcast: bool = False):
+    def __init__(self, replicas: int, make, *, synchronized: bool, broadcast: bool = False, moments: str = "global"):
+        if moments not in ("global", "replica_means"):
+            raise ValueError(f"moments must be 'global' or 'replica_means', got {moments!r}")
         self.models = [make() for _ in range(replicas)]
-        self.synchronized, self.broadcast, self.armed = synchronized, broadcast, True
+        self.synchronized, self.broadcast, self.armed, self.moments = synchronized, broadcast, True, moments
 
     def forward(self, parts, training: bool, masks=None):
         """Each replica's output on its part. Synchronized training: BatchNorm.forward on the global batch (its
@@ -58,9 +65,17 @@ class Replicas:
             raise ValueError(f"{len(parts)} parts for {len(self.models)} replicas")
         if training and self.synchronized:
             whole = None if masks is None else global_batch(masks)
-            y = self.models[0].forward(global_batch(parts), True, whole)
-            for model in self.models[1:]:
-                model.forward(global_batch(parts), True, whole)   # the same update on every replica
+            if self.moments == "replica_means":   # every replica normalises with, and folds, the same moments
+                fixed = replica_means(parts, self.models[0].layout, masks)
+                for model in self.models:
+                    model._moments = lambda x, mask, fixed=fixed: fixed
+            try:
+                y = self.models[0].forward(global_batch(parts), True, whole)
+                for model in self.models[1:]:
+                    model.forward(global_batch(parts), True, whole)   # the same update on every replica
+            finally:
+                for model in self.models:
+                    model.__dict__.pop("_moments", None)
             return split(y, sizes(parts))
         if self.broadcast and self.armed:
             self.copy_running(0)
@@ -77,6 +92,23 @@ class Replicas:
     def states(self) -> list[dict]:
         """Each replica's state (gamma, beta, running_mean, running_var)."""
         return [m.state() for m in self.models]
+
+
+def replica_means(parts, layout: str, masks=None):
+    """(mean, var, n) combined as lax.pmean combines each replica's moments: mean = (1/R) sum_r mean_r,
+    var = (1/R) sum_r E_r[x^2] - mean^2 (mean_r, E_r over the entries replica r's mask keeps), n the global count."""
+    from layerconf.reference import batchnorm
+    firsts, seconds = [], []
+    for r, p in enumerate(parts):
+        p = np.asarray(p, dtype=np.float64)
+        if masks is None:
+            mean, var = batchnorm.batch_moments(p, layout)
+        else:
+            mean, var = batchnorm.masked_moments(p, masks[r], layout)
+        firsts.append(mean)
+        seconds.append(var + mean**2)
+    mean = np.mean(firsts, axis=0)
+    return mean, np.mean(seconds, axis=0) - mean**2, global_count(parts, layout, masks)
 
 
 def averaged_gradients(parts, dys, gamma, eps: float, layout: str):
@@ -107,9 +139,9 @@ def mask_of(x, layout: str):
 
 
 def reference(replicas: int, eps: float, decay, layout: str, conventions, *, synchronized: bool = True,
-              broadcast: bool = False, **state):
+              broadcast: bool = False, moments: str = "global", **state):
     """Replicas of BatchNorm(eps, decay, layout, conventions) holding ``state`` (gamma, beta, running_mean,
     running_var), fresh where no running statistics are given."""
     fresh = "running_mean" not in state
     return Replicas(replicas, lambda: BatchNorm(eps, decay, layout, conventions, fresh=fresh, **state),
-                    synchronized=synchronized, broadcast=broadcast)
+                    synchronized=synchronized, broadcast=broadcast, moments=moments)

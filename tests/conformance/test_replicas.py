@@ -21,20 +21,44 @@ LR = 0.5
 SPLITS = {"equal": (4, 4, 4), "unequal": (2, 5, 3)}   # examples per replica
 
 
-def build(adapter, profile, case, kind, channels=3, **native):
-    """The case's replicas; eps and decay spelt by the profile's batchnorm arguments."""
+def build(adapter, profile, case, kind, channels=3, start=None, **native):
+    """The case's replicas, started the way ``start`` names (profile replicas.starts; None: the one way); eps and
+    decay spelt by the profile's batchnorm arguments."""
     native = {**profile.native("batchnorm", eps=EPS, decay=DECAY), **native}
+    sizes = {"replicas": case["replicas"], **({} if start is None else {"start": start})}
     return make_layer(adapter, profile, "replicas", case.params.get("dtype", "float32"), layout=case["layout"],
-                      channels=channels, kind=kind, sizes={"replicas": case["replicas"]}, native=native)
+                      channels=channels, kind=kind, sizes=sizes, native=native)
 
 
-def synchronized(adapter, profile, case, kind="sync", channels=3):
+def starts(profile) -> list:
+    """The ways the framework's users start replicas (profile replicas.starts, e.g. jax.pmap and shard_map): every
+    check runs under each; [None] where there is one way."""
+    return list(profile.get("replicas.starts") or [None])
+
+
+def at(start, what: str) -> str:
+    """A quantity's name under a start: 'y (pmap)'."""
+    return what if start is None else f"{what} [{start}]"
+
+
+def synchronized(adapter, profile, case, kind="sync", channels=3, start=None):
     """The synchronized replicas, or a skip where the framework runs its synchronized path on other devices."""
     devices = profile.get("replicas.sync.devices")
     if kind == "sync" and devices is not None and adapter.device not in devices:
         pytest.skip(f"{profile.name}'s synchronized BatchNorm runs on {devices}, not {adapter.device} "
                     "(replicas.bn.sync.device_refused checks its error)")
-    return build(adapter, profile, case, kind, channels)
+    return build(adapter, profile, case, kind, channels, start)
+
+
+def counts(profile, case, split=None) -> tuple:
+    """Examples per replica for the case's split, or a skip where the framework's replicas take only other splits
+    (profile replicas.sync.splits: one SPMD program gives every replica a part of one shape)."""
+    split = split or case["split"]
+    allowed = profile.get("replicas.sync.splits") or ["equal", "unequal"]
+    if split not in allowed:
+        why = profile.data.get("not_expressible", {}).get(f"replicas.sync.splits.{split}", "")
+        pytest.skip(f"{profile.name}'s replicas take {allowed} splits, not {split}" + (f": {why}" if why else ""))
+    return SPLITS[split][: case["replicas"]]
 
 
 def parts(rng, case, counts, channels=3, offset=0.0):
@@ -55,12 +79,14 @@ def with_state(layer, rng, case, correction, **model):
 
 
 def reference(profile, case, rng, layer):
-    """The synchronized reference: the profile's batchnorm conventions, its replicas.sync variance correction."""
+    """The synchronized reference: the profile's batchnorm conventions, its replicas.sync variance correction and
+    way of combining the replicas' moments."""
     correction = replace(conventions(profile), running_var_correction=profile.get("replicas.sync.running_var_correction"))
-    return with_state(layer, rng, case, correction)
+    return with_state(layer, rng, case, correction, moments=profile.get("replicas.sync.moments") or "global")
 
 
 def compare(check, what, layer_out, expected):
+    check.equal(f"replicas answering: {what}", len(layer_out), len(expected))
     for r, (actual, want) in enumerate(zip(layer_out, expected)):
         check.close(f"{what} (replica {r})", actual, want)
 
@@ -73,100 +99,119 @@ def compare_states(check, what, states, expected, keys=("running_mean", "running
 
 @behaviour("replicas.bn.sync.train")
 def test_sync_train(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
-    compare(check, "y", layer.forward(xs, training=True), model.forward(xs, training=True))
-    compare_states(check, "after the step", layer.states(), model.states())
+    n = counts(profile, case)
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        xs = parts(rng, case, n)
+        compare(check, at(start, "y"), layer.forward(xs, training=True), model.forward(xs, training=True))
+        compare_states(check, at(start, "after the step"), layer.states(), model.states())
 
 
 @behaviour("replicas.bn.sync.same_state")
 def test_sync_same_state(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    for step in range(case["steps"]):
-        xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
-        layer.forward(xs, training=True)
-        model.forward(xs, training=True)
-        states = layer.states()
-        for r, state in enumerate(states[1:], start=1):
-            for key in ("running_mean", "running_var"):
-                check.equal(f"{key} of replica {r} == replica 0's (step {step + 1})", state[key], states[0][key])
-        compare_states(check, f"after step {step + 1}", states, model.states())
-    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
-    compare(check, "y (inference)", layer.forward(xs, training=False), model.forward(xs, training=False))
+    n = counts(profile, case)
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        for step in range(case["steps"]):
+            xs = parts(rng, case, n)
+            layer.forward(xs, training=True)
+            model.forward(xs, training=True)
+            states = layer.states()
+            for r, state in enumerate(states[1:], start=1):
+                for key in ("running_mean", "running_var"):
+                    check.equal(at(start, f"{key} of replica {r} == replica 0's (step {step + 1})"), state[key],
+                                states[0][key])
+            compare_states(check, at(start, f"after step {step + 1}"), states, model.states())
+        xs = parts(rng, case, n)
+        compare(check, at(start, "y (inference)"), layer.forward(xs, training=False), model.forward(xs, training=False))
 
 
 @behaviour("replicas.bn.sync.masked")
 def test_sync_masked(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]])
-    masks = [rng.random(ref.mask_of(x, case["layout"]).shape) < 0.7 for x in xs]
-    for m in masks:
-        m.reshape(len(m), -1)[:, 0] = True   # every replica keeps an entry of every example
-    compare(check, "y", layer.forward(xs, training=True, masks=masks), model.forward(xs, training=True, masks=masks))
-    compare_states(check, "after the step", layer.states(), model.states())
+    n = counts(profile, case)
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        xs = parts(rng, case, n)
+        masks = [rng.random(ref.mask_of(x, case["layout"]).shape) < 0.7 for x in xs]
+        for m in masks:
+            m.reshape(len(m), -1)[:, 0] = True   # every replica keeps an entry of every example
+        compare(check, at(start, "y"), layer.forward(xs, training=True, masks=masks),
+                model.forward(xs, training=True, masks=masks))
+        compare_states(check, at(start, "after the step"), layer.states(), model.states())
 
 
 @behaviour("replicas.bn.sync.offset_data")
 def test_sync_offset_data(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    xs = parts(rng, case, SPLITS[case["split"]][: case["replicas"]], offset=OFFSET)
-    compare(check, "y", layer.forward(xs, training=True), model.forward(xs, training=True))
+    n = counts(profile, case)
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        xs = parts(rng, case, n, offset=OFFSET)
+        compare(check, at(start, "y"), layer.forward(xs, training=True), model.forward(xs, training=True))
+
+
+def attempt(layer, xs):
+    """(the training call's outputs, None) or (None, the exception): the outcome is the observation."""
+    try:
+        return layer.forward(xs, training=True), None
+    except TimeoutError:   # a hang ended by the time limit is never the expected error
+        raise
+    except Exception as e:   # noqa: BLE001
+        return None, e
 
 
 @behaviour("replicas.bn.sync.empty_replica")
 def test_sync_empty_replica(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    counts = (0, *SPLITS["unequal"][1: case["replicas"]])
-    xs = parts(rng, case, counts)
-    try:
-        y, err = layer.forward(xs, training=True), None
-    except Exception as e:   # noqa: BLE001 - the outcome is the observation
-        y, err = None, e
-    if profile.get("replicas.sync.empty_replica") == "error":
-        check.expect_error(err, "a replica with an empty part")
-        return
-    check.expect_no_error(err)
-    check.equal("rows of the empty replica's output", np.shape(y[0])[0], 0)
-    compare(check, "y", y[1:], model.forward(xs, training=True)[1:])
-    compare_states(check, "after the step", layer.states(), model.states())
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        xs = parts(rng, case, (0, *SPLITS["unequal"][1: case["replicas"]]))
+        y, err = attempt(layer, xs)
+        if profile.get("replicas.sync.empty_replica") == "error":
+            check.expect_error(err, at(start, "a replica with an empty part"))
+            continue
+        check.expect_no_error(err)
+        check.equal(at(start, "rows of the empty replica's output"), np.shape(y[0])[0], 0)
+        compare(check, at(start, "y"), y[1:], model.forward(xs, training=True)[1:])
+        compare_states(check, at(start, "after the step"), layer.states(), model.states())
 
 
 @behaviour("replicas.bn.sync.single_example")
 def test_sync_single_example(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    model = reference(profile, case, rng, layer)
-    xs = parts(rng, case, (1, *SPLITS["unequal"][1: case["replicas"]]))
-    try:
-        y, err = layer.forward(xs, training=True), None
-    except Exception as e:   # noqa: BLE001
-        y, err = None, e
-    if profile.get("replicas.sync.single_example") == "error":
-        check.expect_error(err, "a replica with a single example")
-        return
-    check.expect_no_error(err)
-    compare(check, "y", y, model.forward(xs, training=True))
-    compare_states(check, "after the step", layer.states(), model.states())
+    unequal = "unequal" in (profile.get("replicas.sync.splits") or ["unequal"])
+    # a single example on replica 0 beside larger parts, or on every replica where the parts share one shape
+    n = (1, *SPLITS["unequal"][1: case["replicas"]]) if unequal else (1,) * case["replicas"]
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        model = reference(profile, case, rng, layer)
+        xs = parts(rng, case, n)
+        y, err = attempt(layer, xs)
+        if profile.get("replicas.sync.single_example") == "error":
+            check.expect_error(err, at(start, "a replica with a single example"))
+            continue
+        check.expect_no_error(err)
+        compare(check, at(start, "y"), y, model.forward(xs, training=True))
+        compare_states(check, at(start, "after the step"), layer.states(), model.states())
 
 
 @behaviour("replicas.bn.sync.channel_mismatch")
 def test_sync_channel_mismatch(case, adapter, profile, check, rng):
-    layer = synchronized(adapter, profile, case)
-    a = parts(rng, case, (4,), channels=3)[0]
-    b = parts(rng, case, (4,), channels=4)[0]
-    try:
-        layer.forward([a, b], training=True)
-        err = None
-    except TimeoutError as e:   # a hang ended by the time limit is a failure, not the expected error
-        check.true("no hang", False, str(e))
-        return
-    except Exception as e:   # noqa: BLE001
-        err = e
-    check.expect_error(err, "replicas whose parts have 3 and 4 channels")
+    for start in starts(profile):
+        layer = synchronized(adapter, profile, case, start=start)
+        a = parts(rng, case, (4,), channels=3)[0]
+        b = parts(rng, case, (4,), channels=4)[0]
+        try:
+            layer.forward([a, b], training=True)
+            err = None
+        except TimeoutError as e:   # a hang ended by the time limit is a failure, not the expected error
+            check.true(at(start, "no hang"), False, str(e))
+            continue
+        except Exception as e:   # noqa: BLE001
+            err = e
+        check.expect_error(err, at(start, "replicas whose parts have 3 and 4 channels"))
 
 
 @behaviour("replicas.bn.sync.device_refused")
@@ -218,18 +263,21 @@ def test_local_gradients(case, adapter, profile, check, rng):
 def test_dropout_masks(case, adapter, profile, check, rng):
     rate, n = case["rate"], case["replicas"]
     unseeded = case["seeding"] == "unseeded"
-    layer = make_layer(adapter, profile, "replicas", "float32", kind="dropout",
-                       sizes={"replicas": n, "fresh": unseeded}, native=profile.native("dropout", rate=rate))
-    if not unseeded:
-        layer.seed(int(rng.integers(2**31 - n)))
-    xs = [draw.nonzero(rng, (200, 100), "float32") for _ in range(n)]
-    masks = [np.asarray(y) != 0 for y in layer.forward(xs, training=True)]
-    chance = ref.identical_probability(masks[0].size, rate)
-    if unseeded and profile.get("replicas.dropout.unseeded") == "identical":
-        check.true("identical masks", all(np.array_equal(m, masks[0]) for m in masks),
-                   "replicas started with no seeding drew different masks; the profile states identical ones")
-        return
-    check.true("distinct masks", ref.distinct_masks(masks),
-               f"two replicas drew the same mask of {masks[0].size} elements (chance {chance:.1e} if independent)")
-    check.rate("dropped elements over the union", int(sum(np.count_nonzero(~m) for m in masks)),
-               sum(m.size for m in masks), rate, observe="drop")
+    ways = starts(profile)
+    for start in ways:
+        sizes = {"replicas": n, "fresh": unseeded, **({} if start is None else {"start": start})}
+        layer = make_layer(adapter, profile, "replicas", "float32", kind="dropout", sizes=sizes,
+                           native=profile.native("dropout", rate=rate))
+        if not unseeded:
+            layer.seed(int(rng.integers(2**31 - n)))
+        xs = [draw.nonzero(rng, (200, 100), "float32") for _ in range(n)]
+        masks = [np.asarray(y) != 0 for y in layer.forward(xs, training=True)]
+        chance = ref.identical_probability(masks[0].size, rate)
+        if unseeded and profile.get("replicas.dropout.unseeded") == "identical":
+            check.true(at(start, "identical masks"), all(np.array_equal(m, masks[0]) for m in masks),
+                       "replicas started with no seeding drew different masks; the profile states identical ones")
+            continue
+        check.true(at(start, "distinct masks"), ref.distinct_masks(masks),
+                   f"two replicas drew the same mask of {masks[0].size} elements (chance {chance:.1e} if independent)")
+        check.rate(at(start, "dropped elements over the union"), int(sum(np.count_nonzero(~m) for m in masks)),
+                   sum(m.size for m in masks), rate, observe="drop", parts=len(ways))

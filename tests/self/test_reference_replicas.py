@@ -79,3 +79,34 @@ def test_mask_helpers():
     assert ref.mask_of(np.zeros((2, 3, 4)), "NCL").shape == (2, 4)
     with pytest.raises(ValueError, match="3 parts for 2 replicas"):
         ref.reference(2, 0.0, 0.5, "NC", UNBIASED).forward([np.zeros((1, 1))] * 3, training=True)
+
+
+def test_replica_means_average_each_replicas_moments_by_hand():
+    # replica 0 keeps 0 and 2 (mean 1, E[x^2] 2), replica 1 keeps 6 (mean 6, E[x^2] 36): pmean gives mean 3.5 and
+    # E[x^2] 19, var 19 - 12.25 = 6.75; the global batch (0, 2, 6) has mean 8/3
+    x = [np.array([[0.0], [2.0], [100.0]]), np.array([[6.0], [50.0], [70.0]])]
+    masks = [np.array([True, True, False]), np.array([True, False, False])]
+    mean, var, n = ref.replica_means(x, "NC", masks)
+    np.testing.assert_allclose([mean[0], var[0], n], [3.5, 6.75, 3])
+    model = ref.reference(2, 0.0, 0.0, "NC", Conventions("biased"), moments="replica_means")
+    y = model.forward(x, training=True, masks=masks)
+    np.testing.assert_allclose(y[1][0, 0], (6.0 - 3.5) / np.sqrt(6.75))
+    for state in model.states():
+        np.testing.assert_allclose([state["running_mean"][0], state["running_var"][0]], [3.5, 6.75])
+    assert "_moments" not in vars(model.models[0])   # the override lasts one call
+    glob = ref.reference(2, 0.0, 0.0, "NC", Conventions("biased"))
+    glob.forward(x, training=True, masks=masks)
+    np.testing.assert_allclose(glob.states()[0]["running_mean"], [8 / 3])
+
+
+def test_replica_means_equal_the_global_moments_for_equal_counts():
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((4, 3, 2)) for _ in range(3)]
+    mean, var, n = ref.replica_means(x, "NCL")
+    from layerconf.reference import batchnorm
+    gm, gv = batchnorm.batch_moments(ref.global_batch(x), "NCL")
+    np.testing.assert_allclose(mean, gm)
+    np.testing.assert_allclose(var, gv)
+    assert n == 24
+    with pytest.raises(ValueError, match="moments must be"):
+        ref.reference(2, 0.0, 0.0, "NC", Conventions("biased"), moments="median")

@@ -238,7 +238,7 @@ class EqxAdapter(Adapter):
         return key
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention, "models": self.models}
 
     def batchnorm(self, config):
         return EqxBatchNorm(self.call, self.mode, config.layout, config.channels, config.dtype, config.native)
@@ -251,6 +251,12 @@ class EqxAdapter(Adapter):
     def attention(self, config):
         return EqxAttention(self.call, config.dtype, config.sizes["embed"], config.sizes["heads"], config.native,
                             self.next_key)
+
+    def models(self, config):
+        """The nested model of adapters.equinox_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.equinox_models import make
+        return make(self.flavour.option("jit", False), self.mode, config.kind, config.channels, config.native,
+                    self.next_key, EMA_ONLY)
 
 
 def make_adapter(flavour, device: str = "cpu") -> EqxAdapter:

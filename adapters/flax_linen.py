@@ -203,7 +203,7 @@ class LinenAdapter(Adapter):
         return key
 
     def builders(self):
-        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention}
+        return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention, "models": self.models}
 
     def batchnorm(self, config):
         return LinenBatchNorm(self.call, config.layout, config.channels, config.dtype, config.native)
@@ -218,6 +218,11 @@ class LinenAdapter(Adapter):
 
     def attention(self, config):
         return LinenAttention(config.dtype, config.sizes["embed"], config.sizes["heads"], config.native, self.next_key)
+
+    def models(self, config):
+        """The nested model of adapters.flax_linen_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.flax_linen_models import make
+        return make(self.flavour.option("jit", False), config.kind, config.channels, config.native, self.next_key)
 
 
 def make_adapter(flavour, device: str = "cpu") -> LinenAdapter:

@@ -265,7 +265,7 @@ class EqxAdapter(Adapter):
 
     def builders(self):
         return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
-                "replicas": self.replicas}
+                "replicas": self.replicas, "models": self.models}
 
     def replicas(self, config):
         """BatchNorm(C, ('example', 'batch'), mode='batch') or Dropout on R host devices under jax.pmap or shard_map."""
@@ -296,6 +296,12 @@ class EqxAdapter(Adapter):
     def attention(self, config):
         return EqxAttention(self.call, config.dtype, config.sizes["embed"], config.sizes["heads"], config.native,
                             self.next_key)
+
+    def models(self, config):
+        """The nested model of adapters.equinox_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.equinox_models import make
+        return make(self.flavour.option("jit", False), self.mode, config.kind, config.channels, config.native,
+                    self.next_key, EMA_ONLY)
 
 
 def make_adapter(flavour, device: str = "cpu") -> EqxAdapter:

@@ -219,7 +219,7 @@ class LinenAdapter(Adapter):
 
     def builders(self):
         return {"batchnorm": self.batchnorm, "dropout": self.dropout, "attention": self.attention,
-                "replicas": self.replicas}
+                "replicas": self.replicas, "models": self.models}
 
     def replicas(self, config):
         """BatchNorm(axis_name='batch') or Dropout on R host devices under jax.pmap or shard_map."""
@@ -251,6 +251,11 @@ class LinenAdapter(Adapter):
 
     def attention(self, config):
         return LinenAttention(config.dtype, config.sizes["embed"], config.sizes["heads"], config.native, self.next_key)
+
+    def models(self, config):
+        """The nested model of adapters.flax_linen_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.flax_linen_models import make
+        return make(self.flavour.option("jit", False), config.kind, config.channels, config.native, self.next_key)
 
 
 def make_adapter(flavour, device: str = "cpu") -> LinenAdapter:

@@ -254,7 +254,8 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
 
     def builders(self):
         return {"batchnorm": self.batchnorm, "batchnorm_keras": self.batchnorm_keras, "dropout": self.dropout,
-                "attention": self.attention, "recurrent": self.recurrent, "augmentation": self.augmentation}
+                "attention": self.attention, "recurrent": self.recurrent, "augmentation": self.augmentation,
+                "models": self.models}
 
     def one_input(self, cls, config):
         return KerasLayer(self.runtime, cls, config.dtype, config.native)
@@ -286,6 +287,11 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
 
     def augmentation(self, config):
         return KerasAugmentation(self.runtime, self._class("augmentation", config), config.dtype, config.native)
+
+    def models(self, config):
+        """The nested model of adapters.keras_models (config.kind: the container; native: each layer's arguments)."""
+        from layerconf.adapters.keras_models import make
+        return make(self.runtime, config.kind, config.channels, config.native)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.runtime, channels, base_training, lr, native)

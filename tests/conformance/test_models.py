@@ -37,10 +37,12 @@ def setup(adapter, profile, rng, kind="sequential"):
     return model, state
 
 
-def reference(profile, s, base_training):
-    """reference.nested.NestedModel holding the state ``s``, its base in the given mode."""
+def reference(profile, s, base_training, frozen=False):
+    """reference.nested.NestedModel holding the state ``s``, its base in the given mode (and frozen, under the
+    profile's models.frozen_means_inference)."""
     bn = BatchNorm(EPS, DECAY, "NC", conventions(profile), **{key: s[key] for key in BN_KEYS})
-    return NestedModel(bn, RATE, s["kernel"], s["bias"], base_training)
+    return NestedModel(bn, RATE, s["kernel"], s["bias"], base_training, frozen,
+                       bool(profile.get("models.frozen_means_inference", False)))
 
 
 def batch(rng, n=N):
@@ -149,7 +151,7 @@ def step_check(check, profile, model, s, rng, base_training, when):
     """One sgd_step against the reference with a frozen base in ``base_training`` mode; returns the state after."""
     x, t = batch(rng)
     h, loss = model.sgd_step(x, t, LR)
-    expected = reference(profile, s, base_training)
+    expected = reference(profile, s, base_training, frozen=True)
     expected_loss = expected.sgd_step(x, t, LR, keep_mask(h) if base_training else None, base_trainable=False)
     check.close(f"loss {when}", np.float64(loss), expected_loss, dtype="float32")
     after = model.state()

@@ -84,3 +84,33 @@ def test_rate_zero_is_the_identity_in_training():
     x = rng.normal(size=(5, 3))
     model = _model(rng, True, rate=0.0)
     np.testing.assert_array_equal(model.features(x), model.bn.output(x, True))
+
+
+def test_frozen_means_inference_keeps_the_batchnorm_and_not_the_dropout():
+    """A frozen base in training: by default its BatchNorm trains; where frozen means inference (Keras) it runs on
+    the running statistics and keeps them, while the Dropout still drops and scales."""
+    x, keep = np.array([[1.0], [3.0]]), np.array([[True], [False]])   # batch mean 2, biased variance 1
+
+    def model(frozen_means_inference):
+        bn = BatchNorm(0.0, 0.5, "NC", Conventions("biased"), running_mean=[1.0], running_var=[4.0])
+        return bn, NestedModel(bn, 0.5, [[2.0]], [1.0], True, True, frozen_means_inference)
+
+    bn, plain = model(False)
+    assert plain.bn_training
+    h, _ = plain.forward(x, keep)
+    np.testing.assert_allclose(h, [[-2.0], [0.0]])           # batch statistics, scaled by 2, second dropped
+    np.testing.assert_allclose([bn.running_mean[0], bn.running_var[0]], [1.5, 2.5])
+    bn, keras_like = model(True)
+    assert not keras_like.bn_training and keras_like.base_training
+    h, p = keras_like.forward(x, ~keep)
+    np.testing.assert_allclose(h, [[0.0], [2.0]])            # (x - 1) / 2 = 0, 1; first dropped, second scaled by 2
+    np.testing.assert_allclose(p, [[1.0], [5.0]])
+    assert (bn.running_mean[0], bn.running_var[0]) == (1.0, 4.0)
+    keras_like.sgd_step(x, np.array([[0.0], [0.0]]), 0.1, keep, base_trainable=False)
+    assert (bn.running_mean[0], bn.running_var[0]) == (1.0, 4.0)
+
+
+def test_frozen_means_inference_needs_a_frozen_base():
+    bn = BatchNorm(0.0, 0.5, "NC", Conventions("biased"))
+    assert NestedModel(bn, 0.5, [[1.0]], [0.0], True, False, True).bn_training
+    assert not NestedModel(bn, 0.5, [[1.0]], [0.0], False, True, True).bn_training

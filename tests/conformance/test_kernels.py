@@ -26,13 +26,15 @@ def _layer(adapter, profile, case, section, **neutral):
                       kind=case.params.get("kind"), kernel=case["kernel"], **neutral)
 
 
-def _input_check(check, profile, case, section, layer, x, y):
+def _input_check(check, profile, case, section, layer, x, y, observe=True):
     """An in-place kernel (profile ``<section>.kernels.<kernel>.writes_input``) leaves y in its caller's input; any
-    other leaves the input as it was. The observation says which the framework did."""
+    other leaves the input as it was. The observation (``observe``: a call whose y differs from x) says which the
+    framework did."""
     after = np.asarray(layer.input_after())
     writes = bool(profile.get(f"{section}.kernels.{case['kernel']}.writes_input"))
     before = np.asarray(x).astype(after.dtype)
-    check.observe("input_overwritten", bool(not np.array_equal(after, before)))
+    if observe:
+        check.observe("input_overwritten", bool(not np.array_equal(after, before)))
     check.equal("the caller's input after the call", after, np.asarray(y) if writes else before)
 
 
@@ -108,7 +110,7 @@ def test_do_eval_identity(case, adapter, profile, check, rng):
     layer = _layer(adapter, profile, case, "dropout", rate=0.5)
     y = layer.forward(x, training=False)
     check.equal("y", y, as_dtype(x, case["dtype"]))
-    _input_check(check, profile, case, "dropout", layer, x, y)
+    _input_check(check, profile, case, "dropout", layer, x, y, observe=False)
 
 
 @behaviour("do.kernel.train.values")

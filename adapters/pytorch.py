@@ -93,7 +93,7 @@ class _ModuleRunner:
             t = t.contiguous(memory_format=MEMORY_FORMATS[self.memory_format][t.ndim])
         return t.requires_grad_(requires_grad)
 
-    def _call(self, module, t):
+    def _invoke(self, module, t):
         """module(t), keeping t, the caller's input, for ``input_after``."""
         self.caller_input = t
         return module(t)
@@ -112,7 +112,7 @@ class _ModuleRunner:
     def forward(self, x, training):
         self.runner.train(training)
         with torch.no_grad():
-            return to_numpy(self._call(self.runner, self._input(x)))
+            return to_numpy(self._invoke(self.runner, self._input(x)))
 
     def _backprop(self, module, x, dy) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, x as a leaf tensor) after backward of L = sum(dy * y), y = module(x) (the module's gradients reset
@@ -120,7 +120,7 @@ class _ModuleRunner:
         in-place write to a leaf that requires grad, so its users' input is always an intermediate result."""
         module.zero_grad(set_to_none=True)
         xt = self._input(x, requires_grad=True)
-        y = self._call(module, xt.clone() if self.writes_input else xt)
+        y = self._invoke(module, xt.clone() if self.writes_input else xt)
         (y * self._input(dy)).sum().backward()
         return y, xt
 

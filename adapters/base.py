@@ -66,6 +66,10 @@ class DropoutLayer(ABC):
         """(y, keep mask) of one call, for layers that return their mask (profile dropout.mask_output)."""
         raise NotImplementedError(f"{type(self).__name__} returns no mask: its profile has no dropout.mask_output")
 
+    def input_after(self) -> np.ndarray:
+        """The caller's input as it is after the last call (an in-place kernel, ``writes_input``, overwrote it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep its caller's input")
+
 
 class Layer(ABC):
     """Any other layer whose behaviour depends on the training flag (RReLU, noise, attention, recurrent,
@@ -87,6 +91,10 @@ class Layer(ABC):
     def set_state(self, **arrays: np.ndarray) -> None:
         """Overwrite any of the keys ``state`` returns."""
         raise NotImplementedError(f"{type(self).__name__} has no state to set")
+
+    def input_after(self) -> np.ndarray:
+        """The caller's input as it is after the last call (an in-place kernel, ``writes_input``, overwrote it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep its caller's input")
 
 
 class AttentionLayer(Layer):
@@ -171,7 +179,9 @@ class LayerConfig:
     """The layer a check asks for, in neutral words: its input's ``dtype`` and ``layout``, its ``channels`` (None: a
     lazy class infers them), the ``kind`` that picks among the section's classes (dropout variant, augmentation
     kind, recurrent cell, BatchNorm variant), ``sizes`` (attention: embed, heads; recurrent: layers, features,
-    units), and ``native``: the layer's own arguments as the profile spells them."""
+    units), ``native``: the layer's own arguments as the profile spells them, and ``kernel``: the profile's entry of
+    ``<section>.kernels`` for a kernel other than the default (its ``arguments`` already in ``native``; the adapter
+    honours ``memory_format`` and ``writes_input``), empty for the default path."""
 
     dtype: str
     layout: str | None = None
@@ -179,6 +189,7 @@ class LayerConfig:
     kind: str | None = None
     sizes: dict = field(default_factory=dict)
     native: dict = field(default_factory=dict)
+    kernel: dict = field(default_factory=dict)
 
 
 class Adapter(ABC):

@@ -30,6 +30,8 @@ from layerconf.adapters.base import (
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 STATE = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
+# a kernel's memory_format (profile <section>.kernels) by the input's rank: torch.channels_last is 4-d only
+MEMORY_FORMATS = {"channels_last": {4: torch.channels_last, 5: torch.channels_last_3d}}
 
 
 def to_tensor(x, dtype: torch.dtype, device: str, requires_grad: bool = False) -> torch.Tensor:
@@ -70,10 +72,34 @@ def _gradient(module, name: str):
 
 class _ModuleRunner:
     """Runs a module through ``self.runner`` (the module itself, or its torch.compile wrapper, through which
-    every call, mode switch, state access and optimizer goes) on NumPy input of ``self.dtype``."""
+    every call, mode switch, state access and optimizer goes) on NumPy input of ``self.dtype``.
+
+    A kernel other than the default (LayerConfig.kernel): ``memory_format`` converts every input (and the module) to
+    that memory format, as users do (``x.to(memory_format=torch.channels_last)``, ``model.to(memory_format=...)``);
+    ``writes_input`` (an in-place module) keeps the caller's input tensor, for ``input_after``."""
+
+    memory_format, writes_input = None, False
+
+    def _kernel(self, module, kernel: dict):
+        """The module converted for the kernel ``kernel`` (the profile's entry; empty: the default path)."""
+        self.memory_format, self.writes_input = kernel.get("memory_format"), bool(kernel.get("writes_input"))
+        return module.to(memory_format=torch.channels_last) if self.memory_format else module
 
     def _input(self, x, requires_grad=False):
-        return to_tensor(x, self.dtype, self.device, requires_grad)
+        t = to_tensor(x, self.dtype, self.device)
+        if self.writes_input:   # a float64 tensor on the CPU shares the test's NumPy array: the module writes a copy
+            t = t.clone()
+        if self.memory_format:
+            t = t.contiguous(memory_format=MEMORY_FORMATS[self.memory_format][t.ndim])
+        return t.requires_grad_(requires_grad)
+
+    def _invoke(self, module, t):
+        """module(t), keeping t, the caller's input, for ``input_after``."""
+        self.caller_input = t
+        return module(t)
+
+    def input_after(self):
+        return to_numpy(self.caller_input)
 
     def _run(self, module, compile_: bool):
         """fullgraph=True except for the cumulative average (momentum=None), whose factor
@@ -86,14 +112,15 @@ class _ModuleRunner:
     def forward(self, x, training):
         self.runner.train(training)
         with torch.no_grad():
-            return to_numpy(self.runner(self._input(x)))
+            return to_numpy(self._invoke(self.runner, self._input(x)))
 
     def _backprop(self, module, x, dy) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, x as a leaf tensor) after backward of L = sum(dy * y), y = module(x) (the module's gradients reset
-        first)."""
+        first). An in-place module is called on a copy of x (x.clone(), its memory format kept): autograd refuses an
+        in-place write to a leaf that requires grad, so its users' input is always an intermediate result."""
         module.zero_grad(set_to_none=True)
         xt = self._input(x, requires_grad=True)
-        y = module(xt)
+        y = self._invoke(module, xt.clone() if self.writes_input else xt)
         (y * self._input(dy)).sum().backward()
         return y, xt
 
@@ -107,12 +134,13 @@ class _NormModule(_ModuleRunner):
     """A normalization module (BatchNorm*d, InstanceNorm*d, ...) built as ``cls(channels, **native)`` (a lazy class,
     channels None: ``cls(**native)``) with float32 parameters for float16/bfloat16 input; its state by STATE."""
 
-    def __init__(self, cls: str, channels: int | None, dtype: str, device: str, native: dict, compile_: bool = False):
-        self.build, self.compiled = (cls, channels, dtype, device, native), compile_
+    def __init__(self, cls: str, channels: int | None, dtype: str, device: str, native: dict, compile_: bool = False,
+                 kernel: dict | None = None):
+        self.build, self.compiled, self.kernel = (cls, channels, dtype, device, native), compile_, kernel or {}
         self.dtype, self.device = DTYPES[dtype], device
         param_dtype = torch.float64 if dtype == "float64" else torch.float32
         module = getattr(torch.nn, cls)(**native) if channels is None else getattr(torch.nn, cls)(channels, **native)
-        self._run(module.to(device=device, dtype=param_dtype), compile_)
+        self._run(self._kernel(module.to(device=device, dtype=param_dtype), self.kernel), compile_)
 
     def state(self):
         return {k: None if getattr(self.runner, a) is None else to_numpy(getattr(self.runner, a))
@@ -152,7 +180,7 @@ class TorchBatchNorm(_NormModule, BatchNormLayer):
         buffer = io.BytesIO()
         torch.save(self.runner.state_dict(), buffer)
         buffer.seek(0)
-        fresh = TorchBatchNorm(*self.build, self.compiled)
+        fresh = TorchBatchNorm(*self.build, self.compiled, self.kernel)
         fresh.runner.load_state_dict(torch.load(buffer))
         return fresh
 
@@ -164,8 +192,8 @@ class TorchInstanceNorm(_NormModule, Layer):
 
 
 class TorchDropout(_ModuleRunner, DropoutLayer):
-    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False):
-        self._run(getattr(torch.nn, cls)(**native), compile_)
+    def __init__(self, cls: str, dtype: str, device: str, native: dict, compile_: bool = False, kernel: dict | None = None):
+        self._run(self._kernel(getattr(torch.nn, cls)(**native), kernel or {}), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
     def forward_and_grad(self, x, dy):
@@ -235,8 +263,8 @@ class TorchLayer(_ModuleRunner, Layer):
     """A module of one input without parameters (nn.RReLU, torchvision.ops.StochasticDepth, ...) run on input of
     ``dtype``: float16 and bfloat16 inputs reach it as they are."""
 
-    def __init__(self, module, dtype: str, device: str, compile_: bool = False):
-        self._run(module, compile_)
+    def __init__(self, module, dtype: str, device: str, compile_: bool = False, kernel: dict | None = None):
+        self._run(self._kernel(module, kernel or {}), compile_)
         self.dtype, self.device = DTYPES[dtype], device
 
     def forward_and_grad(self, x, dy, training):
@@ -324,14 +352,15 @@ class TorchAdapter(Adapter):
         return TorchNestedModel(config.kind, config.channels, config.native, DTYPES[config.dtype], self.device)
 
     def one_input(self, cls, config):
-        return TorchLayer(module_class(cls)(**config.native), config.dtype, self.device, self.compile)
+        return TorchLayer(module_class(cls)(**config.native), config.dtype, self.device, self.compile, config.kernel)
 
     def batchnorm(self, config):
         return TorchBatchNorm(self._class("batchnorm", config), config.channels, config.dtype, self.device,
-                              config.native, self.compile)
+                              config.native, self.compile, config.kernel)
 
     def dropout(self, config):
-        return TorchDropout(self._class("dropout", config), config.dtype, self.device, config.native, self.compile)
+        return TorchDropout(self._class("dropout", config), config.dtype, self.device, config.native, self.compile,
+                            config.kernel)
 
     def attention(self, config):
         return TorchAttention(self._class("attention", config), config.dtype, self.device, config.sizes["embed"],

@@ -8,6 +8,7 @@ when the behaviour is ``layout_free`` and the flavour offers an earlier layout o
 when its operator version is not among those the runtime implements (the field named by ``opsets_from``: a
 version, or {opset, versions}: a version the runtime implements from some release on, a PEP 440 range of the
 framework's version; with no version given, as in the self-tests, every listed opset counts).
+A case of a grid parameter ``kernel`` applies where the layer's ``kernels`` name it (for its layout and kind).
 The profile's ``not_expressible`` mapping (a field path or behaviour id -> why) supplies the reason.
 """
 from packaging.specifiers import SpecifierSet
@@ -22,6 +23,8 @@ def not_applicable(behaviour, params: dict, profile, version: str | None = None)
     for path in behaviour.requires:
         if not profile.has(path):
             return f"{name} profile has no {path}" + _why(profile, path)
+    if "kernel" in params and (reason := _kernel(behaviour, params, profile)):
+        return reason
     dtypes = _dtypes_path(behaviour, profile)
     if "dtype" in params and params["dtype"] not in profile.get(dtypes):
         return f"dtype {params['dtype']} not in the profile's {dtypes} {profile.get(dtypes)}" + _why(profile, f"{dtypes}.{params['dtype']}")
@@ -35,6 +38,20 @@ def not_applicable(behaviour, params: dict, profile, version: str | None = None)
     if "opset" in params and behaviour.opsets_from and params["opset"] not in _opsets(profile, behaviour.opsets_from, version):
         return (f"opset {params['opset']} not in {behaviour.opsets_from} of the profile"
                 + (f" for version {version}" if version else "") + _why(profile, f"{behaviour.opsets_from}.{params['opset']}"))
+    return None
+
+
+def _kernel(behaviour, params: dict, profile) -> str | None:
+    """Why the case's ``kernel`` does not apply: the layer's ``kernels`` (profile ``<layer>.kernels``, the layer being
+    the family's first word) lack it, or it runs other layouts or kinds only."""
+    section = f"{behaviour.family.split('.')[0]}.kernels"
+    path = f"{section}.{params['kernel']}"
+    entry = profile.get(path)
+    if entry is None:
+        return f"{profile.name} profile has no {path}" + (_why(profile, path) or _why(profile, section))
+    for key, listed in (("layout", "layouts"), ("kind", "kinds")):
+        if key in params and listed in entry and params[key] not in entry[listed]:
+            return f"the {params['kernel']} kernel runs {listed} {entry[listed]} only" + _why(profile, f"{path}.{listed}.{params[key]}")
     return None
 
 

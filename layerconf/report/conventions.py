@@ -139,6 +139,29 @@ def batch_dependence(records):
                      + (f"; training: {'yes' if training[0][1] else 'no'}" if training else ""))
 
 
+def kernels(records):
+    """The kernels other than the default that ran (checks of specs/behaviours/kernels.yaml, parameter kernel), each with
+    its layers' checks passed (or declared) of those run, and whether an in-place kernel overwrote its caller's input."""
+    tally = {}
+    for r in records:
+        if "kernel" in r["params"] and Outcome(r["outcome"]).ran:
+            layer = specs.layers().get(r["family"].split(".")[0], r["family"])
+            counts = tally.setdefault(r["params"]["kernel"], {}).setdefault(layer, [0, 0, 0])
+            counts[0] += Outcome(r["outcome"]) == Outcome.PASSED
+            counts[1] += Outcome(r["outcome"]) == Outcome.DEVIATION
+            counts[2] += 1
+    if not tally:
+        return None
+    written = {v for _, v in observed(records, "input_overwritten")}
+    parts = []
+    for kernel, layers in sorted(tally.items()):
+        each = ", ".join(f"{layer} {p}/{n} passed" + (f", {d} declared" if d else "") for layer, (p, d, n) in layers.items())
+        parts.append(f"{kernel}: {each}")
+    overwrite = {frozenset({True}): "; in-place calls overwrote their input",
+                 frozenset({True, False}): "; some in-place calls did NOT overwrite their input"}
+    return tuple(sorted(tally)), "; ".join(parts) + (overwrite.get(frozenset(written), "") if "inplace" in tally else "")
+
+
 def dropout_scaling(records):
     seen = [(r["params"]["rate"], s) for r, s in observed(records, "dropout_scale") if "rate" in r["params"]]
     if not seen:

@@ -99,3 +99,42 @@ def test_every_bug_is_described_with_known_behaviours(name):
 def test_every_registered_mutant_has_an_entry_and_vice_versa(registered):
     listed = {(module, name) for name, bug in bugs().items() for module in bug["in"]}
     assert {(module, name) for module, names in registered.items() for name in names} == listed
+
+
+def _scaled(x, rate=0.5):
+    return x * rate
+
+
+class _Layer:
+    rate = 0.5
+
+    def call(self, x):
+        y = x + 1
+        return y * 1
+
+
+def test_kit_replaces_a_target_once_with_its_arguments_bound(monkeypatch):
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "_scaled", _scaled)
+    calls = []
+
+    def mutated(original, **a):
+        calls.append(a)
+        return kit.hit(original(**a) + module._scaled(a["x"], a["rate"]))   # the inner call re-enters: run as it is
+
+    before = kit.hit(False)
+    kit.replace(f"{__name__}._scaled", mutated, bind=True, once=True)
+    assert module._scaled(2) == 2.0 and calls == [{"x": 2, "rate": 0.5}] and kit.hit(False) is before is False
+
+
+def test_kit_edits_one_line_of_a_method_and_sets_attributes_for_one_call(monkeypatch):
+    from benchmarks.mutants import hits
+    monkeypatch.setattr(_Layer, "call", _Layer.call)
+    counted = hits()
+    with pytest.raises(RuntimeError, match="0 copies"):   # an upstream change is noticed
+        kit.edit((_Layer, "call"), ("y = x + 3", "y = x"))
+    kit.edit((_Layer, "call"), ("y = x + 1", "y = _hit(x + 2)"))
+    layer = _Layer()
+    with kit.attributes(layer, rate=0.1):
+        assert layer.rate == 0.1 and layer.call(1) == 3 and hits() == counted + 1   # (1 + 2) * 1
+    assert layer.rate == 0.5

@@ -55,7 +55,8 @@ def replace(target, fn, bind=False, once=False):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             args, kwargs = (), bound.arguments
-        active.extend([name] if once else [])
+        if once:
+            active.append(name)
         try:
             return fn(original, *args, **kwargs)
         finally:

@@ -11,8 +11,10 @@ environment, e.g. KERAS_BACKEND, set):
 
 A mutant is killed when pytest exits 1 (tests failed); the records whose outcome is failing
 (layerconf.outcomes.Outcome.failing: failed, error, deviation_fixed) are the checks that caught it,
-grouped by behaviour id. Exit status: 0 when the baseline passes and every mutant is killed; 1 when a
-mutant survives (exit 0); 2 when the baseline fails or a mutant run breaks (exit other than 0 or 1:
+grouped by behaviour id. Column "by": "named" when one of them is a behaviour that benchmarks/mutants/bugs.yaml
+names for the bug (caught_by), "other" when the mutant was killed by other checks than those named.
+Exit status: 0 when the baseline passes and every mutant is killed; 1 when a mutant survives (exit 0); 2 when
+the baseline fails or a mutant run breaks (exit other than 0 or 1:
 collection error, crash, no results).
 
 Bytecode: tox (and this machine) set PYTHONDONTWRITEBYTECODE=1, so every run recompiles PyTorch's
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.mutants import mutants_of  # noqa: E402
+from benchmarks.mutants import bugs, mutants_of  # noqa: E402
 from layerconf import flavours, outcomes, suite  # noqa: E402
 from layerconf.outcomes import Outcome  # noqa: E402
 
@@ -75,6 +77,13 @@ def verdict(r, baseline=False):
     if r["exit"] == 1 and r["caught"]:
         return "killed"
     return f"BROKEN (exit {r['exit']})"
+
+
+def caught_by(r) -> str:
+    """'named' when a failing check is one of the behaviours bugs.yaml names for the mutant, else 'other'."""
+    if verdict(r) != "killed":
+        return "-"
+    return "named" if {c["behaviour"] for c in r["caught"]} & set(bugs()[r["name"]]["caught_by"]) else "other"
 
 
 def by_behaviour(records):
@@ -120,16 +129,16 @@ def main(argv=None):
             results = list(pool.map(lambda n: run(framework, n, workdir, cache, args.pytest_args), names))
         elapsed = time.perf_counter() - started
 
-    rows = [("mutant", "exit", "verdict", "mutated calls", "failing checks", "behaviour ids caught (failing checks)")]
+    rows = [("mutant", "exit", "verdict", "by", "mutated calls", "failing checks", "behaviour ids caught (failing checks)")]
     base_counts = base["outcomes"]
-    rows.append(("(unmutated)", str(base["exit"]), verdict(base, True), "-", str(len(base["caught"])), base_counts))
+    rows.append(("(unmutated)", str(base["exit"]), verdict(base, True), "-", "-", str(len(base["caught"])), base_counts))
     for r in results:
-        rows.append((r["name"], str(r["exit"]), verdict(r), str(r["mutated_calls"]), str(len(r["caught"])),
+        rows.append((r["name"], str(r["exit"]), verdict(r), caught_by(r), str(r["mutated_calls"]), str(len(r["caught"])),
                      by_behaviour(r["caught"]) or "-"))
     print(table(rows))
     print()
     for r in results:
-        print(f"{r['name']}: {mutants[r['name']][0]}")
+        print(f"{r['name']}: {bugs()[r['name']]['description']} (expected: {', '.join(bugs()[r['name']]['caught_by'])})")
     print()
     for r in [base, *results]:
         if r["tail"]:
@@ -140,7 +149,9 @@ def main(argv=None):
     survived = [r["name"] for r in results if r["exit"] == 0]
     broken = [r["name"] for r in results if r["exit"] not in (0, 1) or (r["exit"] == 1 and not r["caught"])]
     killed = len(results) - len(survived) - len(broken)
-    print(f"{killed}/{len(results)} mutants killed; survived: {', '.join(survived) or 'none'}; "
+    others = [r["name"] for r in results if caught_by(r) == "other"]
+    print(f"{killed}/{len(results)} mutants killed ({len(others)} by other checks than those named: {', '.join(others) or 'none'}); "
+          f"survived: {', '.join(survived) or 'none'}; "
           f"broken: {', '.join(broken) or 'none'}; baseline exit {base['exit']}; "
           f"{elapsed:.0f} s for {len(results) + 1} runs ({args.jobs} at a time)")
     if base["exit"] != 0 or broken:

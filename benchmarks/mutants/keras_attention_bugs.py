@@ -1,6 +1,6 @@
-"""Bugs injected into Keras 3's MultiHeadAttention (keras.src.layers, shared by every backend): keras_attention_family."""
+"""keras_family's attention bugs in Keras 3's MultiHeadAttention (keras.src.layers, shared by every backend)."""
 from keras.src.layers.attention.multi_head_attention import MultiHeadAttention
 
-from benchmarks.mutants import keras_attention_family
+from benchmarks.mutants import keras_family
 
-keras_attention_family.register(MultiHeadAttention)
+keras_family.attention(MultiHeadAttention)

@@ -1,127 +1,80 @@
-"""Bugs injected into Keras 3's random image augmentation layers (keras.src.layers.preprocessing.image_preprocessing),
-shared by every backend: each wraps the layer's own call, get_random_transformation or transform_images.
-"""
-from keras.src.layers.preprocessing.image_preprocessing.random_brightness import RandomBrightness
-from keras.src.layers.preprocessing.image_preprocessing.random_contrast import RandomContrast
-from keras.src.layers.preprocessing.image_preprocessing.random_crop import RandomCrop
-from keras.src.layers.preprocessing.image_preprocessing.random_flip import RandomFlip
-from keras.src.layers.preprocessing.image_preprocessing.random_rotation import RandomRotation
-from keras.src.layers.preprocessing.image_preprocessing.random_translation import RandomTranslation
-from keras.src.layers.preprocessing.image_preprocessing.random_zoom import RandomZoom
+"""Bugs of Keras 3's random image augmentation layers (keras.src.layers.preprocessing.image_preprocessing, shared by
+every backend): each replaces the layer's own call, get_random_transformation or transform_images."""
+from benchmarks.mutants.keras_family import fields
+from benchmarks.mutants.kit import hit, mutant
 
-from benchmarks.mutants import hit, mutant
-from benchmarks.mutants.keras_family import attribute, wrap
+PACKAGE = "keras.src.layers.preprocessing.image_preprocessing"
+FLIP, TRANSLATION = f"{PACKAGE}.random_flip.RandomFlip", f"{PACKAGE}.random_translation.RandomTranslation"
+ROTATION, ZOOM = f"{PACKAGE}.random_rotation.RandomRotation", f"{PACKAGE}.random_zoom.RandomZoom"
+BRIGHTNESS, CONTRAST = f"{PACKAGE}.random_brightness.RandomBrightness", f"{PACKAGE}.random_contrast.RandomContrast"
+CROP = f"{PACKAGE}.random_crop.RandomCrop"
 
 
-@mutant("aug_flip_in_inference", "RandomFlip flips in inference too (training=False treated as True)")
-def _():
-    def make(call):
-        def wrapper(self, data, training=True):
-            if not training:
-                hit()
-            return call(self, data, training=True)
-        return wrapper
-    wrap(RandomFlip, "call", make)
+def _uniform(self, shape, **bounds):
+    return self.backend.random.uniform(shape, **bounds, seed=self._get_seed_generator(self.backend._backend))
 
 
-@mutant("aug_flip_probability", "RandomFlip flips each image with probability 0.4 instead of 1/2")
-def _():
-    def make(draw):
-        def wrapper(self, data, training=True, seed=None):
-            t = draw(self, data, training, seed)
-            if t is not None:
-                hit()
-                keep = self.backend.random.uniform(self.backend.shape(t["flips"]), seed=self._get_seed_generator(self.backend._backend))
-                t = {**t, "flips": self.backend.numpy.logical_and(t["flips"], self.backend.numpy.less(keep, 0.8))}
-            return t
-        return wrapper
-    wrap(RandomFlip, "get_random_transformation", make)
+@mutant("aug_flip_in_inference", f"{FLIP}.call")
+def _(call, self, data, training=True):
+    hit(not training)
+    return call(self, data, training=True)
 
 
-@mutant("aug_translation_one_draw", "RandomTranslation shifts every image of a batch by the first image's shift")
-def _():
-    def make(draw):
-        def wrapper(self, data, training=True, seed=None):
-            t = draw(self, data, training, seed)
-            if t is not None:
-                hit()
-                first = t["translations"][:1]
-                t = {**t, "translations": self.backend.numpy.repeat(first, self.backend.shape(t["translations"])[0], axis=0)}
-            return t
-        return wrapper
-    wrap(RandomTranslation, "get_random_transformation", make)
+@mutant("aug_flip_probability", f"{FLIP}.get_random_transformation")
+def _(draw, self, data, training=True, seed=None):
+    t = draw(self, data, training, seed)
+    if not hit(t is not None):
+        return t
+    keep = _uniform(self, self.backend.shape(t["flips"]))
+    return {**t, "flips": self.backend.numpy.logical_and(t["flips"], self.backend.numpy.less(keep, 0.8))}
 
 
-@mutant("aug_rotation_range_halved", "RandomRotation draws its angle from half the factor's range")
-def _():
-    def make(draw):
-        def wrapper(self, data, training=True, seed=None):
-            if training:
-                hit()
-            with attribute(self, "factor", tuple(f / 2 for f in self.factor)):
-                return draw(self, data, training, seed)
-        return wrapper
-    wrap(RandomRotation, "get_random_transformation", make)
+@mutant("aug_translation_one_draw", f"{TRANSLATION}.get_random_transformation")
+def _(draw, self, data, training=True, seed=None):
+    t = draw(self, data, training, seed)
+    if not hit(t is not None):
+        return t
+    return {**t, "translations": self.backend.numpy.repeat(t["translations"][:1], self.backend.shape(t["translations"])[0], axis=0)}
 
 
-@mutant("aug_zoom_aspect_lost", "RandomZoom with width_factor=None draws the width's zoom apart from the height's")
-def _():
-    def make(draw):
-        def wrapper(self, data, training=True, seed=None):
-            t = draw(self, data, training, seed)
-            if training and self.width_factor is None:
-                hit()
-                u = self.backend.random.uniform(self.backend.shape(t["width_zoom"]), minval=1.0 + self.height_lower,
-                                                maxval=1.0 + self.height_upper, seed=self._get_seed_generator(self.backend._backend))
-                t = {**t, "width_zoom": u}
-            return t
-        return wrapper
-    wrap(RandomZoom, "get_random_transformation", make)
+@mutant("aug_rotation_range_halved", f"{ROTATION}.get_random_transformation")
+def _(draw, self, data, training=True, seed=None):
+    hit(training)
+    with fields(self, factor=tuple(f / 2 for f in self.factor)):
+        return draw(self, data, training, seed)
 
 
-@mutant("aug_brightness_unclipped", "RandomBrightness adds its delta without clipping to value_range")
-def _():
-    def make(transform):
-        def wrapper(self, images, transformation, training=True):
-            if not training:
-                return transform(self, images, transformation, training)
-            hit()
-            return images + self.backend.cast(transformation["rgb_delta"], images.dtype)
-        return wrapper
-    wrap(RandomBrightness, "transform_images", make)
+@mutant("aug_zoom_aspect_lost", f"{ZOOM}.get_random_transformation")
+def _(draw, self, data, training=True, seed=None):
+    t = draw(self, data, training, seed)
+    if not hit(training and self.width_factor is None):
+        return t
+    return {**t, "width_zoom": _uniform(self, self.backend.shape(t["width_zoom"]), minval=1.0 + self.height_lower,
+                                        maxval=1.0 + self.height_upper)}
 
 
-@mutant("aug_contrast_image_mean", "RandomContrast centres on the mean over height, width and channels instead of per channel")
-def _():
-    def make(adjust):
-        def wrapper(self, inputs, contrast_factor):
-            hit()
-            mean = self.backend.numpy.mean(inputs, axis=(-3, -2, -1), keepdims=True)
-            return (inputs - mean) * contrast_factor + mean
-        return wrapper
-    wrap(RandomContrast, "_adjust_contrast", make)
+@mutant("aug_brightness_unclipped", f"{BRIGHTNESS}.transform_images")
+def _(transform, self, images, transformation, training=True):
+    if not hit(training):
+        return transform(self, images, transformation, training)
+    return images + self.backend.cast(transformation["rgb_delta"], images.dtype)
 
 
-@mutant("aug_crop_offset_halved", "RandomCrop in training draws its window's offsets from the first half of the range")
-def _():
-    def make(draw):
-        def wrapper(self, data, training=True, seed=None):
-            h_start, w_start = draw(self, data, training, seed)
-            if training:
-                hit()
-                return h_start // 2, w_start // 2
-            return h_start, w_start
-        return wrapper
-    wrap(RandomCrop, "get_random_transformation", make)
+@mutant("aug_contrast_image_mean", f"{CONTRAST}._adjust_contrast")
+def _(adjust, self, inputs, contrast_factor):
+    hit()
+    mean = self.backend.numpy.mean(inputs, axis=(-3, -2, -1), keepdims=True)
+    return (inputs - mean) * contrast_factor + mean
 
 
-@mutant("aug_seed_ignored", "RandomFlip ignores its seed argument (its SeedGenerator is seeded from the global generator)")
-def _():
-    def make(init):
-        def wrapper(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):   # Keras reads the signature
-            init(self, mode=mode, seed=None, data_format=data_format, **kwargs)
-            if seed is not None:
-                hit()
-                self.seed = seed
-        return wrapper
-    wrap(RandomFlip, "__init__", make)
+@mutant("aug_crop_offset_halved", f"{CROP}.get_random_transformation")
+def _(draw, self, data, training=True, seed=None):
+    h_start, w_start = draw(self, data, training, seed)
+    return (h_start // 2, w_start // 2) if hit(training) else (h_start, w_start)
+
+
+@mutant("aug_seed_ignored", f"{FLIP}.__init__")
+def _(init, self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):   # Keras reads the signature
+    init(self, mode=mode, seed=None, data_format=data_format, **kwargs)
+    if hit(seed is not None):
+        self.seed = seed

@@ -1,10 +1,9 @@
-"""Semantic bugs injected into Keras 3's GaussianNoise (keras.src.layers.regularization.gaussian_noise), shared by
-every backend; the bugs themselves are noise_family's."""
+"""keras_family's GaussianNoise bugs in Keras 3 (keras.src.layers.regularization.gaussian_noise, every backend)."""
 from types import SimpleNamespace
 
 from keras import ops
 from keras.src.layers.regularization.gaussian_noise import GaussianNoise
 
-from benchmarks.mutants import noise_family
+from benchmarks.mutants import keras_family
 
-noise_family.register(GaussianNoise, SimpleNamespace(stop_gradient=ops.stop_gradient, clip=ops.clip))
+keras_family.noise(GaussianNoise, SimpleNamespace(stop_gradient=ops.stop_gradient, clip=ops.clip))

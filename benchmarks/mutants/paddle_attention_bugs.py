@@ -1,57 +1,32 @@
-"""Semantic bugs injected into paddle.nn.MultiHeadAttention (see benchmarks/mutants/__init__.py).
-
-Its forward drops the softmax weights with F.dropout(weights, self.dropout, training=self.training,
-mode="upscale_in_train"), F being paddle.nn.functional looked up at call time. Each mutant wraps forward and changes
-one thing for the duration of the call; the layer still runs and returns the right shapes.
-"""
-import contextlib
-import functools
-
+"""Bugs of paddle.nn.MultiHeadAttention, whose forward drops the softmax weights with F.dropout(weights, self.dropout,
+training=self.training, mode="upscale_in_train") (F looked up at call time): each wraps forward and changes one
+thing for the call."""
 import paddle.nn.functional as F
-from paddle.nn import MultiHeadAttention
 
-from benchmarks.mutants import hit, mutant
+from benchmarks.mutants.kit import attributes, hit, mutant
 
-
-@contextlib.contextmanager
-def _set(obj, name, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
+FORWARD = "paddle.nn.MultiHeadAttention.forward"
 
 
-def _wrap_forward(context):
-    """MultiHeadAttention.forward run inside context(layer) (a context manager, or None for no change)."""
-    original = MultiHeadAttention.forward
+def _downscaled(x, p=0.5, axis=None, training=True, mode="upscale_in_train", name=None, _dropout=F.dropout):
+    return _dropout(x, p, axis=axis, training=training, mode="downscale_in_infer", name=name)
 
-    @functools.wraps(original)
-    def forward(self, *args, **kwargs):
+
+def changing(context):
+    """A forward run inside context(layer), a context manager, or unchanged where that is None."""
+    def forward(original, self, *args, **kwargs):
         change = context(self)
-        if change is None:
+        with change if hit(change is not None) else attributes(self):
             return original(self, *args, **kwargs)
-        hit()
-        with change:
-            return original(self, *args, **kwargs)
-    MultiHeadAttention.forward = forward
+    return forward
 
 
-@mutant("attn_dropout_in_eval", "the attention weights are dropped in eval() too (self.training ignored)")
-def _():
-    _wrap_forward(lambda layer: _set(layer, "training", True) if not layer.training and layer.dropout else None)
+def _dropping(layer):
+    return layer.training and layer.dropout
 
 
-@mutant("attn_rate_complement", "the attention weights are dropped with probability 1 - dropout")
-def _():
-    _wrap_forward(lambda layer: _set(layer, "dropout", 1.0 - layer.dropout) if layer.training and layer.dropout else None)
-
-
-@mutant("attn_not_rescaled", "the weights are dropped with mode='downscale_in_infer': kept ones not scaled by 1/(1-p) in training")
-def _():
-    dropout = F.dropout
-
-    def downscaled(x, p=0.5, axis=None, training=True, mode="upscale_in_train", name=None):
-        return dropout(x, p, axis=axis, training=training, mode="downscale_in_infer", name=name)
-    _wrap_forward(lambda layer: _set(F, "dropout", downscaled) if layer.training and layer.dropout else None)
+mutant("attn_dropout_in_eval", FORWARD)(
+    changing(lambda layer: attributes(layer, training=True) if not layer.training and layer.dropout else None))
+mutant("attn_rate_complement", FORWARD)(
+    changing(lambda layer: attributes(layer, dropout=1.0 - layer.dropout) if _dropping(layer) else None))
+mutant("attn_not_rescaled", FORWARD)(changing(lambda layer: attributes(F, dropout=_downscaled) if _dropping(layer) else None))

@@ -2,14 +2,13 @@
 
     LAYERCONF_MUTANT=<name> python -m layerconf.suite --framework F -p benchmarks.mutants.plugin
 
-The mutant comes from the mutant module of the framework given by --framework (one framework per
-run). At the end of the session the number of calls the mutant changed is written to
-LAYERCONF_MUTANT_REPORT (JSON).
+The mutant comes from the mutant modules of the flavour given by --framework (one per run). At the end of the
+session the number of calls the mutant changed is written to LAYERCONF_MUTANT_REPORT (JSON).
 """
 import json
 import os
 
-from benchmarks.mutants import hits, mutants_of
+from benchmarks.mutants import bugs, hits, mutants_of
 from layerconf import cache
 
 NAME = os.environ.get("LAYERCONF_MUTANT", "")
@@ -25,13 +24,11 @@ def pytest_configure(config):
     if NAME not in mutants:
         raise RuntimeError(f"LAYERCONF_MUTANT={NAME!r}: unknown mutant of {frameworks[0]}; one of {sorted(mutants)}")
     cache.bypass_artefacts()   # a stored artefact was made by the framework's code without the mutant
-    mutants[NAME][1]()
+    mutants[NAME]()
 
 
 def pytest_report_header(config):
-    if not NAME:
-        return ["layerconf mutant: (none)"]
-    return [f"layerconf mutant: {NAME}: {mutants_of(config.getoption('framework')[0])[NAME][0]}"]
+    return [f"layerconf mutant: {NAME}: {bugs()[NAME]['description']}" if NAME else "layerconf mutant: (none)"]
 
 
 def pytest_unconfigure(config):

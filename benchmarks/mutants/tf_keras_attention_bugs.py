@@ -1,6 +1,6 @@
-"""Bugs injected into tf_keras's MultiHeadAttention: keras_attention_family."""
+"""keras_family's attention bugs in tf_keras's MultiHeadAttention."""
 from tf_keras.src.layers.attention.multi_head_attention import MultiHeadAttention
 
-from benchmarks.mutants import keras_attention_family
+from benchmarks.mutants import keras_family
 
-keras_attention_family.register(MultiHeadAttention)
+keras_family.attention(MultiHeadAttention)

@@ -1,4 +1,5 @@
-"""PyTorch replicas: worker processes started with torch.multiprocessing (start method fork), each joining one
+"""PyTorch replicas: worker processes started with torch.multiprocessing (start method fork on the CPU, spawn on
+cuda: CUDA cannot be initialised again in a forked child, as torch's multiprocessing notes say), each joining one
 process group with torch.distributed.init_process_group("gloo"), as DistributedDataParallel's users start them on a
 CPU machine; the pool of a world size is kept and reused across checks, and ended at exit.
 
@@ -7,8 +8,8 @@ answer in time (a collective that hangs) or dies ends the whole pool (SIGKILL, t
 TimeoutError: the next call starts a fresh pool. Workers poll for their parent and exit when it is gone, and
 gloo's own timeout (``GLOO_TIMEOUT_S``) ends a collective a peer never joins.
 
-Fork keeps what the parent patched (a mutant of the mutation benchmark) in the workers; the workers count the
-mutant's hits and the parent adds them to its own count.
+Fork keeps what the parent patched (a mutant of the mutation benchmark, which runs on the CPU) in the workers; the
+workers count the mutant's hits and the parent adds them to its own count. Spawned workers import afresh.
 """
 import atexit
 import contextlib
@@ -133,7 +134,7 @@ class Pool:
     """``world`` worker processes in one gloo process group."""
 
     def __init__(self, world: int, device: str):
-        ctx = torch.multiprocessing.get_context("fork")
+        ctx = torch.multiprocessing.get_context("spawn" if device == "cuda" else "fork")
         port, self.world, self.device = _free_port(), world, device
         self.conns, self.procs = [], []
         for rank in range(world):

@@ -1,37 +1,32 @@
-"""Semantic bugs injected into PyTorch's data-parallel code (DistributedDataParallel, SyncBatchNorm) and its dropout
-as replicas run it (see benchmarks/mutants/__init__.py for the machinery).
-
-The replicas run in worker processes forked from the suite's process (adapters/torch_replicas.py), so a patch
-installed here is inherited by every worker, and the workers report its hits back to the parent.
-"""
+"""Bugs of PyTorch's data-parallel code (DistributedDataParallel, SyncBatchNorm) and of its dropout as replicas run it
+(specs/behaviours/replicas.yaml). The replicas run in worker processes forked from the suite's process
+(adapters/torch_replicas.py), so a patch installed here is inherited by every worker, and the workers report its hits
+back to the parent."""
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
-from benchmarks.mutants import hit, mutant
-from benchmarks.mutants.torch_bugs import _patch
+from benchmarks.mutants.kit import hit, mutant
+from benchmarks.mutants.torch_bugs import DROPOUT, functional
+
+DDP = "torch.nn.parallel.DistributedDataParallel"
 
 
-@mutant("ddp_buffers_never_broadcast",
-        "DistributedDataParallel never broadcasts rank 0's buffers before a forward, whatever broadcast_buffers says")
+def _in_a_group():
+    return dist.is_available() and dist.is_initialized()
+
+
+@mutant("ddp_buffers_never_broadcast", f"{DDP}._sync_buffers")
+def _(sync, self):
+    return None if hit(self.forward_sync_buffers) else sync(self)
+
+
+@mutant("ddp_buffers_broadcast_when_off")
 def _():
-    sync = DistributedDataParallel._sync_buffers
+    from torch.nn.parallel import DistributedDataParallel
 
-    def _sync_buffers(self):
-        if self.forward_sync_buffers:
-            hit()
-            return None
-        return sync(self)
-    DistributedDataParallel._sync_buffers = _sync_buffers
-
-
-@mutant("ddp_buffers_broadcast_when_off",
-        "DistributedDataParallel broadcasts rank 0's buffers before a forward with broadcast_buffers=False too")
-def _():
     def _check_sync_bufs_pre_fwd(self):
         if self.require_forward_param_sync and len(self.modules_buffers) > 0:
-            if not self.forward_sync_buffers:
-                hit()
+            hit(not self.forward_sync_buffers)
             return True
         return False
     DistributedDataParallel._check_sync_bufs_pre_fwd = _check_sync_bufs_pre_fwd
@@ -39,61 +34,36 @@ def _():
         lambda self: self.require_forward_param_sync and len(self.modules_buffers) > 0)
 
 
-@mutant("ddp_gradients_summed", "DistributedDataParallel all-reduces the gradients without dividing by the world size (sums them)")
-def _():
-    init = DistributedDataParallel.__init__
-
-    def summed(state, bucket):
-        hit()
-        future = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
-        return future.then(lambda f: f.value()[0])
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self.register_comm_hook(None, summed)
-    DistributedDataParallel.__init__ = __init__
+def _summed(state, bucket):
+    hit()
+    return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda f: f.value()[0])
 
 
-@mutant("sync_bn_cpu_per_replica", "SyncBatchNorm accepts CPU tensors and normalises each replica with its own statistics "
-        "(the device check and the reduction both gone)")
-def _():
-    forward = torch.nn.SyncBatchNorm.forward
+@mutant("ddp_gradients_summed", f"{DDP}.__init__")
+def _(init, self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    self.register_comm_hook(None, _summed)
 
-    def wrapper(self, input):
-        if self.training and dist.is_initialized() and input.device.type == "cpu":
-            hit()
-            return torch.nn.functional.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                                                  True, self.momentum or 0.0, self.eps)
+
+@mutant("sync_bn_cpu_per_replica", "torch.nn.SyncBatchNorm.forward")
+def _(forward, self, input):
+    if not hit(self.training and dist.is_initialized() and input.device.type == "cpu"):
         return forward(self, input)
-    torch.nn.SyncBatchNorm.forward = wrapper
+    return torch.nn.functional.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias, True,
+                                          self.momentum or 0.0, self.eps)
 
 
-def _in_a_group():
-    return dist.is_available() and dist.is_initialized()
+@functional("dropout_shared_seed", DROPOUT)
+def _(dropout, **a):
+    if not hit(a["training"] and _in_a_group()):
+        return dropout(**a)
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        return dropout(**a)
 
 
-@mutant("dropout_shared_seed", "every replica process draws its dropout mask from one shared seed: the replicas' masks are identical")
-def _():
-    def make(dropout):
-        def body(**k):
-            if not (k["training"] and _in_a_group()):
-                return dropout(**k)
-            hit()
-            with torch.random.fork_rng():
-                torch.manual_seed(1234)
-                return dropout(**k)
-        return body
-    _patch("dropout", make)
-
-
-@mutant("dropout_rank_zero_only",
-        "only rank 0 applies dropout; the other replicas pass their input through (the rate over the union falls)")
-def _():
-    def make(dropout):
-        def body(**k):
-            if k["training"] and _in_a_group() and dist.get_rank() > 0 and k["p"] > 0:
-                hit()
-                k["p"] = 0.0
-            return dropout(**k)
-        return body
-    _patch("dropout", make)
+@functional("dropout_rank_zero_only", DROPOUT)
+def _(dropout, **a):
+    if hit(a["training"] and _in_a_group() and dist.get_rank() > 0 and a["p"] > 0):
+        a["p"] = 0.0
+    return dropout(**a)

@@ -76,6 +76,20 @@ def test_torch_native_spelling():
     assert not torch.has("dropout.variants.gaussian") and torch.get("no.such.path", 3) == 3
 
 
+def test_layer_class_is_the_class_the_profile_names():
+    """Profile.layer_class: a section's class, its classes/variants entry for the kind, its layouts entry."""
+    torch, keras = specs.profile("torch"), specs.profile("keras-tensorflow")
+    assert torch.layer_class("stochastic_depth") == "torchvision.ops.StochasticDepth"
+    assert torch.layer_class("batchnorm", layout="NCHW") == "BatchNorm2d"
+    assert torch.layer_class("dropout", "element", "NCHW") == "Dropout"
+    assert torch.layer_class("dropout", "channel", "NCDHW") == "Dropout3d"
+    assert torch.layer_class("recurrent", "gru") == "GRU"
+    assert torch.layer_class("batchnorm_variants", "sync", "NCHW") == "SyncBatchNorm"
+    assert torch.layer_class("batchnorm_variants", "lazy", "NCL") == "LazyBatchNorm1d"
+    assert keras.layer_class("augmentation", "flip") == "RandomFlip"
+    assert torch.layer_class("augmentation", "flip") is None and torch.layer_class("dropout", "channel", "NC") is None
+
+
 def _profile_copy(tmp_path, edit=None, text=None):
     data = yaml.safe_load((SPECS / "flavours" / "torch.yaml").read_text())
     if edit:

@@ -301,6 +301,27 @@ class TrainingFlagAdapter(ABC):
         """The FlagModel with ``channels`` features; ``native`` are BatchNormalization arguments."""
 
 
+def container(kind: str, classes: dict, bn, drop):
+    """The base's container of ``kind`` holding ``bn`` then ``drop``, built with the framework's class for it
+    (``classes``: sequential, list, dict): Sequential(bn, drop), List([bn, drop]), Dict({"bn": bn, "drop": drop})."""
+    if kind not in classes:
+        raise ValueError(f"no container kind {kind!r}; kinds: {sorted(classes)}")
+    cls = classes[kind]
+    return cls(bn, drop) if kind == "sequential" else cls([bn, drop]) if kind == "list" else cls({"bn": bn, "drop": drop})
+
+
+def through(kind: str, blocks, x):
+    """x through the base's container the way users call each kind: a Sequential called itself, a list layer by
+    layer, a dict by its keys."""
+    if kind == "sequential":
+        return blocks(x)
+    if kind == "list":
+        for layer in blocks:
+            x = layer(x)
+        return x
+    return blocks["drop"](blocks["bn"](x))
+
+
 class NestedModel(Layer):
     """Layers inside a model (profile ``models``, reference/nested.py): x (N, C) -> base: BatchNorm over C -> Dropout,
     both two levels deep in the framework's container (``LayerConfig.kind``: sequential, list or dict; native

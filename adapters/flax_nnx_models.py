@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax import nnx, serialization
 
-from layerconf.adapters.base import NestedModel
+from layerconf.adapters.base import NestedModel, container, through
 
 NAMES = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}
 ENTRIES = {"sequential": ("layers", 0), "list": (0,), "dict": ("bn",)}
@@ -27,23 +27,10 @@ class Base(nnx.Module):
         self.kind = kind
         bn = nnx.BatchNorm(channels, **native["batchnorm"], rngs=nnx.Rngs(0))
         drop = nnx.Dropout(**native["dropout"], rngs=nnx.Rngs(dropout=seed))
-        if kind == "sequential":
-            self.blocks = nnx.Sequential(bn, drop)
-        elif kind == "list":
-            self.blocks = nnx.List([bn, drop])
-        elif kind == "dict":
-            self.blocks = nnx.Dict({"bn": bn, "drop": drop})
-        else:
-            raise ValueError(f"no container kind {kind!r}")
+        self.blocks = container(kind, {"sequential": nnx.Sequential, "list": nnx.List, "dict": nnx.Dict}, bn, drop)
 
     def __call__(self, x):
-        if self.kind == "sequential":
-            return self.blocks(x)
-        if self.kind == "list":
-            for layer in self.blocks:
-                x = layer(x)
-            return x
-        return self.blocks["drop"](self.blocks["bn"](x))
+        return through(self.kind, self.blocks, x)
 
 
 class Model(nnx.Module):

@@ -15,7 +15,7 @@ import mlx.optimizers as optim
 import numpy as np
 from mlx.utils import tree_flatten
 
-from layerconf.adapters.base import NestedModel
+from layerconf.adapters.base import NestedModel, container, through
 
 ENTRIES = {"sequential": "layers.0", "list": "0", "dict": "bn"}
 NAMES = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -26,23 +26,10 @@ class Base(nn.Module):
         super().__init__()
         self.kind = kind
         bn, drop = nn.BatchNorm(channels, **native["batchnorm"]), nn.Dropout(**native["dropout"])
-        if kind == "sequential":
-            self.blocks = nn.Sequential(bn, drop)
-        elif kind == "list":
-            self.blocks = [bn, drop]
-        elif kind == "dict":
-            self.blocks = {"bn": bn, "drop": drop}
-        else:
-            raise ValueError(f"no container kind {kind!r}")
+        self.blocks = container(kind, {"sequential": nn.Sequential, "list": list, "dict": dict}, bn, drop)
 
     def __call__(self, x):
-        if self.kind == "sequential":
-            return self.blocks(x)
-        if self.kind == "list":
-            for layer in self.blocks:
-                x = layer(x)
-            return x
-        return self.blocks["drop"](self.blocks["bn"](x))
+        return through(self.kind, self.blocks, x)
 
 
 class Model(nn.Module):

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from layerconf.adapters.base import NestedModel
+from layerconf.adapters.base import NestedModel, container, through
 
 ENTRIES = {"sequential": "0", "list": "0", "dict": "bn"}
 NAMES = {"running_mean": "_mean", "running_var": "_variance", "gamma": "weight", "beta": "bias"}
@@ -23,23 +23,10 @@ class Base(nn.Layer):
         super().__init__()
         self.kind = kind
         bn, drop = nn.BatchNorm1D(channels, **native["batchnorm"]), nn.Dropout(**native["dropout"])
-        if kind == "sequential":
-            self.blocks = nn.Sequential(bn, drop)
-        elif kind == "list":
-            self.blocks = nn.LayerList([bn, drop])
-        elif kind == "dict":
-            self.blocks = nn.LayerDict({"bn": bn, "drop": drop})
-        else:
-            raise ValueError(f"no container kind {kind!r}")
+        self.blocks = container(kind, {"sequential": nn.Sequential, "list": nn.LayerList, "dict": nn.LayerDict}, bn, drop)
 
     def forward(self, x):
-        if self.kind == "sequential":
-            return self.blocks(x)
-        if self.kind == "list":
-            for layer in self.blocks:
-                x = layer(x)
-            return x
-        return self.blocks["drop"](self.blocks["bn"](x))
+        return through(self.kind, self.blocks, x)
 
 
 class Model(nn.Layer):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from layerconf.adapters.base import NestedModel
+from layerconf.adapters.base import NestedModel, container, through
 
 ENTRIES = {"sequential": ("0", "1"), "list": ("0", "1"), "dict": ("bn", "drop")}
 NAMES = {"running_mean": "running_mean", "running_var": "running_var", "gamma": "weight", "beta": "bias"}
@@ -25,23 +25,10 @@ class Base(nn.Module):
         super().__init__()
         self.kind = kind
         bn, drop = nn.BatchNorm1d(channels, **native["batchnorm"]), nn.Dropout(**native["dropout"])
-        if kind == "sequential":
-            self.blocks = nn.Sequential(bn, drop)
-        elif kind == "list":
-            self.blocks = nn.ModuleList([bn, drop])
-        elif kind == "dict":
-            self.blocks = nn.ModuleDict({"bn": bn, "drop": drop})
-        else:
-            raise ValueError(f"no container kind {kind!r}")
+        self.blocks = container(kind, {"sequential": nn.Sequential, "list": nn.ModuleList, "dict": nn.ModuleDict}, bn, drop)
 
     def forward(self, x):
-        if self.kind == "sequential":
-            return self.blocks(x)
-        if self.kind == "list":
-            for layer in self.blocks:
-                x = layer(x)
-            return x
-        return self.blocks["drop"](self.blocks["bn"](x))
+        return through(self.kind, self.blocks, x)
 
 
 class Model(nn.Module):

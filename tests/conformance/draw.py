@@ -34,6 +34,15 @@ def running(rng, channels, dtype="float64"):
     return quantize(rng.uniform(-1, 1, channels), p), quantize(rng.uniform(0.5, 3, channels), p)
 
 
+def head_model(rng, channels, dtype="float32"):
+    """The state of a BatchNorm over ``channels`` features under a Dense(1) head: running_mean, running_var, gamma,
+    beta as ``affine`` and ``running`` draw them, and kernel (channels, 1), bias (1,) in [-1, 1]."""
+    gamma, beta = affine(rng, channels, dtype)
+    mean, var = running(rng, channels, dtype)
+    return {"running_mean": mean, "running_var": var, "gamma": gamma, "beta": beta,
+            "kernel": quantize(rng.uniform(-1, 1, (channels, 1)), dtype), "bias": quantize(rng.uniform(-1, 1, 1), dtype)}
+
+
 def nonzero(rng, shape, dtype="float64", low=0.5, high=2.0):
     """Values with |x| in [low, high] and random sign: no element is 0, so a 0 in y is a drop."""
     return quantize(rng.choice([-1, 1], shape) * rng.uniform(low, high, shape), dtype)

@@ -29,10 +29,7 @@ def setup(adapter, profile, rng, kind="sequential"):
     """The case's nested model holding non-trivial state; returns (model, state)."""
     native = {"batchnorm": profile.native("batchnorm", eps=EPS, decay=DECAY), "dropout": profile.native("dropout", rate=RATE)}
     model = make_layer(adapter, profile, "models", "float32", kind=kind, channels=C, native=native)
-    gamma, beta = draw.affine(rng, C, "float32")
-    mean, var = draw.running(rng, C, "float32")
-    state = {"running_mean": mean, "running_var": var, "gamma": gamma, "beta": beta,
-             "kernel": quantize(rng.uniform(-1, 1, (C, 1)), "float32"), "bias": quantize(rng.uniform(-1, 1, 1), "float32")}
+    state = draw.head_model(rng, C)
     model.set_state(**state)
     return model, state
 

@@ -23,10 +23,7 @@ BN_KEYS = ("running_mean", "running_var", "gamma", "beta")
 def setup(adapter, profile, rng, base_training):
     """A model with non-trivial state, a batch x and targets t."""
     model = adapter.flag_model(C, base_training, LR, **profile.native("batchnorm", eps=EPS, decay=DECAY))
-    gamma, beta = draw.affine(rng, C, "float32")
-    mean, var = draw.running(rng, C, "float32")
-    state = {"running_mean": mean, "running_var": var, "gamma": gamma, "beta": beta,
-             "kernel": quantize(rng.uniform(-1, 1, (C, 1)), "float32"), "bias": quantize(rng.uniform(-1, 1, 1), "float32")}
+    state = draw.head_model(rng, C)
     model.set_state(**state)
     return model, state
 

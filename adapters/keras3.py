@@ -53,5 +53,8 @@ def make_adapter(flavour, device: str = "cpu") -> KerasAdapter:
         _jax.use_compilation_cache()
     if execution == "tf.function(jit_compile=True)":
         _use_xla_cache()
+    if flavour.option("logical_cpus"):   # before _default_device starts TensorFlow's runtime
+        from layerconf.adapters.keras_replicas import split_cpu
+        split_cpu(flavour.option("logical_cpus"))
     runtime = KerasRuntime(keras, backend, _tensor, _numpy, _default_device(backend), execution)
     return KerasAdapter(flavour, device, runtime)

@@ -255,7 +255,7 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
     def builders(self):
         return {"batchnorm": self.batchnorm, "batchnorm_keras": self.batchnorm_keras, "dropout": self.dropout,
                 "attention": self.attention, "recurrent": self.recurrent, "augmentation": self.augmentation,
-                "models": self.models}
+                "models": self.models, "replicas": self.replicas}
 
     def one_input(self, cls, config):
         return KerasLayer(self.runtime, cls, config.dtype, config.native)
@@ -292,6 +292,22 @@ class KerasAdapter(Adapter, TrainingFlagAdapter):
         """The nested model of adapters.keras_models (config.kind: the container; native: each layer's arguments)."""
         from layerconf.adapters.keras_models import make
         return make(self.runtime, config.kind, config.channels, config.native)
+
+    def replicas(self, config):
+        """Replicas as Keras users run them on the backend: MirroredStrategy on TensorFlow (adapters.keras_replicas;
+        'sync' and 'local' a BatchNormalization with synchronized=True and False), DataParallel on JAX
+        (adapters.keras_distribution; the layer sees the global batch); 'dropout' the profile's dropout class."""
+        native = dict(config.native)
+        if config.kind in ("sync", "local"):
+            native.update(self._layout_arguments("batchnorm", config.layout))
+        if self.runtime.backend == "jax":
+            from layerconf.adapters.keras_distribution import KerasDataParallel as replicated
+        else:
+            from layerconf.adapters.keras_replicas import KerasReplicas as replicated
+            if config.kind in ("sync", "local"):
+                native["synchronized"] = config.kind == "sync"
+        return replicated(self.runtime, self._class("replicas", config), native, config.sizes["replicas"], self.device,
+                          config.dtype, config.layout, config.channels)
 
     def flag_model(self, channels, base_training, lr, **native):
         return KerasFlagModel(self.runtime, channels, base_training, lr, native)

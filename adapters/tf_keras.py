@@ -24,4 +24,7 @@ def _default_device() -> str:
 
 
 def make_adapter(flavour, device: str = "cpu") -> KerasAdapter:
+    if flavour.option("logical_cpus"):   # before _default_device starts TensorFlow's runtime
+        from layerconf.adapters.keras_replicas import split_cpu
+        split_cpu(flavour.option("logical_cpus"))
     return KerasAdapter(flavour, device, KerasRuntime(tf_keras, "tensorflow", _tensor, _numpy, _default_device()))

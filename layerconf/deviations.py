@@ -167,6 +167,8 @@ def _fits(sig: dict, f) -> bool:
         return False
     if kind in ("error", "message"):
         return sig.get("type", f.error_type) == f.error_type and re.search(sig["message"], f.message or "") is not None
+    if kind == "property":
+        return f.quantity in sig["quantities"]
     if kind == "value":
         if f.quantity not in sig.get("quantities", [f.quantity]):
             return False
@@ -200,5 +202,6 @@ def _describe(sig: dict) -> str:
                      + (f", max |error| <= {sig['max_error']:g}" if "max_error" in sig else "")
                      + (f", within the {sig['within_tolerance']} tolerance" if "within_tolerance" in sig else "")
                      + (", or NaN where a number is due" if "non_finite" in sig else ""),
+            "property": f"the property {', '.join(repr(q) for q in sig.get('quantities', []))} does not hold",
             "convention": f"behaves as the reference under {sig.get('profile')}"}[kind]
     return text + (f"; observed {sig['observed']}" if "observed" in sig else "")

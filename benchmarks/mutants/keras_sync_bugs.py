@@ -1,8 +1,11 @@
-"""A bug of Keras 3's synchronized batch statistics, which only the TensorFlow backend has:
+"""Bugs of Keras 3's synchronized batch statistics, which only the TensorFlow backend has:
 keras.src.backend.tensorflow.nn._compute_moments_sync, the path ops.moments(synchronized=True) takes."""
 import math
 
-from benchmarks.mutants.kit import hit, mutant
+from benchmarks.mutants.kit import edited, hit, mutant
+
+edited("sync_count_local", "keras.src.backend.tensorflow.nn._compute_moments_sync",
+       ("count_sum = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_count)", "count_sum = _hit(local_count)"))
 
 
 @mutant("sync_unbiased_variance", "keras.src.backend.tensorflow.nn._compute_moments_sync")

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tf_keras.src.layers.normalization import batch_normalization as module
 
 from benchmarks.mutants.keras_family import fields
-from benchmarks.mutants.kit import hit, mutant
+from benchmarks.mutants.kit import edited, hit, mutant
 
 BN = module.BatchNormalizationBase
 
@@ -54,3 +54,7 @@ def _(moments, self, x, reduction_axes, keep_dims, mask=None):
     hit()
     n = math.prod(int(x.shape[a]) for a in reduction_axes)
     return mean, variance * (n / max(n - 1, 1))
+
+
+edited("sync_count_local", (BN, "_sync_calculate_mean_and_var"),
+       ("tf.distribute.ReduceOp.SUM, local_count", "tf.distribute.ReduceOp.MEAN, _hit(local_count)"))

@@ -232,10 +232,21 @@ def test_sync_device_refused(case, adapter, profile, check, rng):
                    f"{str(err)!r} does not match {refused['message']!r}")
 
 
+def broadcast(profile, value: bool) -> dict:
+    """The wrapper's arguments for buffer broadcasting ``value``, or a skip where the framework has one behaviour
+    only (profile replicas.local.broadcast)."""
+    offered = profile.get("replicas.local.broadcast")
+    if offered is None:
+        return profile.native("replicas.local", broadcast=value)
+    if value not in offered:
+        why = profile.data.get("not_expressible", {}).get(f"replicas.local.broadcast.{str(value).lower()}", "")
+        pytest.skip(f"{profile.name}'s replicas have broadcast {offered} only" + (f": {why}" if why else ""))
+    return {}
+
+
 @behaviour("replicas.bn.local.broadcast_buffers")
 def test_local_broadcast_buffers(case, adapter, profile, check, rng):
-    native = profile.native("replicas.local", broadcast=case["broadcast"])
-    layer = build(adapter, profile, case, "local", **native)
+    layer = build(adapter, profile, case, "local", **broadcast(profile, case["broadcast"]))
     model = with_state(layer, rng, case, conventions(profile), synchronized=False, broadcast=case["broadcast"])
     for step in range(case["steps"]):
         xs = parts(rng, case, SPLITS["unequal"][: case["replicas"]])
@@ -247,7 +258,7 @@ def test_local_broadcast_buffers(case, adapter, profile, check, rng):
 
 @behaviour("replicas.bn.local.gradients")
 def test_local_gradients(case, adapter, profile, check, rng):
-    layer = build(adapter, profile, case, "local", **profile.native("replicas.local", broadcast=True))
+    layer = build(adapter, profile, case, "local", **broadcast(profile, (profile.get("replicas.local.broadcast") or [True])[0]))
     model = with_state(layer, rng, case, conventions(profile), synchronized=False)
     xs = parts(rng, case, SPLITS["unequal"][: case["replicas"]])
     dys = [quantize(rng.standard_normal(np.shape(x)), case["dtype"]) for x in xs]

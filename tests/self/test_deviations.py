@@ -17,7 +17,7 @@ def declaration(signature, behaviours=("bn.error.momentum",), where=None, versio
 def test_every_declaration_validates_and_covers_a_case_of_its_flavours(flavour):
     for d in deviations.declarations(flavour):
         assert d.flavours is None or flavour in d.flavours
-        assert d.signature["kind"] in ("no_error", "error", "message", "value", "convention")
+        assert d.signature["kind"] in ("no_error", "error", "message", "value", "property", "convention")
 
 
 def test_families_share_one_file():
@@ -84,6 +84,7 @@ def failures(*pairs, soft=True):
         {"close": lambda a, e: check.close("y", np.asarray(a), np.asarray(e, float)),
          "equal": lambda a, e: check.equal("mask", np.asarray(a), np.asarray(e)),
          "accepted": lambda: check.expect_error(None, "eps=-1 was accepted"),
+         "untrue": lambda name: check.true(name, False, "two replicas drew the same mask"),
          "message": lambda err: check.message_states(err, "rate"),
          "raised": lambda err: check.expect_no_error(err)}[kind](*args)
     return check.failures
@@ -127,6 +128,15 @@ def test_value_signature_bounds_the_error(error, outcome):
     assert judge({"kind": "value", "within_tolerance": "float32"}, observed).outcome is outcome
     assert judge({"kind": "value", "max_error": 1e-6}, observed).outcome is outcome
     assert judge({"kind": "value", "quantities": ["z"], "max_error": 1.0}, observed).outcome is Outcome.FAILED
+
+
+def test_property_signature_names_the_properties_that_may_fail():
+    same = failures(("untrue", "distinct masks"))
+    assert judge({"kind": "property", "quantities": ["distinct masks"]}, same).outcome is Outcome.DEVIATION
+    verdict = judge({"kind": "property", "quantities": ["identical masks"]}, same)
+    assert verdict.outcome is Outcome.FAILED and "'identical masks' does not hold" in verdict.text
+    wrong = failures(("untrue", "distinct masks"), ("close", [1.5], [1.0]))   # a value failure is not a property's
+    assert judge({"kind": "property", "quantities": ["distinct masks"]}, wrong).outcome is Outcome.FAILED
 
 
 def test_a_nan_fits_only_a_signature_that_declares_it():

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from layerconf import specs
 from layerconf.reference import replicas as ref
 from layerconf.reference.dtypes import quantize
 
@@ -85,6 +86,17 @@ def reference(profile, case, rng, layer):
     return with_state(layer, rng, case, correction, moments=profile.get("replicas.sync.moments") or "global")
 
 
+def agrees(outputs, candidates: dict, dtype: str) -> str:
+    """The name of the candidate (replicas' reference outputs) the outputs match within the dtype's tolerance, or
+    'other'."""
+    tol = specs.tolerances()[dtype]
+    for name, want in candidates.items():
+        if all(np.shape(a) == np.shape(w) and np.allclose(np.asarray(a, np.float64), w, atol=tol["atol"], rtol=tol["rtol"])
+               for a, w in zip(outputs, want)):
+            return name
+    return "other"
+
+
 def compare(check, what, layer_out, expected):
     check.equal(f"replicas answering: {what}", len(layer_out), len(expected))
     for r, (actual, want) in enumerate(zip(layer_out, expected)):
@@ -138,8 +150,14 @@ def test_sync_masked(case, adapter, profile, check, rng):
         masks = [rng.random(ref.mask_of(x, case["layout"]).shape) < 0.7 for x in xs]
         for m in masks:
             m.reshape(len(m), -1)[:, 0] = True   # every replica keeps an entry of every example
-        compare(check, at(start, "y"), layer.forward(xs, training=True, masks=masks),
-                model.forward(xs, training=True, masks=masks))
+        others = {name: ref.reference(case["replicas"], EPS, DECAY, case["layout"], conventions(profile), **way,
+                                      **model.models[0].state()).forward(xs, training=True, masks=masks)
+                  for name, way in (("replica_means", {"moments": "replica_means"}),
+                                    ("per_replica", {"synchronized": False}))}
+        y = layer.forward(xs, training=True, masks=masks)
+        expected = model.forward(xs, training=True, masks=masks)
+        check.observe("replicas_masked_moments", agrees(y, {"global": expected, **others}, case["dtype"]))
+        compare(check, at(start, "y"), y, expected)
         compare_states(check, at(start, "after the step"), layer.states(), model.states())
 
 
@@ -284,6 +302,8 @@ def test_dropout_masks(case, adapter, profile, check, rng):
         xs = [draw.nonzero(rng, (200, 100), "float32") for _ in range(n)]
         masks = [np.asarray(y) != 0 for y in layer.forward(xs, training=True)]
         chance = ref.identical_probability(masks[0].size, rate)
+        if not unseeded:
+            check.observe("replicas_dropout_masks", "distinct" if ref.distinct_masks(masks) else "identical")
         if unseeded and profile.get("replicas.dropout.unseeded") == "identical":
             check.true(at(start, "identical masks"), all(np.array_equal(m, masks[0]) for m in masks),
                        "replicas started with no seeding drew different masks; the profile states identical ones")

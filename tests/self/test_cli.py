@@ -65,7 +65,8 @@ def test_run_keeps_finished_records_of_crashed_and_hung_flavours(fakes, tmp_path
     assert [r["outcome"] for r in keras[5:]] == ["not_run"] * (len(keras) - 5)       # the rest: not run, said so
     assert "boom: segfault in the kernel" in doc["runs"]["keras-jax"]["output_tail"]
     assert (out / "logs" / "keras-jax.log").read_text().startswith("boom")
-    assert doc["runs"]["keras-jax"]["environment"] == {"KERAS_BACKEND": "jax"}
+    assert doc["runs"]["keras-jax"]["environment"] == {"KERAS_BACKEND": "jax",
+                                                       "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
     assert "| keras-jax | 3.11.0 | cpu | CRASHED (exit -11) |" in (out / "report.md").read_text()
     err = capsys.readouterr().err
     assert "keras-jax: crashed (exit -11) in" in err and "not run" in err and "did not complete: keras-jax (crashed)" in err

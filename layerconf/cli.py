@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import layerconf
-from layerconf import diff, flavours, output, report, results, runner, version_matrix
+from layerconf import deviations, diff, flavours, output, report, results, runner, specs, version_matrix
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -50,15 +50,28 @@ def _selected(args) -> list[str]:
     return names
 
 
+def _deviation_options(args, names: list[str]) -> list[str]:
+    """The deviations options for every flavour's process, checked here first: a declaration that names an unknown
+    flavour or behaviour, or a malformed file, is a usage error before any flavour starts."""
+    try:
+        for name in names:
+            deviations.declarations(name, args.deviations, not args.no_shipped_deviations)
+    except specs.SpecError as err:
+        raise UsageError(str(err)) from err
+    options = [option for path in args.deviations for option in ("--deviations", str(Path(path).resolve()))]
+    return options + (["--no-shipped-deviations"] if args.no_shipped_deviations else [])
+
+
 def _run(args) -> int:
     names = _selected(args)
     target = output.folder(args.output, "--output")
+    options = _deviation_options(args, names)
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} ({args.jobs} at a time, time limit {args.timeout:g} s each, "
           f"seed {args.seed}, device {args.device})", file=sys.stderr)
     signal.signal(signal.SIGTERM, _terminated)   # stop the flavour processes too, as an interrupt does
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
-        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr)
+        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr, options)
         if refused := [r for r in runs if r.status == "refused" and r.command]:
             raise UsageError("\n".join(f"{r.flavour} refused the input:\n" + _refusal(r) for r in refused))
         document = runner.document(runs, args.seed)
@@ -134,6 +147,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                      help="device the flavours run on: cpu or cuda (default cpu)")
+    run.add_argument("--deviations", action="append", default=[], metavar="PATH",
+                     help="a YAML file of your own declared deviations (the schema of specs/deviations/), repeatable; "
+                          "on top of the shipped ones; every flavour's process gets it")
+    run.add_argument("--no-shipped-deviations", action="store_true",
+                     help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
     run.set_defaults(handler=_run)
 
     rep = sub.add_parser("report", help="Markdown report and HTML page from results files")

@@ -4,7 +4,8 @@ Options: --flavour NAME (repeatable; default: every installed flavour that can s
 its former name, is the same option),
 --results PATH (the results document at the end), --events PATH (one JSON line per event as it happens:
 the flavours' versions, the checks collected, each check's record), --seed N (every draw derives from
-it), --device.
+it), --device, --deviations PATH (repeatable: the user's declarations, on top of the shipped ones or, with
+--no-shipped-deviations, instead of them).
 
 A conformance test is marked ``@pytest.mark.behaviour(id)`` and asks for the ``case`` fixture; it is
 parametrized over the selected flavours and the behaviour's grid. A case the flavour cannot express is
@@ -92,7 +93,8 @@ class Session:
                 if config.getoption("device") not in flavours.devices(name):
                     raise pytest.UsageError(f"--device {config.getoption('device')}: {name} runs on "
                                             f"{' or '.join(flavours.devices(name))}")
-            self.declarations = {name: deviations.declarations(name) for name in self.selected}
+            user, shipped = config.getoption("deviations") or (), not config.getoption("no_shipped_deviations")
+            self.declarations = {name: deviations.declarations(name, user, shipped) for name in self.selected}
         except (flavours.UnknownFlavour, specs.SpecError) as err:
             raise pytest.UsageError(str(err)) from err
         self.seed = config.getoption("seed")
@@ -135,6 +137,11 @@ def pytest_addoption(parser):
     group.addoption("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
     group.addoption("--device", default="cpu", choices=["cpu", "cuda"],
                     help="device the flavours run on: cpu or cuda (default cpu); a flavour that cannot is a usage error")
+    group.addoption("--deviations", action="append", default=None, metavar="PATH",
+                    help="a YAML file of your own declared deviations (the schema of specs/deviations/), repeatable; "
+                         "on top of the shipped ones")
+    group.addoption("--no-shipped-deviations", action="store_true",
+                    help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
 
 
 @pytest.hookimpl(tryfirst=True)   # before other plugins' pytest_configure, which may read getoption("framework")

@@ -6,8 +6,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from layerconf import cli, results, runner, suite
 from tests.self.documents import VERSIONS, document, with_outcome
@@ -126,6 +128,32 @@ def test_run_framework_is_the_former_name_of_flavour(fakes, tmp_path):
     assert cli.main(["run", "--framework", "torch", "--output", str(tmp_path / "old")]) == 0
     new, old = (results.read(tmp_path / name / "results.json") for name in ("new", "old"))
     assert list(new["runs"]) == list(old["runs"]) == ["torch"] and new["records"] == old["records"]
+
+
+OURS = {"behaviours": ["bn.error.eps"], "flavours": ["torch"], "versions": ">=2", "reason": "our build accepts eps=0",
+        "link": "https://example.org/ours", "signature": {"kind": "no_error"}}
+
+
+def test_run_gives_every_flavour_the_users_deviations(fakes, tmp_path, monkeypatch):
+    fakes({"torch": "pass", "keras-jax": "pass"})
+    fake = suite.command
+    seen = {}
+    monkeypatch.setattr(suite, "command", lambda fw, **kw: seen.setdefault(fw, kw["extra"]) and fake(fw, **kw))
+    monkeypatch.chdir(tmp_path)
+    Path("ours.yaml").write_text(yaml.safe_dump([OURS]))
+    assert cli.main(["run", "--output", "out", "--deviations", "ours.yaml", "--no-shipped-deviations"]) == 1   # keras-jax fails
+    assert seen == {fw: ["-q", "--deviations", str(tmp_path / "ours.yaml"), "--no-shipped-deviations"]
+                    for fw in ("torch", "keras-jax")}
+
+
+def test_run_refuses_a_users_deviations_file_that_cannot_apply_before_any_work(fakes, tmp_path, capsys):
+    fakes({"torch": "pass"})
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(yaml.safe_dump([{**OURS, "behaviours": ["bn.error.colour"]}]))
+    assert cli.main(["run", "--output", str(tmp_path / "out"), "--deviations", str(ours)]) == 2
+    err = capsys.readouterr().err
+    assert f"layerconf: error: --deviations {ours}, entry 0: behaviours: 'bn.error.colour' is not in the catalogue" in err
+    assert "layerconf run:" not in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,23 @@ def test_run_refuses_a_users_deviations_file_that_cannot_apply_before_any_work(f
     assert "layerconf run:" not in err and not (tmp_path / "out").exists()
 
 
+def test_run_and_report_write_junit_and_a_summary(fakes, tmp_path, capsys):
+    fakes({"torch": "pass", "keras-jax": "pass"})
+    out = tmp_path / "out"
+    assert cli.main(["run", "--output", str(out), "--junit", str(tmp_path / "run.xml"), "--summary", str(tmp_path / "run.md")]) == 1
+    records = results.read(out / "results.json")["records"]
+    root = ET.parse(tmp_path / "run.xml").getroot()
+    assert [s.get("name") for s in root] == ["torch", "keras-jax"] and root.get("tests") == str(len(records))
+    assert root.get("failures") == str(sum(r["outcome"] == "failed" for r in records)) == "1"
+    text = (tmp_path / "run.md").read_text()
+    assert "### Failing checks (1)" in text and text.endswith(f"results `{out / 'results.json'}`\n")
+    assert f"junit:   {tmp_path / 'run.xml'}" in capsys.readouterr().err
+    assert cli.main(["report", str(out / "results.json"), "--output", str(tmp_path / "rep"),
+                     "--junit", str(tmp_path / "report.xml"), "--summary", str(tmp_path / "report.md")]) == 0
+    assert (tmp_path / "report.xml").read_text() == (tmp_path / "run.xml").read_text()
+    assert (tmp_path / "report.md").read_text().startswith(text.split("\n")[0])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run", "--flavour", "caffe"], "--flavour must be one of"),
     (["run", "--flavour", "flax-nnx"], "--flavour: not installed here: flax-nnx (installed: torch, keras-jax)"),
@@ -219,6 +237,9 @@ def test_diff_exit_status_gates_on_regressions(tmp_path, capsys):
     (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"] / "missing" / "x.md")], "the folder"),
     (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"])], "is a folder; give a file name"),
     (lambda d: ["report", d["a"], "--output", d["a"]], "is a file; give a folder"),
+    (lambda d: ["report", d["a"], "--output", str(d["dir"] / "r"), "--junit", str(d["dir"] / "missing" / "j.xml")],
+     "--junit {dir}/missing/j.xml: the folder"),
+    (lambda d: ["report", d["a"], "--output", str(d["dir"] / "r"), "--summary", str(d["dir"])], "--summary {dir}: is a folder"),
     (lambda d: ["diff", d["a"], d["other"]], "no flavour in common: OLD has ['keras-jax', 'torch'], NEW has ['onnxruntime']"),
 ])
 def test_report_and_diff_refuse_bad_output_and_unrelated_runs(tmp_path, argv, message, capsys):
@@ -230,7 +251,8 @@ def test_report_and_diff_refuse_bad_output_and_unrelated_runs(tmp_path, argv, me
     results.write_document(tmp_path / "other.json", other)
     before = a.read_text()
     assert cli.main(argv({"a": str(a), "dir": tmp_path, "other": str(tmp_path / "other.json")})) == 2
-    assert message in capsys.readouterr().err and a.read_text() == before
+    assert message.format(dir=tmp_path) in capsys.readouterr().err and a.read_text() == before
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("content, message", [

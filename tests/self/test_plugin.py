@@ -1,6 +1,7 @@
 """The plugin end to end on the real conformance tests, with a fake flavour (tests/self/fake_flavour.py):
 seeds, records, events, not-applicable cases as data, declared deviations judged by their signature."""
 import json
+import xml.etree.ElementTree as ET
 
 import hypothesis
 import ml_dtypes  # noqa: F401 - as scipy: imported once, before the in-process runs (it cannot register twice)
@@ -141,6 +142,15 @@ def test_a_malformed_users_file_is_a_usage_error_naming_the_option_and_the_file(
     result = pytester.runpytest_inprocess(*suite.pytest_args(["--flavour", "fake", "--deviations", str(ours)]))
     assert result.ret == pytest.ExitCode.USAGE_ERROR     # python -m layerconf.suite exits 2 for it
     assert f"--deviations {ours}, entry 0: flavours: 'caffe' is not a flavour" in result.stderr.str()
+
+
+def test_the_suite_writes_junit_and_a_summary(run, pytester):
+    xml, markdown = pytester.path / "junit.xml", pytester.path / "summary.md"
+    code, records, _ = run("--junit", str(xml), "--summary", str(markdown), declarations=DECLARED)
+    (suite_,) = ET.parse(xml).getroot()
+    skipped = sum(r["outcome"] in ("deviation", "not_applicable") for r in records)
+    assert code == 0 and (suite_.get("name"), suite_.get("tests"), suite_.get("skipped")) == ("fake", str(len(records)), str(skipped))
+    assert markdown.read_text().startswith(f"## layerconf: {len(records)} checks on 1 flavour(s): nothing failing")
 
 
 def test_hypothesis_draws_follow_the_seed_the_plugin_gives():

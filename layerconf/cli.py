@@ -1,8 +1,9 @@
 """The command line: layerconf run | report | diff | matrix (also python -m layerconf).
 
 run     every installed flavour (or each --flavour), one process each, --jobs at a time; writes
-        DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends.
-report  the Markdown report and the HTML page from one or more results files.
+        DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends,
+        and JUnit XML (--junit) and a Markdown summary for CI (--summary) where asked.
+report  the Markdown report and the HTML page from one or more results files (and --junit, --summary).
 diff    what changed from OLD to NEW, as Markdown.
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
 
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 import layerconf
-from layerconf import diff, flavours, output, report, results, runner, version_matrix
+from layerconf import ci_files, deviations, diff, flavours, output, report, results, runner, specs, version_matrix
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -50,15 +51,34 @@ def _selected(args) -> list[str]:
     return names
 
 
+def _deviation_options(args, names: list[str]) -> list[str]:
+    """The deviations options for every flavour's process, checked here first: a declaration that names an unknown
+    flavour or behaviour, or a malformed file, is a usage error before any flavour starts."""
+    try:
+        for name in names:
+            deviations.declarations(name, args.deviations, not args.no_shipped_deviations)
+    except specs.SpecError as err:
+        raise UsageError(str(err)) from err
+    options = [option for path in args.deviations for option in ("--deviations", str(Path(path).resolve()))]
+    return options + (["--no-shipped-deviations"] if args.no_shipped_deviations else [])
+
+
+def _write_ci_files(files: dict, documents: list[dict], links: dict) -> None:
+    ci_files.write(files, documents, links)
+    for option, path in files.items():
+        print(f"{option.lstrip('-') + ':':<9}{path}", file=sys.stderr)
+
+
 def _run(args) -> int:
     names = _selected(args)
     target = output.folder(args.output, "--output")
+    options, files = _deviation_options(args, names), ci_files.checked(args.junit, args.summary)
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} ({args.jobs} at a time, time limit {args.timeout:g} s each, "
           f"seed {args.seed}, device {args.device})", file=sys.stderr)
     signal.signal(signal.SIGTERM, _terminated)   # stop the flavour processes too, as an interrupt does
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
-        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr)
+        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr, options)
         if refused := [r for r in runs if r.status == "refused" and r.command]:
             raise UsageError("\n".join(f"{r.flavour} refused the input:\n" + _refusal(r) for r in refused))
         document = runner.document(runs, args.seed)
@@ -71,7 +91,10 @@ def _run(args) -> int:
     failing = [r for r in document["records"] if Outcome(r["outcome"]).failing]
     incomplete = [f"{r.flavour} ({r.status})" for r in runs if r.status != "completed"]
     print(f"results: {target / path.name}\nreport:  {target / 'report.md'}\n         {target / 'report.html'}\n"
-          f"logs:    {target / 'logs'}\ntotal time {time.monotonic() - start:.0f} s", file=sys.stderr)
+          f"logs:    {target / 'logs'}", file=sys.stderr)
+    _write_ci_files(files, [document], {"report": target / "report.md", "HTML": target / "report.html",
+                                           "results": target / path.name})
+    print(f"total time {time.monotonic() - start:.0f} s", file=sys.stderr)
     if incomplete:
         print(f"did not complete: {', '.join(incomplete)}", file=sys.stderr)
     if failing:
@@ -90,10 +113,12 @@ def _refusal(run) -> str:
 
 def _report(args) -> int:
     target = output.folder(args.output, "--output")
+    files = ci_files.checked(args.junit, args.summary)
     documents = [results.read(p) for p in args.results]
     with output.staged(target, REPORT_FILES) as stage:
         report.write(stage, documents)
     print(f"report: {target / 'report.md'}\n        {target / 'report.html'}", file=sys.stderr)
+    _write_ci_files(files, documents, {"report": target / "report.md", "HTML": target / "report.html"})
     return 0
 
 
@@ -134,11 +159,18 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                      help="device the flavours run on: cpu or cuda (default cpu)")
+    run.add_argument("--deviations", action="append", default=[], metavar="PATH",
+                     help="a YAML file of your own declared deviations (the schema of specs/deviations/), repeatable; "
+                          "on top of the shipped ones; every flavour's process gets it")
+    run.add_argument("--no-shipped-deviations", action="store_true",
+                     help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
+    _add_ci_options(run)
     run.set_defaults(handler=_run)
 
     rep = sub.add_parser("report", help="Markdown report and HTML page from results files")
     rep.add_argument("results", nargs="+", metavar="RESULTS", help="results JSON files (layerconf run or pytest --results)")
     rep.add_argument("--output", default="report", metavar="DIR", help="folder for report.md, report.html and plots/ (default: report)")
+    _add_ci_options(rep)
     rep.set_defaults(handler=_report)
 
     dif = sub.add_parser("diff", help="changes between two results files; exit 1 when the new one fails where the old did not")
@@ -151,6 +183,13 @@ def parser() -> argparse.ArgumentParser:
     version_matrix.add_arguments(mat)
     mat.set_defaults(handler=version_matrix.execute)
     return top
+
+
+def _add_ci_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--junit", metavar="FILE", help="also write JUnit XML here: one testcase per check, declared "
+                                                     "deviations skipped with their reason")
+    sub.add_argument("--summary", metavar="FILE", help="also write a short Markdown summary here (for a CI step summary: "
+                                                       "counts, failing checks, stale deviations)")
 
 
 def _seconds(text: str) -> float:

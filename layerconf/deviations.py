@@ -1,5 +1,6 @@
 """Declared deviations (specs/deviations/<file>.yaml; a flavour's manifest lists the files that apply to it,
-so a family of flavours shares one).
+so a family of flavours shares one), and the user's own files (``--deviations PATH``): the same schema,
+signatures and checks, on top of the shipped ones or instead of them.
 
 A declaration applies to a case when the flavour is one of its ``flavours`` (default: every flavour
 listing the file), the behaviour is one of its ``behaviours``, each ``where`` parameter has one of the
@@ -14,8 +15,9 @@ import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from layerconf import specs
@@ -23,6 +25,9 @@ from layerconf.applicability import not_applicable
 from layerconf.outcomes import Outcome
 
 CONVENTION_FAILURES = ("value", "property", "statistic")   # what another convention can change
+
+
+OPTION = "--deviations"   # the option that names the user's files, in their errors
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,16 @@ class Declaration:
     reason: str
     link: str
     signature: dict
+    source: str | None = None   # the user's file (--deviations) it comes from; None: a shipped file
+
+    @property
+    def path(self) -> str:
+        """The file it comes from: specs/deviations/<file>.yaml, or the user's path."""
+        return self.source or f"specs/deviations/{self.file}.yaml"
 
     @property
     def name(self) -> str:
-        return f"specs/deviations/{self.file}.yaml, entry {self.index}"
+        return f"{self.path}, entry {self.index}"
 
     def applies(self, flavour: str, behaviour: str, params: dict, version: str) -> bool:
         return ((self.flavours is None or flavour in self.flavours) and behaviour in self.behaviours
@@ -48,8 +59,9 @@ class Declaration:
 
     def record(self) -> dict:
         """The declaration as a results record carries it."""
-        return {"file": self.file, "index": self.index, "behaviours": list(self.behaviours), "where": self.where,
-                "versions": self.versions, "reason": self.reason, "link": self.link, "signature": self.signature}
+        return {"file": self.file, "source": self.path, "index": self.index, "behaviours": list(self.behaviours),
+                "where": self.where, "versions": self.versions, "reason": self.reason, "link": self.link,
+                "signature": self.signature}
 
 
 @functools.cache
@@ -66,34 +78,60 @@ def _values(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def declarations(flavour: str) -> list[Declaration]:
-    """Every declaration that can apply to ``flavour``, checked against the catalogue: the behaviours exist,
-    each ``where`` names a grid parameter of every behaviour and values from its grid, the flavours list
-    the file, and some case it covers applies to the flavour. Anything else raises SpecError naming it."""
+def declarations(flavour: str, files=(), shipped: bool = True) -> list[Declaration]:
+    """Every declaration that can apply to ``flavour``: those of the shipped files its manifest lists (none when
+    ``shipped`` is False), then those of the user's ``files`` (--deviations PATH). Each is checked against the
+    catalogue: the behaviours exist, each ``where`` names a grid parameter of every behaviour and values from its
+    grid, its ``flavours`` list the file in their manifests (in a user's file: are flavours), and some case it
+    covers applies to the flavour (in a user's file, only where it names ``flavours``: without, it applies to
+    every flavour). Anything else raises SpecError naming the file and the entry, after "--deviations " for a
+    user's file."""
     catalogue = specs.behaviours()
     out = []
-    for file in specs.manifest(flavour)["deviations"]:
+    for file in (specs.manifest(flavour)["deviations"] if shipped else ()):
         listing = [n for n in specs.flavour_names() if file in specs.manifest(n)["deviations"]]
-        for index, entry in enumerate(specs.deviation_file(file)):
-            d = Declaration(file, index, tuple(entry["behaviours"]), tuple(entry["flavours"]) if "flavours" in entry else None,
-                            entry.get("where", {}), entry["versions"], entry["reason"], entry["link"], entry["signature"])
-            _validate(d, catalogue, listing)
-            if d.flavours is None or flavour in d.flavours:
-                profile = specs.profile(flavour)
-                if not any(all(case.get(k) in _values(v) for k, v in d.where.items())
-                           and not not_applicable(catalogue[b], case, profile)
-                           for b in d.behaviours for case in catalogue[b].cases()):
-                    raise specs.SpecError(f"{d.name}: covers no case that applies to {flavour}: a stale declaration")
-                out.append(d)
+        out += _checked(flavour, specs.deviation_file(file), file, None, catalogue, listing)
+    for path in files:
+        try:
+            entries = specs.load_yaml(Path(path), "deviations") or ()
+            out += _checked(flavour, entries, Path(path).stem, str(path), catalogue, specs.flavour_names())
+        except specs.SpecError as err:
+            raise specs.SpecError(f"{OPTION} {err}") from err
     return out
+
+
+def _checked(flavour: str, entries, file: str, source: str | None, catalogue: dict, listing: list[str]) -> list[Declaration]:
+    """The declarations of one file that can apply to ``flavour``, each validated."""
+    out = []
+    for index, entry in enumerate(entries):
+        d = Declaration(file, index, tuple(entry["behaviours"]), tuple(entry["flavours"]) if "flavours" in entry else None,
+                        entry.get("where", {}), entry["versions"], entry["reason"], entry["link"], entry["signature"],
+                        source)
+        _validate(d, catalogue, listing)
+        if d.flavours is None or flavour in d.flavours:
+            if (d.flavours or source is None) and not _covers(d, flavour, catalogue):
+                raise specs.SpecError(f"{d.name}: covers no case that applies to {flavour}: a stale declaration")
+            out.append(d)
+    return out
+
+
+def _covers(d: Declaration, flavour: str, catalogue: dict) -> bool:
+    profile = specs.profile(flavour)
+    return any(all(case.get(k) in _values(v) for k, v in d.where.items()) and not not_applicable(catalogue[b], case, profile)
+               for b in d.behaviours for case in catalogue[b].cases())
 
 
 def _validate(d: Declaration, catalogue: dict, listing: list[str]) -> None:
     where = f"{d.name}"
-    SpecifierSet(d.versions)
+    try:
+        SpecifierSet(d.versions)
+    except InvalidSpecifier as err:
+        raise specs.SpecError(f"{where}: versions: {d.versions!r} is not a PEP 440 specifier set (e.g. '>=2.0,<2.6')") from err
     for flavour in d.flavours or ():
         if flavour not in listing:
-            raise specs.SpecError(f"{where}: flavours: {flavour!r} does not list {d.file!r} in its manifest's deviations ({listing})")
+            why = (f"is not a flavour ({', '.join(listing)})" if d.source else
+                   f"does not list {d.file!r} in its manifest's deviations ({listing})")
+            raise specs.SpecError(f"{where}: flavours: {flavour!r} {why}")
     for behaviour in d.behaviours:
         if behaviour not in catalogue:
             raise specs.SpecError(f"{where}: behaviours: {behaviour!r} is not in the catalogue")

@@ -4,7 +4,9 @@ Options: --flavour NAME (repeatable; default: every installed flavour that can s
 its former name, is the same option),
 --results PATH (the results document at the end), --events PATH (one JSON line per event as it happens:
 the flavours' versions, the checks collected, each check's record), --seed N (every draw derives from
-it), --device.
+it), --device, --deviations PATH (repeatable: the user's declarations, on top of the shipped ones or, with
+--no-shipped-deviations, instead of them), --junit PATH and --summary PATH (JUnit XML and a Markdown summary
+of the records at the end: layerconf.ci_files).
 
 A conformance test is marked ``@pytest.mark.behaviour(id)`` and asks for the ``case`` fixture; it is
 parametrized over the selected flavours and the behaviour's grid. A case the flavour cannot express is
@@ -21,7 +23,7 @@ import hypothesis
 import numpy as np
 import pytest
 
-from layerconf import deviations, flavours, results, specs
+from layerconf import ci_files, deviations, flavours, output, results, specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.applicability import not_applicable
 from layerconf.checks import Check, CheckFailure, Failure
@@ -92,8 +94,10 @@ class Session:
                 if config.getoption("device") not in flavours.devices(name):
                     raise pytest.UsageError(f"--device {config.getoption('device')}: {name} runs on "
                                             f"{' or '.join(flavours.devices(name))}")
-            self.declarations = {name: deviations.declarations(name) for name in self.selected}
-        except (flavours.UnknownFlavour, specs.SpecError) as err:
+            user, shipped = config.getoption("deviations") or (), not config.getoption("no_shipped_deviations")
+            self.declarations = {name: deviations.declarations(name, user, shipped) for name in self.selected}
+            self.ci_files = ci_files.checked(config.getoption("junit"), config.getoption("summary"))
+        except (flavours.UnknownFlavour, specs.SpecError, output.OutputError) as err:
             raise pytest.UsageError(str(err)) from err
         self.seed = config.getoption("seed")
         self.device = config.getoption("device")
@@ -135,6 +139,13 @@ def pytest_addoption(parser):
     group.addoption("--seed", type=int, default=0, help="base seed for every random draw (default 0)")
     group.addoption("--device", default="cpu", choices=["cpu", "cuda"],
                     help="device the flavours run on: cpu or cuda (default cpu); a flavour that cannot is a usage error")
+    group.addoption("--deviations", action="append", default=None, metavar="PATH",
+                    help="a YAML file of your own declared deviations (the schema of specs/deviations/), repeatable; "
+                         "on top of the shipped ones")
+    group.addoption("--no-shipped-deviations", action="store_true",
+                    help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
+    group.addoption("--junit", default=None, metavar="PATH", help="write JUnit XML of the records here (one testcase per check)")
+    group.addoption("--summary", default=None, metavar="PATH", help="write a short Markdown summary here (for a CI step summary)")
 
 
 @pytest.hookimpl(tryfirst=True)   # before other plugins' pytest_configure, which may read getoption("framework")
@@ -340,9 +351,13 @@ def pytest_terminal_summary(terminalreporter, config):
                            sorted(_counts(session.records, name).items(), key=lambda i: i[0].severity))
         tr.write_line(f"{name}: {counts}")
     path = config.getoption("results")
+    meta = results.metadata(session.flavours_meta(), session.seed)
     if path:
-        meta = results.metadata(session.flavours_meta(), session.seed)
         tr.write_line(f"results: {len(session.records)} records -> {results.write(path, meta, session.records)}")
+    document = {"schema": results.SCHEMA_ID, "metadata": meta, "records": session.records}
+    ci_files.write(session.ci_files, [document], {"results": path} if path else None)
+    for option, target in session.ci_files.items():
+        tr.write_line(f"{option.lstrip('-')}: {target}")
 
 
 def _counts(records, name) -> dict:

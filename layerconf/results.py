@@ -32,6 +32,22 @@ def flavours_in(document: dict) -> dict:
     return document["metadata"]["frameworks"]
 
 
+def gist(record: dict) -> str:
+    """The record's finding in one line: its first failure's detail (expected against observed), else the first
+    line of its message, else ''."""
+    texts = [f["detail"] for f in record.get("failures") or ()] + [record.get("message") or ""]
+    return next((line.strip() for text in texts for line in text.splitlines() if line.strip()), "")
+
+
+def declared_in(declaration: dict) -> str:
+    """Where a record's declaration comes from: 'specs/deviations/torch.yaml, entry 3', or the user's file. Results
+    written before declarations named their source came from the shipped files; older ones hold a pattern only."""
+    if "file" not in declaration:
+        return f"specs/deviations/ (pattern {declaration.get('check')!r})"
+    source = declaration.get("source") or f"specs/deviations/{declaration['file']}.yaml"
+    return f"{source}, entry {declaration['index']}"
+
+
 class ResultsError(ValueError):
     """A results file is unreadable, truncated, foreign or does not match the schema."""
 

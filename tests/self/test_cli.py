@@ -6,8 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+import yaml
 
 from layerconf import cli, results, runner, suite
 from tests.self.documents import VERSIONS, document, with_outcome
@@ -129,6 +132,49 @@ def test_run_framework_is_the_former_name_of_flavour(fakes, tmp_path):
     assert list(new["runs"]) == list(old["runs"]) == ["torch"] and new["records"] == old["records"]
 
 
+OURS = {"behaviours": ["bn.error.eps"], "flavours": ["torch"], "versions": ">=2", "reason": "our build accepts eps=0",
+        "link": "https://example.org/ours", "signature": {"kind": "no_error"}}
+
+
+def test_run_gives_every_flavour_the_users_deviations(fakes, tmp_path, monkeypatch):
+    fakes({"torch": "pass", "keras-jax": "pass"})
+    fake = suite.command
+    seen = {}
+    monkeypatch.setattr(suite, "command", lambda fw, **kw: seen.setdefault(fw, kw["extra"]) and fake(fw, **kw))
+    monkeypatch.chdir(tmp_path)
+    Path("ours.yaml").write_text(yaml.safe_dump([OURS]))
+    assert cli.main(["run", "--output", "out", "--deviations", "ours.yaml", "--no-shipped-deviations"]) == 1   # keras-jax fails
+    assert seen == {fw: ["-q", "--deviations", str(tmp_path / "ours.yaml"), "--no-shipped-deviations"]
+                    for fw in ("torch", "keras-jax")}
+
+
+def test_run_refuses_a_users_deviations_file_that_cannot_apply_before_any_work(fakes, tmp_path, capsys):
+    fakes({"torch": "pass"})
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(yaml.safe_dump([{**OURS, "behaviours": ["bn.error.colour"]}]))
+    assert cli.main(["run", "--output", str(tmp_path / "out"), "--deviations", str(ours)]) == 2
+    err = capsys.readouterr().err
+    assert f"layerconf: error: --deviations {ours}, entry 0: behaviours: 'bn.error.colour' is not in the catalogue" in err
+    assert "layerconf run:" not in err and not (tmp_path / "out").exists()
+
+
+def test_run_and_report_write_junit_and_a_summary(fakes, tmp_path, capsys):
+    fakes({"torch": "pass", "keras-jax": "pass"})
+    out = tmp_path / "out"
+    assert cli.main(["run", "--output", str(out), "--junit", str(tmp_path / "run.xml"), "--summary", str(tmp_path / "run.md")]) == 1
+    records = results.read(out / "results.json")["records"]
+    root = ET.parse(tmp_path / "run.xml").getroot()
+    assert [s.get("name") for s in root] == ["torch", "keras-jax"] and root.get("tests") == str(len(records))
+    assert root.get("failures") == str(sum(r["outcome"] == "failed" for r in records)) == "1"
+    text = (tmp_path / "run.md").read_text()
+    assert "### Failing checks (1)" in text and text.endswith(f"results `{out / 'results.json'}`\n")
+    assert f"junit:   {tmp_path / 'run.xml'}" in capsys.readouterr().err
+    assert cli.main(["report", str(out / "results.json"), "--output", str(tmp_path / "rep"),
+                     "--junit", str(tmp_path / "report.xml"), "--summary", str(tmp_path / "report.md")]) == 0
+    assert (tmp_path / "report.xml").read_text() == (tmp_path / "run.xml").read_text()
+    assert (tmp_path / "report.md").read_text().startswith(text.split("\n")[0])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run", "--flavour", "caffe"], "--flavour must be one of"),
     (["run", "--flavour", "flax-nnx"], "--flavour: not installed here: flax-nnx (installed: torch, keras-jax)"),
@@ -192,6 +238,9 @@ def test_diff_exit_status_gates_on_regressions(tmp_path, capsys):
     (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"] / "missing" / "x.md")], "the folder"),
     (lambda d: ["diff", d["a"], d["a"], "--output", str(d["dir"])], "is a folder; give a file name"),
     (lambda d: ["report", d["a"], "--output", d["a"]], "is a file; give a folder"),
+    (lambda d: ["report", d["a"], "--output", str(d["dir"] / "r"), "--junit", str(d["dir"] / "missing" / "j.xml")],
+     "--junit {dir}/missing/j.xml: the folder"),
+    (lambda d: ["report", d["a"], "--output", str(d["dir"] / "r"), "--summary", str(d["dir"])], "--summary {dir}: is a folder"),
     (lambda d: ["diff", d["a"], d["other"]], "no flavour in common: OLD has ['keras-jax', 'torch'], NEW has ['onnxruntime']"),
 ])
 def test_report_and_diff_refuse_bad_output_and_unrelated_runs(tmp_path, argv, message, capsys):
@@ -203,7 +252,8 @@ def test_report_and_diff_refuse_bad_output_and_unrelated_runs(tmp_path, argv, me
     results.write_document(tmp_path / "other.json", other)
     before = a.read_text()
     assert cli.main(argv({"a": str(a), "dir": tmp_path, "other": str(tmp_path / "other.json")})) == 2
-    assert message in capsys.readouterr().err and a.read_text() == before
+    assert message.format(dir=tmp_path) in capsys.readouterr().err and a.read_text() == before
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("content, message", [

@@ -1,4 +1,6 @@
 """layerconf.deviations: declarations matched by behaviour, parameters and version; signatures judged."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -75,6 +77,48 @@ def test_the_schema_wants_a_signature_of_a_known_kind(tmp_path):
         (tmp_path / "torch.yaml").write_text(yaml.safe_dump([{**entry, "signature": signature}] if signature else [entry]))
         with pytest.raises(specs.SpecError, match="torch.yaml: 0"):
             specs.load_yaml(tmp_path / "torch.yaml", "deviations")
+
+
+OURS = {"behaviours": ["bn.error.eps"], "flavours": ["torch"], "versions": ">=2", "reason": "our build accepts eps=0",
+        "link": "https://example.org/ours", "signature": {"kind": "no_error"}}
+
+
+def users_file(tmp_path, entries) -> Path:
+    path = tmp_path / "ours.yaml"
+    path.write_text(entries if isinstance(entries, str) else yaml.safe_dump(entries))
+    return path
+
+
+def test_a_users_file_adds_declarations_on_top_of_the_shipped_ones_or_instead(tmp_path):
+    everywhere = {k: v for k, v in OURS.items() if k != "flavours"} | {"behaviours": ["do.gaussian.variance"]}
+    path = users_file(tmp_path, [OURS, {**OURS, "flavours": ["keras-jax"]}, everywhere])   # torch has no gaussian dropout
+    shipped = deviations.declarations("torch")
+    both = deviations.declarations("torch", [path])
+    assert both[: len(shipped)] == shipped and [d.name for d in both[len(shipped):]] == [f"{path}, entry 0", f"{path}, entry 2"]
+    assert both[-2].record()["source"] == str(path) and shipped[0].record()["source"] == "specs/deviations/torch.yaml"
+    assert deviations.declarations("torch", [path], shipped=False) == both[len(shipped):]
+    assert deviations.declarations("torch", shipped=False) == []
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([{**OURS, "behaviours": ["bn.error.colour"]}], ", entry 0: behaviours: 'bn.error.colour' is not in the catalogue"),
+    ([{**OURS, "flavours": ["caffe"]}], ", entry 0: flavours: 'caffe' is not a flavour (equinox, "),
+    ([{**OURS, "behaviours": ["do.gaussian.variance"]}], ", entry 0: covers no case that applies to torch: a stale declaration"),
+    ([{**OURS, "versions": "soon"}], ", entry 0: versions: 'soon' is not a PEP 440 specifier set"),
+    ([{k: v for k, v in OURS.items() if k != "signature"}], ": 0: 'signature' is a required property"),
+    ({"torch": [OURS]}, ": (top level): {'torch': "),
+    ("- behaviours: [bn.error.eps\n", ": cannot read: while parsing"),
+])
+def test_a_users_file_that_cannot_apply_is_refused_naming_the_option_and_the_file(tmp_path, entries, message):
+    path = users_file(tmp_path, entries)
+    with pytest.raises(specs.SpecError) as err:
+        deviations.declarations("torch", [path], shipped=False)
+    assert str(err.value).startswith(f"--deviations {path}{message}")
+
+
+def test_a_users_file_that_is_missing_is_refused(tmp_path):
+    with pytest.raises(specs.SpecError, match=f"^--deviations {tmp_path}/none.yaml: cannot read: "):
+        deviations.declarations("torch", [tmp_path / "none.yaml"])
 
 
 def failures(*pairs, soft=True):

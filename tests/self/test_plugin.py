@@ -1,11 +1,13 @@
 """The plugin end to end on the real conformance tests, with a fake flavour (tests/self/fake_flavour.py):
 seeds, records, events, not-applicable cases as data, declared deviations judged by their signature."""
 import json
+import xml.etree.ElementTree as ET
 
 import hypothesis
 import ml_dtypes  # noqa: F401 - as scipy: imported once, before the in-process runs (it cannot register twice)
 import pytest
 import scipy.stats  # noqa: F401 - imported before pytester's in-process runs, which reload what they import
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -108,6 +110,47 @@ def test_a_declaration_that_no_longer_reproduces_fails(run):
     code, records, _ = run(declarations=[{**RATE, "behaviours": ["do.rate.zero"], "signature": {"kind": "no_error"}}])
     (zero,) = [r for r in records if r["behaviour"] == "do.rate.zero"]
     assert zero["outcome"] == "deviation_fixed" and "no longer reproduces" in zero["message"] and code == 1
+
+
+def rate_outcomes(records) -> set:
+    return {r["outcome"] for r in records if r["behaviour"] == "do.error.rate"}
+
+
+def test_a_users_deviations_file_declares_what_the_build_is_expected_to_do(run, pytester):
+    ours = pytester.path / "ours.yaml"
+    ours.write_text(yaml.safe_dump([{**RATE, "flavours": ["fake"], "signature": {"kind": "no_error"}}]))
+    code, records, _ = run()
+    assert code == 1 and rate_outcomes(records) == {"failed"}        # nothing declared: the fake's bug fails
+    code, records, _ = run("--deviations", str(ours))
+    assert code == 0 and rate_outcomes(records) == {"deviation"}
+    assert {r["deviation"]["source"] for r in records if r["deviation"]} == {str(ours)}
+
+
+def test_no_shipped_deviations_leaves_only_the_users(run, pytester):
+    ours = pytester.path / "ours.yaml"
+    ours.write_text(yaml.safe_dump([{**RATE, "reason": "declared by the adopter", "signature": {"kind": "no_error"}}]))
+    code, records, _ = run("--no-shipped-deviations", declarations=DECLARED)
+    assert code == 1 and rate_outcomes(records) == {"failed"}
+    code, records, _ = run("--no-shipped-deviations", "--deviations", str(ours), declarations=DECLARED)
+    assert code == 0 and {r["deviation"]["reason"] for r in records if r["deviation"]} == {"declared by the adopter"}
+
+
+def test_a_malformed_users_file_is_a_usage_error_naming_the_option_and_the_file(pytester, monkeypatch):
+    fake_flavour.install(monkeypatch)
+    ours = pytester.path / "ours.yaml"
+    ours.write_text(yaml.safe_dump([{**RATE, "flavours": ["caffe"], "signature": {"kind": "no_error"}}]))
+    result = pytester.runpytest_inprocess(*suite.pytest_args(["--flavour", "fake", "--deviations", str(ours)]))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR     # python -m layerconf.suite exits 2 for it
+    assert f"--deviations {ours}, entry 0: flavours: 'caffe' is not a flavour" in result.stderr.str()
+
+
+def test_the_suite_writes_junit_and_a_summary(run, pytester):
+    xml, markdown = pytester.path / "junit.xml", pytester.path / "summary.md"
+    code, records, _ = run("--junit", str(xml), "--summary", str(markdown), declarations=DECLARED)
+    (suite_,) = ET.parse(xml).getroot()
+    skipped = sum(r["outcome"] in ("deviation", "not_applicable") for r in records)
+    assert code == 0 and (suite_.get("name"), suite_.get("tests"), suite_.get("skipped")) == ("fake", str(len(records)), str(skipped))
+    assert markdown.read_text().startswith(f"## layerconf: {len(records)} checks on 1 flavour(s): nothing failing")
 
 
 def test_hypothesis_draws_follow_the_seed_the_plugin_gives():

@@ -55,7 +55,7 @@ def _replica_bn(static, state, x, mask, key, training: bool):
         _replace(getattr(bn, name), state[key_])
     bn.train() if training else bn.eval()
     y = bn(x, mask=mask)
-    return y, {k: getattr(bn, name).value for k, name in STATE.items()}
+    return y, {k: getattr(bn, name)[...] for k, name in STATE.items()}
 
 
 def _replica_dropout(static, state, x, mask, key, training: bool):
@@ -218,9 +218,13 @@ class NnxAdapter(Adapter):
                 "replicas": self.replicas}
 
     def replicas(self, config):
-        """nnx.BatchNorm(axis_name='batch') or nnx.Dropout on R host devices under jax.pmap or shard_map."""
-        from layerconf.adapters import jax_replicas
+        """nnx.BatchNorm(axis_name='batch') or nnx.Dropout on R host devices under jax.pmap or shard_map (a step that
+        builds the layer, adapters/jax_replicas.py), or the module itself under nnx.pmap or nnx.shard_map
+        (adapters/flax_nnx_replicas.py)."""
+        from layerconf.adapters import flax_nnx_replicas, jax_replicas
         n, start = config.sizes["replicas"], jax_replicas.start_of(config)
+        if start in flax_nnx_replicas.STARTS:
+            return flax_nnx_replicas.build(config, start, self.device)
         native = tuple(sorted(config.native.items()))
         if config.kind == "dropout":
             return jax_replicas.JaxReplicas(_replica_dropout, native, {}, n, start, self.device, config.dtype,

@@ -47,6 +47,16 @@ def host_devices(replicas: int, device: str) -> tuple:
     return tuple(found[:replicas])
 
 
+def stacked(arrays, devices, mesh=None):
+    """Per-replica arrays as one input with the replica axis, placed as users place them: stacked for pmap, a global
+    array sharded over the mesh (its blocks the arrays on ``devices``, concatenated along axis 0) for shard_map."""
+    if mesh is None:
+        return np.stack(arrays)
+    shape = (sum(np.shape(a)[0] for a in arrays), *np.shape(arrays[0])[1:])
+    return jax.make_array_from_single_device_arrays(
+        shape, NamedSharding(mesh, P(AXIS)), [jax.device_put(a, d) for a, d in zip(arrays, devices)])
+
+
 @functools.cache
 def program(body, static, start: str, devices: tuple, training: bool, masked: bool):
     """The compiled replica program: f(state, x, mask, keys) -> (y, state), every argument with the replica axis."""
@@ -78,17 +88,6 @@ class JaxReplicas(Replicated):
                       for k, v in state.items()}   # a scalar (a step count) keeps its own dtype
         self.key, self.seeded = jax.random.key(0), seeded
 
-    # ---- placing the replicas' inputs, as users do under each start ----
-    def _stacked(self, arrays, mesh=None):
-        """Per-replica arrays as one input with the replica axis: stacked for pmap, a global array sharded over the
-        mesh (its blocks the arrays, concatenated along axis 0) for shard_map."""
-        if mesh is None:
-            return np.stack(arrays)
-        sharding = NamedSharding(mesh, P(AXIS))
-        shape = (sum(np.shape(a)[0] for a in arrays), *np.shape(arrays[0])[1:])
-        return jax.make_array_from_single_device_arrays(
-            shape, sharding, [jax.device_put(a, d) for a, d in zip(arrays, self.devices)])
-
     def _keys(self):
         """One dropout key per replica for this call: split from the call's key as flax.training.common_utils.
         shard_prng_key does (seeded), or the call's key on every replica (unseeded: one key passed to all)."""
@@ -110,7 +109,8 @@ class JaxReplicas(Replicated):
         keys = self._keys()
         if mesh is not None:
             keys = jax.device_put(keys, NamedSharding(mesh, P(AXIS)))
-        y, new = compiled(state, self._stacked(xs, mesh), None if ms is None else self._stacked(ms, mesh), keys)
+        y, new = compiled(state, stacked(xs, self.devices, mesh),
+                          None if ms is None else stacked(ms, self.devices, mesh), keys)
         if training:
             self.state = {k: _jax.to_numpy(v) for k, v in new.items()}
         if mesh is None:

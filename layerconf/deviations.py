@@ -42,6 +42,7 @@ class Declaration:
     link: str
     signature: dict
     source: str | None = None   # the user's file (--deviations) it comes from; None: a shipped file
+    devices: tuple | None = None   # the devices (--device) it applies on; None: every device
 
     @property
     def path(self) -> str:
@@ -52,16 +53,17 @@ class Declaration:
     def name(self) -> str:
         return f"{self.path}, entry {self.index}"
 
-    def applies(self, flavour: str, behaviour: str, params: dict, version: str) -> bool:
+    def applies(self, flavour: str, behaviour: str, params: dict, version: str, device: str = "cpu") -> bool:
         return ((self.flavours is None or flavour in self.flavours) and behaviour in self.behaviours
+                and (self.devices is None or device in self.devices)
                 and all(params.get(k) in _values(v) for k, v in self.where.items())
                 and _specifier(self.versions).contains(public_version(version), prereleases=True))
 
     def record(self) -> dict:
         """The declaration as a results record carries it."""
         return {"file": self.file, "source": self.path, "index": self.index, "behaviours": list(self.behaviours),
-                "where": self.where, "versions": self.versions, "reason": self.reason, "link": self.link,
-                "signature": self.signature}
+                **({} if self.devices is None else {"devices": list(self.devices)}), "where": self.where,
+                "versions": self.versions, "reason": self.reason, "link": self.link, "signature": self.signature}
 
 
 @functools.cache
@@ -106,7 +108,7 @@ def _checked(flavour: str, entries, file: str, source: str | None, catalogue: di
     for index, entry in enumerate(entries):
         d = Declaration(file, index, tuple(entry["behaviours"]), tuple(entry["flavours"]) if "flavours" in entry else None,
                         entry.get("where", {}), entry["versions"], entry["reason"], entry["link"], entry["signature"],
-                        source)
+                        source, tuple(entry["devices"]) if "devices" in entry else None)
         _validate(d, catalogue, listing)
         if d.flavours is None or flavour in d.flavours:
             if (d.flavours or source is None) and not _covers(d, flavour, catalogue):
@@ -146,9 +148,10 @@ def _validate(d: Declaration, catalogue: dict, listing: list[str]) -> None:
             raise specs.SpecError(f"{where}: signature/profile: {path} is not a field of a profile (schemas/profile.json)")
 
 
-def applying(decls: list[Declaration], flavour: str, behaviour: str, params: dict, version: str) -> Declaration | None:
-    """The declaration for the case, or None; two declarations for one case raise SpecError naming both."""
-    found = [d for d in decls if d.applies(flavour, behaviour, params, version)]
+def applying(decls: list[Declaration], flavour: str, behaviour: str, params: dict, version: str,
+             device: str = "cpu") -> Declaration | None:
+    """The declaration for the case on ``device``, or None; two declarations for one case raise SpecError naming both."""
+    found = [d for d in decls if d.applies(flavour, behaviour, params, version, device)]
     if len(found) > 1:
         raise specs.SpecError(f"{found[0].name} and {found[1].name} both declare {behaviour} {params} on {flavour} {version}")
     return found[0] if found else None

@@ -209,7 +209,7 @@ def pytest_collection_modifyitems(config, items):
         try:
             item.layerconf_declaration = deviations.applying(
                 session.declarations[case.flavour], case.flavour, case.behaviour.id, case.params,
-                session.adapter(case.flavour).version())
+                session.adapter(case.flavour).version(), session.device)
         except specs.SpecError as err:
             raise pytest.UsageError(str(err)) from err
 

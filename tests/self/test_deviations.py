@@ -10,9 +10,9 @@ from layerconf.checks import Check, Failure
 from layerconf.outcomes import Outcome
 
 
-def declaration(signature, behaviours=("bn.error.momentum",), where=None, versions=">=0", flavours=None):
+def declaration(signature, behaviours=("bn.error.momentum",), where=None, versions=">=0", flavours=None, devices=None):
     return deviations.Declaration("torch", 0, tuple(behaviours), flavours, where or {}, versions, "a reason here",
-                                  "https://example.org", signature)
+                                  "https://example.org", signature, devices=devices)
 
 
 @pytest.mark.parametrize("flavour", specs.flavour_names())
@@ -239,3 +239,10 @@ def test_a_bound_with_non_finite_takes_garbage_within_the_bound_or_nan():
     sig = {"kind": "value", "max_error": 1000, "non_finite": True}
     assert judge(sig, failures(("close", [np.nan, 90.0], [1.0, 2.0]))).outcome is Outcome.DEVIATION
     assert judge(sig, failures(("close", [5000.0], [1.0]))).outcome is Outcome.FAILED
+
+
+def test_a_declaration_scoped_to_a_device_applies_on_that_device_only():
+    d = declaration({"kind": "no_error"}, devices=("cuda",))
+    assert deviations.applying([d], "torch", d.behaviours[0], {}, "2.9.1", "cuda") is d
+    assert deviations.applying([d], "torch", d.behaviours[0], {}, "2.9.1", "cpu") is None
+    assert d.record()["devices"] == ["cuda"]

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerconf import flavours, outcomes, results, suite
+from layerconf import flavours, outcomes, results, schedule, suite
 from layerconf.outcomes import Outcome
 
 COMPLETED_EXITS = (0, 1)   # the suite ran to its end: all passed / some checks failed
@@ -169,7 +169,8 @@ def _verdict(exit_code, timed_out, results_path: Path, progress: Progress, tail:
 
 def run_all(names: list[str], workdir: Path, timeout_s: float, seed: int = 0, device: str = "cpu",
             jobs: int = 1, stream=sys.stderr, options=()) -> list[FlavourRun]:
-    """Every flavour, ``jobs`` at a time, in ``workdir``; the runs (refused ones included, with no records).
+    """Every flavour, ``jobs`` at a time, the longest expected first (layerconf.schedule), in ``workdir``; the runs in
+    the order of ``names`` (refused ones included, with no records).
     ``options``: more suite options every flavour's process gets (--deviations PATH, with its path absolute)."""
     stop = threading.Event()
     progress = {f: Progress(f, workdir / f"{f}.events.jsonl") for f in names}
@@ -188,19 +189,21 @@ def run_all(names: list[str], workdir: Path, timeout_s: float, seed: int = 0, de
             stream.flush()
         return run
 
+    order = schedule.order(names)
     done = threading.Event()
     monitor = threading.Thread(target=_show_progress, args=(progress, done, lock, stream), daemon=True)
     monitor.start()
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             try:
-                runs = list(pool.map(one, names))
+                started = dict(zip(order, pool.map(one, order)))
             finally:   # an interrupt too: each running flavour's process is killed before the pool waits for it
                 stop.set()
     finally:
         done.set()
         monitor.join()
-    return runs
+    schedule.remember({r.flavour: r.duration_s for r in started.values() if r.status == "completed"})
+    return [started[f] for f in names]
 
 
 def document(runs: list[FlavourRun], seed: int) -> dict:

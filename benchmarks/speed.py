@@ -14,7 +14,7 @@ For each flavour (default: every installed one), in turn on a quiet machine:
 machine; --cache warm fills one cache with an unmeasured run of each flavour first, as a second run finds it.
 --families adds the time in checks per behaviour family; --main-job also times the main job
 (`python -m layerconf run`, every installed flavour, --jobs at its default) from start to end, with the same
-cache state.
+cache state, against the sum of the flavours' process times and of their floors, each divided by the jobs.
 Run it from a checkout, in an environment with the frameworks (e.g. .tox/run/bin/python).
 """
 import argparse
@@ -90,11 +90,12 @@ def main(argv=None) -> int:
           f"compilation cache {args.cache}", flush=True)
     rows = [("flavour", "start s", "import s", "collect s", "checks s", "finish s", "process s", "peak MB",
              "floor s", "checks/floor", "outcomes")]
-    families = defaultdict(dict)
+    families, floors, processes = defaultdict(dict), {}, {}
     for name in names:
         with tempfile.TemporaryDirectory(prefix="layerconf-speed-") as tmp:
             r = measure(name, Path(tmp), not args.no_floor, shared)
         floor = r.get("floor", {}).get("replay_s")
+        floors[name], processes[name] = floor, r["process_s"]
         counts = defaultdict(int)
         for rec in r["records"]:
             counts[rec["outcome"]] += 1
@@ -114,7 +115,11 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="layerconf-main-") as tmp:
             env = {**os.environ, "LAYERCONF_CACHE_DIR": str(shared or Path(tmp, "cache"))}
             wall, _, status = timed([sys.executable, "-m", "layerconf", "run", "--output", str(Path(tmp, "out"))], env)
-        print(f"\nmain job (python -m layerconf run, {runner.default_jobs()} at a time): {wall:.0f} s, exit {status}")
+        jobs = runner.default_jobs()
+        bounds = f"the flavours' processes / {jobs}: {sum(processes.values()) / jobs:.0f} s"
+        if None not in floors.values():
+            bounds += f"; their floors / {jobs}: {sum(floors.values()) / jobs:.0f} s"
+        print(f"\nmain job (python -m layerconf run, {jobs} at a time): {wall:.0f} s, exit {status} ({bounds})")
     if shared:
         shutil.rmtree(shared, ignore_errors=True)
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from layerconf import outcomes
+from layerconf import catalogue, outcomes
 from layerconf.outcomes import Outcome
 from layerconf.report import conformance_matrix, conventions, digest, paths, plots, porting
 from layerconf.report.columns import Column, columns
@@ -64,6 +64,11 @@ class Report:
     def titles(self) -> dict:
         """{convention key: its row's title}, in the conventions table's order."""
         return {entry["key"]: entry["title"] for entry in conventions.TABLE}
+
+    @property
+    def catalogues(self) -> str | None:
+        """Which runs were held to which catalogue, when they were not all held to one (layerconf.catalogue)."""
+        return catalogue.disagreement({f"run {i}": d for i, d in enumerate(self.documents, start=1)})
 
     @property
     def plot_titles(self) -> dict:

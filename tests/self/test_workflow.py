@@ -27,16 +27,17 @@ def steps() -> list[dict]:
 
 
 def command_lines() -> list[list[str]]:
-    """Each `layerconf ...` line of the run steps as argv, the step's `args+=(...)` spliced in for "${args[@]}" and
-    every shell variable read as the word X."""
+    """Each `layerconf ...` line of the run steps as argv, the step's `args+=(...)` or `options+=(...)` spliced in for
+    "${args[@]}" or "${options[@]}" and every shell variable read as the word X."""
     found = []
     for step in steps():
         script = step.get("run", "")
-        spliced = [word for group in re.findall(r"args\+=\((.*?)\)", script) for word in shlex.split(group)]
+        arrays = {name: [word for group in re.findall(rf"{name}\+=\((.*?)\)", script) for word in shlex.split(group)]
+                  for name in ("args", "options")}
         for line in script.splitlines():
             if re.match(r"\s*layerconf ", line):
                 words = shlex.split(line.split(" || ")[0])[1:]
-                words = [w for word in words for w in (spliced if word == "${args[@]}" else [word])]
+                words = [w for word in words for w in arrays.get(word.removeprefix("${").removesuffix("[@]}"), [word])]
                 found.append(["X" if "$" in w else w for w in words])
     return found
 
@@ -55,8 +56,9 @@ def test_every_layerconf_command_line_parses_with_the_cli():
     assert [line[0] for line in lines] == ["run", "diff"]
     for argv in lines:
         cli.parser().parse_args(argv)   # an unknown command or option exits 2
-    run = lines[0]
+    run, diff = lines
     assert {"--flavour", "--deviations", "--no-shipped-deviations", "--junit", "--summary", "--output"} <= set(run)
+    assert "--allow-catalogue-change" in diff
 
 
 def test_the_workflow_uploads_summarises_and_gates_on_diff():

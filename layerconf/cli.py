@@ -4,7 +4,8 @@ run     every installed flavour (or each --flavour), one process each, --jobs at
         DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends,
         and JUnit XML (--junit) and a Markdown summary for CI (--summary) where asked.
 report  the Markdown report and the HTML page from one or more results files (and --junit, --summary).
-diff    what changed from OLD to NEW, as Markdown.
+diff    what changed from OLD to NEW, as Markdown; results of different catalogues (a hash of specs/) are refused
+        unless --allow-catalogue-change.
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
 
 Exit status: 0 when nothing fails; 1 when a check fails (run: a check failed, errored, did not run, or a
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 import layerconf
-from layerconf import ci_files, deviations, diff, flavours, output, report, results, runner, specs, version_matrix
+from layerconf import catalogue, ci_files, deviations, diff, flavours, output, report, results, runner, specs, version_matrix
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -115,6 +116,9 @@ def _report(args) -> int:
     target = output.folder(args.output, "--output")
     files = ci_files.checked(args.junit, args.summary)
     documents = [results.read(p) for p in args.results]
+    if differ := catalogue.disagreement(dict(zip(args.results, documents))):
+        print(f"layerconf: warning: {differ}: results of different catalogues side by side (the report says so)",
+              file=sys.stderr)
     with output.staged(target, REPORT_FILES) as stage:
         report.write(stage, documents)
     print(f"report: {target / 'report.md'}\n        {target / 'report.html'}", file=sys.stderr)
@@ -124,11 +128,17 @@ def _report(args) -> int:
 
 def _diff(args) -> int:
     destination = output.file(args.output, "--output") if args.output else None
+    old, new = results.read(args.old), results.read(args.new)
+    differ = catalogue.disagreement({args.old: old, args.new: new})
+    if differ and not args.allow_catalogue_change:
+        raise UsageError(f"{differ}: results of different catalogues (specs/ changed between the runs), so an outcome "
+                         "may change with the catalogue, not the framework; --allow-catalogue-change compares them anyway")
     try:
-        changes = diff.changes(results.read(args.old), results.read(args.new))
+        changes = diff.changes(old, new)
     except diff.NothingInCommon as err:
         raise UsageError(f"{args.old} and {args.new}: {err}") from err
-    text = diff.to_markdown(changes)
+    text = diff.to_markdown(changes, note=differ and f"different catalogues ({differ}): an outcome change may come "
+                                                     "from the catalogue, not the framework")
     if destination:
         output.write_text(destination, text)
     sys.stdout.write(text)
@@ -177,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
     dif.add_argument("old", metavar="OLD")
     dif.add_argument("new", metavar="NEW")
     dif.add_argument("--output", metavar="FILE", help="also write the Markdown here")
+    dif.add_argument("--allow-catalogue-change", action="store_true",
+                     help="compare results whose catalogues (metadata/catalogue: a hash of specs/) differ; without it "
+                          "they are refused (exit 2)")
     dif.set_defaults(handler=_diff)
 
     mat = sub.add_parser("matrix", help="run the suite over the version matrix (each flavour's manifest)")

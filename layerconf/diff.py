@@ -119,11 +119,12 @@ def _incomplete(changes: Changes) -> list[str]:
     return lines + ["", "Their checks that had not run when the process ended are `not_run`.", ""]
 
 
-def to_markdown(changes: Changes, limit: int = 50) -> str:
-    """A pull-request comment: versions side by side, runs that did not complete, then regressions, stale
-    declarations, fixes, new, removed and other changes."""
+def to_markdown(changes: Changes, limit: int = 50, note: str | None = None) -> str:
+    """A pull-request comment: a warning ``note`` where given, versions side by side, runs that did not complete,
+    then regressions, stale declarations, fixes, new, removed and other changes."""
     names = list(dict.fromkeys([*changes.old_versions, *changes.new_versions]))
-    lines = ["## layerconf: changes between two runs", "", "| flavour | old | new |", "| --- | --- | --- |"]
+    lines = ["## layerconf: changes between two runs", "", *([f"**Warning**: {note}.", ""] if note else []),
+             "| flavour | old | new |", "| --- | --- | --- |"]
     lines += [f"| {n} | {changes.old_versions.get(n, '-')} | {changes.new_versions.get(n, '-')} |" for n in names]
     lines += ["", f"**{len(changes.regressions)} regression(s)**, {len(changes.stale_declarations)} deviation(s) "
                   f"no longer reproducing, {len(changes.fixes)} fix(es), {len(changes.new)} new, "

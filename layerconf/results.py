@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 
 import layerconf
-from layerconf import SCHEMAS, observed
+from layerconf import SCHEMAS, catalogue, observed
 from layerconf.outcomes import Outcome
 
 SCHEMA_ID = "layerconf.results/1"
@@ -53,7 +53,8 @@ class ResultsError(ValueError):
 
 
 def metadata(flavours_meta: dict, seed: int) -> dict:
-    """The run's metadata; ``flavours_meta``: each flavour's version and environment."""
+    """The run's metadata; ``flavours_meta``: each flavour's version and environment. ``catalogue``: the version of
+    the catalogue the checks were held to (layerconf.catalogue)."""
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -61,6 +62,7 @@ def metadata(flavours_meta: dict, seed: int) -> dict:
         "platform": platform.platform(),
         "layerconf": layerconf.__version__,
         "seed": seed,
+        "catalogue": catalogue.version(),
         "frameworks": flavours_meta,
     }
 

@@ -6,6 +6,12 @@ plus the entry's pins. Environments live in the cache directory as <id>-<key>, k
 version, pyproject.toml and the pins; a directory holding the marker file is complete and reused,
 anything else is rebuilt.
 
+Every flavour also gets the label ``pre``, derived here rather than written in its manifest (a manifest's own
+``pre`` entry takes its place): the ``newest`` entry's requirements with pre-releases allowed (uv ``--prerelease
+allow``, pip's ``--pre``). LAYERCONF_INDEX_URL, where set, names one more package index every environment built or
+resolved in that process installs from (uv ``--extra-index-url``): with it, a nightly build is one environment, e.g.
+LAYERCONF_INDEX_URL=https://download.pytorch.org/whl/nightly/cpu layerconf matrix --only torch-pre.
+
 Output directory: <id>.json (the results), <id>.log (pytest's output), <id>.run.json (build and run
 times, disk use, exit code), matrix.md (the combined report).
 """
@@ -27,6 +33,8 @@ import layerconf
 from layerconf import flavours, results, specs, suite
 
 DEFINITION = specs.DIRECTORY / "matrix.yaml"
+PRE = "pre"                       # the label derived for every flavour from its "newest" entry
+INDEX_URL = "LAYERCONF_INDEX_URL"  # environment variable: an extra package index (a nightly build's)
 
 
 def default_source() -> Path:
@@ -43,6 +51,7 @@ class Environment:
     flavour: str
     python: str
     pins: tuple[tuple[str, str], ...]  # (requirement, why)
+    pre: bool = False                  # pre-releases allowed
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -51,10 +60,24 @@ class Environment:
 
 def load(path: Path = DEFINITION) -> list[Environment]:
     """Every flavour's matrix versions as environments <flavour>-<label>, flavours in name order, versions
-    in manifest order; the Python version comes from ``path``."""
+    in manifest order, then the derived ``pre`` (the ``newest`` requirements, pre-releases allowed) where the
+    manifest has no ``pre`` of its own; the Python version comes from ``path``."""
     python = specs.load_yaml(path, "matrix")["python"]
-    return [Environment(f"{name}-{label}", name, python, tuple((p["requirement"], p["why"]) for p in pins))
-            for name in flavours.names() for label, pins in specs.manifest(name)["matrix"].items()]
+    environments = []
+    for name in flavours.names():
+        matrix = specs.manifest(name)["matrix"]
+        pins = {label: tuple((p["requirement"], p["why"]) for p in entries) for label, entries in matrix.items()}
+        environments += [Environment(f"{name}-{label}", name, python, entries) for label, entries in pins.items()]
+        if PRE not in pins and "newest" in pins:
+            environments.append(Environment(f"{name}-{PRE}", name, python, pins["newest"], pre=True))
+    return environments
+
+
+def installer_options(env: Environment) -> tuple[str, ...]:
+    """uv's options for ``env``: --prerelease allow where it allows pre-releases, --extra-index-url where
+    LAYERCONF_INDEX_URL is set."""
+    url = os.environ.get(INDEX_URL)
+    return (("--prerelease", "allow") if env.pre else ()) + (("--extra-index-url", url) if url else ())
 
 
 def select(environments: list[Environment], only: list[str] | None) -> list[Environment]:
@@ -79,18 +102,21 @@ def project_requirements(source: Path | None = None) -> tuple[str, ...]:
 
 
 def cache_key(env: Environment, project: tuple[str, ...]) -> str:
-    """Hash of what the environment installs: the same Python, pyproject.toml and pins (in any order) give the
-    same key."""
+    """Hash of what the environment installs: the same Python, pyproject.toml, pins (in any order) and installer
+    options give the same key."""
     pyproject = Path(project[-1], "pyproject.toml")
-    text = json.dumps({"python": env.python, "project": pyproject.read_text() if pyproject.exists() else project,
-                       "requirements": sorted(env.requirements)})
+    installs = {"python": env.python, "project": pyproject.read_text() if pyproject.exists() else project,
+                "requirements": sorted(env.requirements)}
+    if options := installer_options(env):   # absent without options: the keys of environments built before stay
+        installs["options"] = list(options)
+    text = json.dumps(installs)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def list_lines(environments: list[Environment]) -> list[str]:
-    """One line per environment: id, flavour, Python, pins."""
+    """One line per environment: id, flavour, Python, pins and installer options."""
     width = max(len(e.id) for e in environments)
-    return [f"{e.id:<{width}}  {e.flavour}  python {e.python}  {' '.join(e.requirements)}"
+    return [f"{e.id:<{width}}  {e.flavour}  python {e.python}  {' '.join(e.requirements + installer_options(e))}"
             for e in environments]
 
 
@@ -123,11 +149,12 @@ def build(env: Environment, cache: Path, project: tuple[str, ...], rebuild: bool
     shutil.rmtree(path, ignore_errors=True)
     start = time.perf_counter()
     _uv("venv", "--quiet", "--python", env.python, str(path), log=log)
-    _uv("pip", "install", "--python", str(python_of(path)), *project, *env.requirements, log=log)
+    _uv("pip", "install", "--python", str(python_of(path)), *installer_options(env), *project, *env.requirements, log=log)
     seconds = time.perf_counter() - start
     frozen = subprocess.run(["uv", "pip", "freeze", "--python", str(python_of(path))],
                             check=True, capture_output=True, text=True).stdout.split()
     marker.write_text(json.dumps({"id": env.id, "key": key, "requirements": [*project, *env.requirements],
+                                  "options": list(installer_options(env)),
                                   "installed": frozen, "build_s": seconds}, indent=1))
     return {"path": str(path), "key": key, "build_s": seconds, "reused": False}
 
@@ -154,7 +181,7 @@ def run_environment(env: Environment, cache: Path, output: Path, project: tuple[
     results_path, log_path = output / f"{env.id}.json", output / f"{env.id}.log"
     results_path.unlink(missing_ok=True)
     record = {"id": env.id, "flavour": env.flavour, "python": env.python,
-              "requirements": list(env.requirements)}
+              "requirements": list(env.requirements), "options": list(installer_options(env))}
     with log_path.open("w") as log:
         try:
             record.update(build(env, cache, project, rebuild, log))
@@ -316,8 +343,8 @@ def combine(output: Path, environments: list[Environment], changes_of, changes_m
 
 def resolve(env: Environment, project: tuple[str, ...]) -> str:
     """uv pip compile of the environment's requirements (nothing installed): 'pkg==v ...' or the error."""
-    done = subprocess.run(["uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-                           "--python-version", env.python, "-"], input="\n".join([" ".join(project), *env.requirements]),
+    done = subprocess.run(["uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version", env.python,
+                           *installer_options(env), "-"], input="\n".join([" ".join(project), *env.requirements]),
                           capture_output=True, text=True)
     return " ".join(done.stdout.split()) if done.returncode == 0 else "UNRESOLVABLE: " + done.stderr.strip()
 

@@ -1,8 +1,8 @@
 """The comparison report: from validated results documents, a Markdown report and a self-contained
 HTML page (templates in layerconf/report/templates, plots inline as SVG).
 
-``build`` gathers the content (matrix, failures, observed conventions, porting table, execution paths,
-plots, runs);
+``build`` gathers the content (findings digest and scorecard, matrix, failures, observed conventions, porting
+table, execution paths, plots, runs);
 ``write`` renders it into ``report.md`` (plots as files under ``plots/``) and ``report.html``.
 """
 from dataclasses import dataclass
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import jinja2
 
-from layerconf import outcomes
+from layerconf import catalogue, outcomes
 from layerconf.outcomes import Outcome
-from layerconf.report import conformance_matrix, conventions, paths, plots, porting
+from layerconf.report import conformance_matrix, conventions, digest, paths, plots, porting
 from layerconf.report.columns import Column, columns
 
 PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
@@ -32,6 +32,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         "tail": lambda text, n: "\n".join(str(text).splitlines()[-n:]),
         "outcome_counts": outcomes.summary,
         "symbol": _symbol,
+        "scorecard": digest.scorecard,
     })
     return env
 
@@ -49,6 +50,7 @@ class Report:
     pairs: list[porting.Pair]
     paths: list[paths.PathView]
     plots: dict                  # name -> SVG text, only those with data
+    digest: digest.Digest
 
     @property
     def layers(self) -> dict:
@@ -62,6 +64,11 @@ class Report:
     def titles(self) -> dict:
         """{convention key: its row's title}, in the conventions table's order."""
         return {entry["key"]: entry["title"] for entry in conventions.TABLE}
+
+    @property
+    def catalogues(self) -> str | None:
+        """Which runs were held to which catalogue, when they were not all held to one (layerconf.catalogue)."""
+        return catalogue.disagreement({f"run {i}": d for i, d in enumerate(self.documents, start=1)})
 
     @property
     def plot_titles(self) -> dict:
@@ -82,16 +89,17 @@ def build(documents: list[dict]) -> Report:
             if {pair.a, pair.b} == {view.path, view.eager}:
                 pair.remaining += paths.porting_sentences(view)
     return Report(documents, cols, rows, conformance_matrix.failures(cols), observed, pairs, views,
-                  {k: v for k, v in svgs.items() if v is not None})
+                  {k: v for k, v in svgs.items() if v is not None}, digest.build(cols))
 
 
 def markdown(report: Report, plot_dir: str | None = "plots") -> str:
-    return MARKDOWN.get_template("report.md.j2").render(r=report, plot_dir=plot_dir)
+    return MARKDOWN.get_template("report.md.j2").render(r=report, plot_dir=plot_dir, scores=digest.SCORES)
 
 
 def html(report: Report) -> str:
     faint = [conformance_matrix.MISSING, *(o for o in Outcome if not o.failing and o is not Outcome.DEVIATION)]
-    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS, faint=faint)
+    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS, faint=faint,
+                                                      outcomes=[o.value for o in Outcome], scores=digest.SCORES)
 
 
 def write(output: Path, documents: list[dict]) -> dict[str, Path]:

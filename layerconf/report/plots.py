@@ -1,7 +1,8 @@
 """Plots as self-contained SVG text (matplotlib, Agg): running statistics per step against the
 reference, drop fractions with their acceptance bands, and the matrix as a heat map.
 
-Each function returns None where the records carry nothing to plot.
+Each function returns None where the records carry nothing to plot. The SVG text depends on the records only: no
+date, and the ids matplotlib draws from a fixed salt, so a report rendered twice is the same bytes.
 """
 import io
 
@@ -24,7 +25,8 @@ RATE_BEHAVIOURS = {"do.train.rate": "element dropout", "do.spatial.rate": "spati
 
 def _svg(fig) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": "layerconf"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]

@@ -70,7 +70,7 @@ def test_a_flavour_that_crashed_has_a_column_and_its_output(tmp_path):
     assert [c.label for c in r.columns] == ["torch", "keras-jax", "keras-torch"]
     paths = report.write(tmp_path, [doc])
     markdown, page = paths["markdown"].read_text(), paths["html"].read_text()
-    assert "| keras-torch | - | ? | CRASHED (exit -11) | no records |" in markdown
+    assert "| keras-torch | - | ? | CRASHED (exit -11) | 0 | 0 | 0 | 0 | 0 |" in markdown
     assert "### keras-torch: CRASHED (exit -11)" in markdown and "Segmentation fault" in markdown
     assert "Segmentation fault" in page
 

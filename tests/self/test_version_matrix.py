@@ -38,8 +38,54 @@ def test_environments_come_from_the_manifests_with_unique_ids_and_reasons():
     assert len({e.id for e in envs}) == len(envs)
     assert all(len(why) >= 10 for e in envs for _, why in e.pins)
     assert {(e.id, e.flavour) for e in envs} == {(f"{name}-{label}", name) for name in specs.flavour_names()
-                                                for label in specs.manifest(name)["matrix"]}
+                                                for label in [*specs.manifest(name)["matrix"], version_matrix.PRE]}
     assert {e.python for e in envs} == {"3.11"}
+
+
+def test_every_flavour_gets_a_pre_environment_its_newest_requirements_with_pre_releases(monkeypatch):
+    monkeypatch.delenv(version_matrix.INDEX_URL, raising=False)
+    envs = {e.id: e for e in environments()}
+    for name in specs.flavour_names():
+        pre, newest = envs[f"{name}-pre"], envs[f"{name}-newest"]
+        assert (pre.pins, pre.pre, newest.pre) == (newest.pins, True, False)
+    assert version_matrix.installer_options(envs["torch-pre"]) == ("--prerelease", "allow")
+    assert version_matrix.installer_options(envs["torch-newest"]) == ()
+
+
+def test_a_manifests_own_pre_entry_takes_the_place_of_the_derived_one(monkeypatch):
+    own = {"matrix": {"2.8": [{"requirement": "torch==2.8.*", "why": "a series"}],
+                      "pre": [{"requirement": "torch==2.12.0.dev20260101", "why": "one nightly"}],
+                      "newest": [{"requirement": "torch", "why": "the newest"}]}}
+    monkeypatch.setattr(version_matrix.flavours, "names", lambda: ["torch"])
+    monkeypatch.setattr(version_matrix.specs, "manifest", lambda name: own)
+    envs = environments()
+    assert [(e.id, e.requirements, e.pre) for e in envs] == [("torch-2.8", ("torch==2.8.*",), False),
+                                                             ("torch-pre", ("torch==2.12.0.dev20260101",), False),
+                                                             ("torch-newest", ("torch",), False)]
+
+
+def test_an_index_url_reaches_uv_and_the_cache_key(monkeypatch, tmp_path):
+    monkeypatch.delenv(version_matrix.INDEX_URL, raising=False)
+    envs = {e.id: e for e in environments()}
+    project = version_matrix.project_requirements()
+    plain = {name: version_matrix.cache_key(envs[name], project) for name in ("torch-newest", "torch-pre")}
+    assert plain["torch-newest"] != plain["torch-pre"]
+    url = "https://download.pytorch.org/whl/nightly/cpu"
+    monkeypatch.setenv(version_matrix.INDEX_URL, url)
+    assert version_matrix.installer_options(envs["torch-pre"]) == ("--prerelease", "allow", "--extra-index-url", url)
+    assert version_matrix.cache_key(envs["torch-pre"], project) != plain["torch-pre"]
+    calls = []
+
+    def uv(*args, log=None):   # records the call; `uv venv` makes the folder
+        calls.append(args)
+        if args[0] == "venv":
+            Path(args[-1]).mkdir()
+    monkeypatch.setattr(version_matrix, "_uv", uv)
+    monkeypatch.setattr(version_matrix.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=""))
+    version_matrix.build(envs["torch-pre"], tmp_path, project)
+    install = calls[1]
+    assert install[:2] == ("pip", "install") and install[4:8] == ("--prerelease", "allow", "--extra-index-url", url)
+    assert install[-2:] == ("torch", "torchvision")
 
 
 def test_select_names_unknown_environments():

@@ -26,6 +26,8 @@ which a runtime may not accept yet. Gradients, optimizer steps and freezing have
 inference runtime: those methods raise NotExpressible with the profile's reason.
 """
 import io
+import multiprocessing
+import signal
 from abc import abstractmethod
 
 import numpy as np
@@ -227,6 +229,52 @@ class OnnxDropout(DropoutLayer):
 
     def forward_and_grad(self, x, dy):
         unsupported(self.adapter, "dropout.gradients")
+
+
+CHILD_TIMEOUT_S = 120   # a one-node model runs in milliseconds
+
+
+def crash_prone(model: onnx.ModelProto) -> bool:
+    """A training BatchNormalization with a running output absent (an empty name): ONNX Runtime's CPU kernel writes
+    it unchecked and its process dies of SIGSEGV (docs/research/onnx_variants.md)."""
+    return any(n.op_type == "BatchNormalization" and "" in n.output for n in model.graph.node)
+
+
+class ChildSession:
+    """``run`` in a forked child process, where ``make(model)`` creates the runtime's session: a crash of the runtime
+    becomes a RuntimeError naming the signal. ``runtime`` names it in the messages."""
+
+    def __init__(self, make, model: onnx.ModelProto, runtime: str):
+        self.make, self.model, self.runtime = make, model, runtime
+
+    def run(self, output_names, feeds):
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=self._child, args=(send, output_names, feeds))
+        child.start()
+        send.close()
+        try:
+            kind, value = receive.recv() if receive.poll(CHILD_TIMEOUT_S) else ("hung", None)
+        except EOFError:
+            kind, value = "died", None
+        if kind == "hung":   # a forked child can deadlock on a lock a thread of the parent held at the fork
+            child.kill()
+            child.join()
+            raise RuntimeError(f"{self.runtime}'s child process gave no result in {CHILD_TIMEOUT_S} s; killed")
+        child.join()
+        if kind == "died":
+            code = child.exitcode
+            name = signal.Signals(-code).name if code is not None and code < 0 else f"exit status {code}"
+            raise RuntimeError(f"{self.runtime}'s process died of {name} running the model")
+        if kind == "error":
+            raise RuntimeError(value)
+        return value
+
+    def _child(self, send, output_names, feeds):
+        try:
+            send.send(("result", self.make(self.model).run(output_names, feeds)))
+        except Exception as err:   # the runtime's own error, passed on as its message
+            send.send(("error", f"{type(err).__name__}: {err}"))
 
 
 class OnnxAdapter(Adapter):

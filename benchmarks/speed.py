@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--families", action="store_true", help="also the time in checks per behaviour family")
     parser.add_argument("--main-job", action="store_true", help="also time `python -m layerconf run` over every installed flavour")
     args = parser.parse_args(argv)
-    names = args.flavour or runner.available()
+    names = args.flavour or [n for n in runner.available() if not flavours.needed_option(n)]
     shared = Path(tempfile.mkdtemp(prefix="layerconf-speed-cache-")) if args.cache == "warm" else None
     for name in names if shared else ():
         subprocess.run(suite.command(name, extra=["-q"]), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -50,7 +50,7 @@ def pytest_configure(config):
     if RECORD:
         log = open(RECORD, "wb")  # noqa: SIM115 - open for the session, closed at exit by the interpreter
         load = flavours.load_adapter
-        flavours.load_adapter = lambda name, device="cpu": Recorder(load(name, device), 0, log)
+        flavours.load_adapter = lambda name, device="cpu", options=None: Recorder(load(name, device, options), 0, log)
 
 
 @pytest.hookimpl(trylast=True)

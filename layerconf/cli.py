@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 
 import layerconf
+<<<<<<< HEAD
 from layerconf import catalogue, ci_files, deviations, diff, flavours, output, report, results, runner, specs, version_matrix
+=======
+from layerconf import ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
+>>>>>>> external-flavours
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -35,10 +39,12 @@ class UsageError(ValueError):
 
 def _selected(args) -> list[str]:
     try:
-        names = list(dict.fromkeys(args.flavour)) if args.flavour else runner.available()
+        given = [onnx_backends.OPTION] if args.onnx_backend else []
+        names = (list(dict.fromkeys(args.flavour)) if args.flavour else
+                 [n for n in runner.available() if flavours.needed_option(n) in (None, *given)])
         for name in names:
-            flavours.manifest(name)
-    except flavours.UnknownFlavour as err:
+            flavours.manifest(name), specs.profile(name)   # validated here: a flavour file another package ships too
+    except (flavours.UnknownFlavour, specs.SpecError) as err:
         raise UsageError(str(err)) from err
     if missing := [n for n in names if n not in runner.available()]:
         raise UsageError(f"--flavour: not installed here: {', '.join(missing)} "
@@ -64,6 +70,16 @@ def _deviation_options(args, names: list[str]) -> list[str]:
     return options + (["--no-shipped-deviations"] if args.no_shipped_deviations else [])
 
 
+def _backend_options(args, names: list[str]) -> dict[str, list[str]]:
+    """--onnx-backend, checked here first (it loads), for the processes of the flavours that need it."""
+    needing = [n for n in names if flavours.needed_option(n) == onnx_backends.OPTION]
+    try:
+        onnx_backends.checked(args.onnx_backend, names, needing)
+    except onnx_backends.BadBackend as err:
+        raise UsageError(str(err)) from err
+    return {n: [onnx_backends.OPTION, args.onnx_backend] for n in needing}
+
+
 def _write_ci_files(files: dict, documents: list[dict], links: dict) -> None:
     ci_files.write(files, documents, links)
     for option, path in files.items():
@@ -74,12 +90,14 @@ def _run(args) -> int:
     names = _selected(args)
     target = output.folder(args.output, "--output")
     options, files = _deviation_options(args, names), ci_files.checked(args.junit, args.summary)
+    backend = _backend_options(args, names)
     start = time.monotonic()
     print(f"layerconf run: {', '.join(names)} ({args.jobs} at a time, time limit {args.timeout:g} s each, "
           f"seed {args.seed}, device {args.device})", file=sys.stderr)
     signal.signal(signal.SIGTERM, _terminated)   # stop the flavour processes too, as an interrupt does
     with tempfile.TemporaryDirectory(prefix="layerconf-run-") as work:
-        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr, options)
+        runs = runner.run_all(names, Path(work), args.timeout, args.seed, args.device, args.jobs, sys.stderr, options,
+                              backend)
         if refused := [r for r in runs if r.status == "refused" and r.command]:
             raise UsageError("\n".join(f"{r.flavour} refused the input:\n" + _refusal(r) for r in refused))
         document = runner.document(runs, args.seed)
@@ -174,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
                           "on top of the shipped ones; every flavour's process gets it")
     run.add_argument("--no-shipped-deviations", action="store_true",
                      help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
+    run.add_argument("--onnx-backend", metavar="MODULE:BACKEND",
+                     help="the onnx.backend.base.Backend the onnx-backend flavour runs the ONNX models through, e.g. "
+                          f"{onnx_backends.EXAMPLE}; with it, the default selection includes onnx-backend")
     _add_ci_options(run)
     run.set_defaults(handler=_run)
 
@@ -225,5 +246,5 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, output.OutputError, results.ResultsError) as err:
+    except (UsageError, output.OutputError, results.ResultsError, specs.SpecError) as err:
         return _usage(str(err))

@@ -13,14 +13,14 @@ failed; anything outside the signature (another kind of failure, a larger error,
 """
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from layerconf import specs
+from layerconf import flavours, specs
 from layerconf.applicability import not_applicable
 from layerconf.outcomes import Outcome
 
@@ -41,7 +41,7 @@ class Declaration:
     reason: str
     link: str
     signature: dict
-    source: str | None = None   # the user's file (--deviations) it comes from; None: a shipped file
+    source: str | None = None   # the user's file (--deviations), or a flavour package's own; None: a shipped file
     devices: tuple | None = None   # the devices (--device) it applies on; None: every device
 
     @property
@@ -80,38 +80,45 @@ def _values(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def declarations(flavour: str, files=(), shipped: bool = True) -> list[Declaration]:
+def declarations(flavour: str, files=(), shipped: bool = True, runtime: str | None = None) -> list[Declaration]:
     """Every declaration that can apply to ``flavour``: those of the shipped files its manifest lists (none when
     ``shipped`` is False), then those of the user's ``files`` (--deviations PATH). Each is checked against the
     catalogue: the behaviours exist, each ``where`` names a grid parameter of every behaviour and values from its
     grid, its ``flavours`` list the file in their manifests (in a user's file: are flavours), and some case it
     covers applies to the flavour (in a user's file, only where it names ``flavours``: without, it applies to
     every flavour). Anything else raises SpecError naming the file and the entry, after "--deviations " for a
-    user's file."""
+    user's file. ``runtime``: the flavour whose shipped declarations apply in place of ``flavour``'s, as they apply
+    to it, because ``flavour`` runs that flavour's runtime (onnx-backend running ONNX Runtime's backend)."""
     catalogue = specs.behaviours()
-    out = []
-    for file in (specs.manifest(flavour)["deviations"] if shipped else ()):
-        listing = [n for n in specs.flavour_names() if file in specs.manifest(n)["deviations"]]
-        out += _checked(flavour, specs.deviation_file(file), file, None, catalogue, listing)
+    out, owner = [], runtime or flavour
+    for file in (specs.manifest(owner)["deviations"] if shipped else ()):
+        with specs.naming(owner):
+            directory = specs.deviation_directory(owner, file)
+            listing = [n for n in dict.fromkeys([*specs.flavour_names(), owner]) if file in specs.manifest(n)["deviations"]
+                       and specs.deviation_directory(n, file) == directory]
+            source = None if directory == specs.DIRECTORY / "deviations" else str(directory / f"{file}.yaml")
+            found = _checked(owner, specs.deviation_file(file, directory), file, source, catalogue, listing, user=False)
+        out += [replace(d, flavours=(flavour,)) for d in found] if runtime else found
     for path in files:
         try:
             entries = specs.load_yaml(Path(path), "deviations") or ()
-            out += _checked(flavour, entries, Path(path).stem, str(path), catalogue, specs.flavour_names())
+            out += _checked(flavour, entries, Path(path).stem, str(path), catalogue, flavours.names(), user=True)
         except specs.SpecError as err:
             raise specs.SpecError(f"{OPTION} {err}") from err
     return out
 
 
-def _checked(flavour: str, entries, file: str, source: str | None, catalogue: dict, listing: list[str]) -> list[Declaration]:
+def _checked(flavour: str, entries, file: str, source: str | None, catalogue: dict, listing: list[str],
+             user: bool) -> list[Declaration]:
     """The declarations of one file that can apply to ``flavour``, each validated."""
     out = []
     for index, entry in enumerate(entries):
         d = Declaration(file, index, tuple(entry["behaviours"]), tuple(entry["flavours"]) if "flavours" in entry else None,
                         entry.get("where", {}), entry["versions"], entry["reason"], entry["link"], entry["signature"],
                         source, tuple(entry["devices"]) if "devices" in entry else None)
-        _validate(d, catalogue, listing)
+        _validate(d, catalogue, listing, user)
         if d.flavours is None or flavour in d.flavours:
-            if (d.flavours or source is None) and not _covers(d, flavour, catalogue):
+            if (d.flavours or not user) and not _covers(d, flavour, catalogue):
                 raise specs.SpecError(f"{d.name}: covers no case that applies to {flavour}: a stale declaration")
             out.append(d)
     return out
@@ -123,7 +130,7 @@ def _covers(d: Declaration, flavour: str, catalogue: dict) -> bool:
                for b in d.behaviours for case in catalogue[b].cases())
 
 
-def _validate(d: Declaration, catalogue: dict, listing: list[str]) -> None:
+def _validate(d: Declaration, catalogue: dict, listing: list[str], user: bool) -> None:
     where = f"{d.name}"
     try:
         SpecifierSet(d.versions)
@@ -131,7 +138,7 @@ def _validate(d: Declaration, catalogue: dict, listing: list[str]) -> None:
         raise specs.SpecError(f"{where}: versions: {d.versions!r} is not a PEP 440 specifier set (e.g. '>=2.0,<2.6')") from err
     for flavour in d.flavours or ():
         if flavour not in listing:
-            why = (f"is not a flavour ({', '.join(listing)})" if d.source else
+            why = (f"is not a flavour ({', '.join(listing)})" if user else
                    f"does not list {d.file!r} in its manifest's deviations ({listing})")
             raise specs.SpecError(f"{where}: flavours: {flavour!r} {why}")
     for behaviour in d.behaviours:

@@ -1,15 +1,18 @@
-"""The registry of flavours, derived from their manifests (specs/flavours/<flavour>.yaml).
+"""The registry of flavours, derived from their manifests (specs/flavours/<flavour>.yaml, and the flavour files
+other packages register by entry point: layerconf.external).
 
 A flavour is a framework run one way (torch eager, Keras 3 on JAX, ...). Its manifest names its adapter
 module, the modules it imports, and the process environment it needs before the framework is imported
-(Keras 3 reads KERAS_BACKEND once): a flavour runs only in a process where that environment holds.
+(Keras 3 reads KERAS_BACKEND once): a flavour runs only in a process where that environment holds. A flavour
+may need a command-line option (``needs_option``: onnx-backend needs --onnx-backend); its value reaches the
+adapter as one of the flavour's options.
 """
 import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
 
-from layerconf import specs
+from layerconf import external, specs
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class UnknownFlavour(ValueError):
 
 
 def names() -> list[str]:
-    return specs.flavour_names()
+    """The shipped flavours and those other packages register, in name order."""
+    return sorted({*specs.flavour_names(), *external.names()})
 
 
 def manifest(name: str) -> dict:
@@ -62,17 +66,30 @@ def device_kind(description: str) -> str:
     return "cuda" if "cuda" in text or "gpu" in text else "cpu" if "cpu" in text else description
 
 
+def needed_option(name: str) -> str | None:
+    """The command-line option the flavour cannot run without (manifest ``needs_option``), or None."""
+    return manifest(name).get("needs_option")
+
+
+def option_key(option: str) -> str:
+    """The flavour option a command-line option's value becomes: --onnx-backend -> onnx_backend."""
+    return option.lstrip("-").replace("-", "_")
+
+
 def shares_process(name: str) -> bool:
     """The flavour can run in this process: its environment variables hold."""
     return all(os.environ.get(k) == v for k, v in environment(name).items())
 
 
-def default() -> list[str]:
-    """Installed flavours that can run in this process."""
-    return [n for n in names() if installed(n) and shares_process(n)]
+def default(given=()) -> list[str]:
+    """Installed flavours that can run in this process, and whose needed option is among ``given``."""
+    return [n for n in names() if installed(n) and shares_process(n) and needed_option(n) in (None, *given)]
 
 
-def load_adapter(name: str, device: str = "cpu"):
-    """Import the flavour's adapter module and build its Adapter from the flavour (``Flavour``) and the device."""
-    flavour = Flavour(name, manifest(name), specs.profile(name))
+def load_adapter(name: str, device: str = "cpu", options: dict | None = None):
+    """Import the flavour's adapter module and build its Adapter from the flavour (``Flavour``, its manifest's
+    options with ``options`` laid over them: the values of command-line options it needs) and the device."""
+    found = manifest(name)
+    found = {**found, "options": {**found.get("options", {}), **(options or {})}}
+    flavour = Flavour(name, found, specs.profile(name))
     return importlib.import_module(flavour.manifest["adapter"]).make_adapter(flavour, device)

@@ -6,7 +6,8 @@ its former name, is the same option),
 the flavours' versions, the checks collected, each check's record), --seed N (every draw derives from
 it), --device, --deviations PATH (repeatable: the user's declarations, on top of the shipped ones or, with
 --no-shipped-deviations, instead of them), --junit PATH and --summary PATH (JUnit XML and a Markdown summary
-of the records at the end: layerconf.ci_files).
+of the records at the end: layerconf.ci_files), --onnx-backend MODULE:BACKEND (the Backend the onnx-backend
+flavour runs: layerconf.onnx_backends).
 
 A conformance test is marked ``@pytest.mark.behaviour(id)`` and asks for the ``case`` fixture; it is
 parametrized over the selected flavours and the behaviour's grid. A case the flavour cannot express is
@@ -23,7 +24,7 @@ import hypothesis
 import numpy as np
 import pytest
 
-from layerconf import ci_files, deviations, flavours, output, results, specs
+from layerconf import ci_files, deviations, flavours, onnx_backends, output, results, specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.applicability import not_applicable
 from layerconf.checks import Check, CheckFailure, Failure
@@ -82,10 +83,11 @@ class Session:
     """Per-run state: selected flavours, loaded adapters, declarations, records."""
 
     def __init__(self, config):
-        names = config.getoption("flavour")
+        names, backend = config.getoption("flavour"), config.getoption("onnx_backend")
         try:
-            self.selected = list(dict.fromkeys(names)) if names else flavours.default()
+            self.selected = list(dict.fromkeys(names)) if names else flavours.default([onnx_backends.OPTION] if backend else [])
             for name in self.selected:
+                specs.profile(name)   # validated before any check: a flavour file another package ships too
                 if not flavours.installed(name):
                     raise pytest.UsageError(f"--flavour {name}: not installed (needs {', '.join(flavours.manifest(name)['imports'])})")
                 if not flavours.shares_process(name):
@@ -94,10 +96,15 @@ class Session:
                 if config.getoption("device") not in flavours.devices(name):
                     raise pytest.UsageError(f"--device {config.getoption('device')}: {name} runs on "
                                             f"{' or '.join(flavours.devices(name))}")
+            needing = [n for n in self.selected if flavours.needed_option(n) == onnx_backends.OPTION]
+            loaded = onnx_backends.checked(backend, self.selected, needing)
+            self.options = {n: {flavours.option_key(onnx_backends.OPTION): backend} for n in needing}
+            runtimes = {n: onnx_backends.runtime(loaded, flavours.manifest(n)) for n in needing}
             user, shipped = config.getoption("deviations") or (), not config.getoption("no_shipped_deviations")
-            self.declarations = {name: deviations.declarations(name, user, shipped) for name in self.selected}
+            self.declarations = {name: deviations.declarations(name, user, shipped, runtimes.get(name))
+                                 for name in self.selected}
             self.ci_files = ci_files.checked(config.getoption("junit"), config.getoption("summary"))
-        except (flavours.UnknownFlavour, specs.SpecError, output.OutputError) as err:
+        except (flavours.UnknownFlavour, specs.SpecError, output.OutputError, onnx_backends.BadBackend) as err:
             raise pytest.UsageError(str(err)) from err
         self.seed = config.getoption("seed")
         self.device = config.getoption("device")
@@ -109,7 +116,7 @@ class Session:
         usage error before any check."""
         if name not in self.adapters:
             try:
-                loaded = flavours.load_adapter(name, self.device)
+                loaded = flavours.load_adapter(name, self.device, self.options.get(name))
             except DeviceUnavailable as err:
                 raise pytest.UsageError(f"{name}: {err}") from err
             actual = loaded.environment()["device"]
@@ -144,6 +151,9 @@ def pytest_addoption(parser):
                          "on top of the shipped ones")
     group.addoption("--no-shipped-deviations", action="store_true",
                     help="leave out the shipped declarations (specs/deviations/): only those of --deviations apply")
+    group.addoption("--onnx-backend", default=None, metavar="MODULE:BACKEND",
+                    help="the onnx.backend.base.Backend the onnx-backend flavour runs the ONNX models through, "
+                         f"e.g. {onnx_backends.EXAMPLE}")
     group.addoption("--junit", default=None, metavar="PATH", help="write JUnit XML of the records here (one testcase per check)")
     group.addoption("--summary", default=None, metavar="PATH", help="write a short Markdown summary here (for a CI step summary)")
 

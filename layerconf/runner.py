@@ -168,10 +168,11 @@ def _verdict(exit_code, timed_out, results_path: Path, progress: Progress, tail:
 
 
 def run_all(names: list[str], workdir: Path, timeout_s: float, seed: int = 0, device: str = "cpu",
-            jobs: int = 1, stream=sys.stderr, options=()) -> list[FlavourRun]:
+            jobs: int = 1, stream=sys.stderr, options=(), own_options=None) -> list[FlavourRun]:
     """Every flavour, ``jobs`` at a time, the longest expected first (layerconf.schedule), in ``workdir``; the runs in
     the order of ``names`` (refused ones included, with no records).
-    ``options``: more suite options every flavour's process gets (--deviations PATH, with its path absolute)."""
+    ``options``: more suite options every flavour's process gets (--deviations PATH, with its path absolute);
+    ``own_options``: flavour -> the options only its process gets (--onnx-backend for onnx-backend)."""
     stop = threading.Event()
     progress = {f: Progress(f, workdir / f"{f}.events.jsonl") for f in names}
     lock = threading.Lock()
@@ -180,7 +181,7 @@ def run_all(names: list[str], workdir: Path, timeout_s: float, seed: int = 0, de
         if stop.is_set():
             return FlavourRun(flavour, "refused", None, 0.0, [], {}, "not started: another flavour refused the input", None)
         command = suite.command(flavour, results=workdir / f"{flavour}.json", events=progress[flavour].events,
-                                seed=seed, device=device, extra=["-q", *options])
+                                seed=seed, device=device, extra=["-q", *options, *(own_options or {}).get(flavour, [])])
         run = run_flavour(flavour, workdir, timeout_s, command, progress[flavour], stop)
         if run.status == "refused":
             stop.set()

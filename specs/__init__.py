@@ -5,6 +5,7 @@ profile), tolerances, deviations.
 Every loader validates its file against a JSON schema in layerconf/schemas and raises SpecError naming
 the file and the field at fault.
 """
+import contextlib
 import functools
 import itertools
 import json
@@ -15,6 +16,7 @@ import jsonschema
 import yaml
 
 from layerconf import SCHEMAS
+from layerconf import external as entry_points
 
 DIRECTORY = Path(__file__).resolve().parent
 NEUTRAL_MAPS = {
@@ -195,12 +197,38 @@ FLAVOURS = DIRECTORY / "flavours"
 
 
 def flavour_names(directory: Path = FLAVOURS) -> list[str]:
-    """Every flavour with a file under ``directory``, in name order."""
+    """Every flavour with a file under ``directory`` (the shipped ones), in name order; layerconf.flavours.names()
+    adds those other packages register."""
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
+def external(name: str, directory: Path = FLAVOURS):
+    """The flavour ``name`` another package registers (layerconf.external.External), None for a shipped or unknown
+    one; an unusable entry point raises SpecError naming its package."""
+    if directory != FLAVOURS:
+        return None
+    try:
+        return entry_points.find(name, (directory / f"{name}.yaml").exists())
+    except ValueError as err:
+        raise SpecError(str(err)) from err
+
+
+@contextlib.contextmanager
+def naming(name: str, directory: Path = FLAVOURS):
+    """A SpecError about a flavour another package registers (its file, its deviations) names the package and the
+    entry point first."""
+    try:
+        yield
+    except SpecError as err:
+        found = external(name, directory)
+        if found is None or str(err).startswith(found.origin):
+            raise
+        raise SpecError(f"{found.origin}: {err}") from err
+
+
 def _flavour_file(name: str, directory: Path) -> tuple[Path, dict]:
-    path = directory / f"{name}.yaml"
+    found = external(name, directory)
+    path = found.path if found else directory / f"{name}.yaml"
     if not path.exists():
         raise SpecError(f"{path}: no flavour {name!r}; flavours: {flavour_names(directory)}")
     data = read_yaml(path)
@@ -224,13 +252,14 @@ def _profile_data(name: str, directory: Path, chain: tuple = ()) -> dict:
 def profile(name: str, directory: Path = FLAVOURS) -> Profile:
     """The flavour's profile; ``extends: <other flavour>`` lays that profile under this one (the manifest is
     never inherited)."""
-    path = directory / f"{name}.yaml"
-    data = load_yaml(path, "profile", _profile_data(name, directory))
-    loaded = Profile(name, data, path)
-    for key in data.get("not_expressible", {}):
-        listed, _, last = key.rpartition(".")   # dtypes.float16, batchnorm.dtypes.float16: an entry of a list
-        if loaded.has(key) or isinstance(loaded.get(listed), list) and last in loaded.get(listed):
-            raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
+    with naming(name, directory):
+        path = _flavour_file(name, directory)[0]
+        data = load_yaml(path, "profile", _profile_data(name, directory))
+        loaded = Profile(name, data, path)
+        for key in data.get("not_expressible", {}):
+            listed, _, last = key.rpartition(".")   # dtypes.float16, batchnorm.dtypes.float16: an entry of a list
+            if loaded.has(key) or isinstance(loaded.get(listed), list) and last in loaded.get(listed):
+                raise SpecError(f"{path}: not_expressible/{key}: the profile has {key}, so it is expressible")
     return loaded
 
 
@@ -248,10 +277,22 @@ def profile_field(dotted: str) -> bool:
 @functools.cache
 def manifest(name: str, directory: Path = FLAVOURS) -> dict:
     """The flavour's manifest: the ``manifest`` section of its file, validated (schemas/manifest.json)."""
-    path, data = _flavour_file(name, directory)
-    if "manifest" not in data:
-        raise SpecError(f"{path}: manifest: missing: every flavour file starts with its manifest")
-    return load_yaml(path, "manifest", data["manifest"])
+    with naming(name, directory):
+        path, data = _flavour_file(name, directory)
+        if "manifest" not in data:
+            raise SpecError(f"{path}: manifest: missing: every flavour file starts with its manifest")
+        return load_yaml(path, "manifest", data["manifest"])
+
+
+def deviation_directory(flavour: str, name: str) -> Path:
+    """The folder of the deviations file ``name`` that ``flavour``'s manifest lists: specs/deviations/, or for a
+    flavour another package registers, its own deviations/ folder where that holds the file."""
+    found = external(flavour)
+    own = found and found.deviations(name)
+    if found and not own and not (DIRECTORY / "deviations" / f"{name}.yaml").exists():
+        raise SpecError(f"{found.origin}: deviations: no file {name}.yaml in {found.path.parent / 'deviations'} "
+                        f"or among the shipped ones ({', '.join(sorted(p.stem for p in (DIRECTORY / 'deviations').glob('*.yaml')))})")
+    return own.parent if own else DIRECTORY / "deviations"
 
 
 @functools.cache

@@ -68,5 +68,5 @@ def install(monkeypatch, declarations=()):
     monkeypatch.setattr(specs, "manifest", lambda name, *a: MANIFEST if name == "fake" else real_manifest(name, *a))
     monkeypatch.setattr(specs, "profile", lambda name, *a: specs.Profile("fake", PROFILE, Path("fake.yaml"))
                         if name == "fake" else real_profile(name, *a))
-    monkeypatch.setattr(specs, "deviation_file", lambda name: tuple(declarations))
+    monkeypatch.setattr(specs, "deviation_file", lambda name, *directory: tuple(declarations))
     monkeypatch.setattr(flavours, "installed", lambda name: name == "fake")

@@ -187,6 +187,47 @@ def test_run_refuses_bad_flavours_and_devices_before_any_work(fakes, argv, messa
     assert message in capsys.readouterr().err
 
 
+class FakeBackend:
+    """The two class methods of onnx.backend.base.Backend that --onnx-backend is checked for; prepares nothing."""
+
+    @classmethod
+    def prepare(cls, model, device="CPU"):
+        raise AssertionError("the flavour processes are fakes")
+
+    @classmethod
+    def supports_device(cls, device):
+        return True
+
+
+def test_run_gives_the_onnx_backend_to_the_flavour_that_needs_it(fakes, tmp_path, monkeypatch):
+    """Without --onnx-backend the default selection leaves onnx-backend out; with it, only its process gets it."""
+    fakes({"torch": "pass", "onnx-backend": "pass"})
+    fake, seen, backend = suite.command, {}, f"{__name__}:FakeBackend"
+    monkeypatch.setattr(suite, "command", lambda fw, **kw: seen.setdefault(fw, kw["extra"]) and fake(fw, **kw))
+    cli.main(["run", "--output", str(tmp_path / "without")])
+    assert seen == {"torch": ["-q"]}
+    seen.clear()
+    cli.main(["run", "--output", str(tmp_path / "with"), "--onnx-backend", backend])
+    assert seen == {"torch": ["-q"], "onnx-backend": ["-q", "--onnx-backend", backend]}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--flavour", "onnx-backend"], "--flavour onnx-backend needs --onnx-backend module:Backend: an onnx.backend.base.Backend"),
+    (["--onnx-backend", "onnxruntime"], "--onnx-backend: expected the form module:Backend, naming an onnx.backend.base.Backend "
+                                        "(e.g. onnxruntime.backend.backend:OnnxRuntimeBackend), got 'onnxruntime'"),
+    (["--onnx-backend", "no_such_runtime:Backend"], "--onnx-backend no_such_runtime:Backend: cannot import no_such_runtime"),
+    (["--onnx-backend", "json:Backend"], "--onnx-backend json:Backend: json has no Backend; expected the form module:Backend"),
+    (["--onnx-backend", "json:dumps"], "--onnx-backend json:dumps: dumps has no prepare or supports_device: not an "
+                                       "onnx.backend.base.Backend"),
+    (["--flavour", "torch", "--onnx-backend", "json:dumps"], "--onnx-backend: no selected flavour runs an ONNX backend (torch)"),
+])
+def test_run_refuses_a_missing_or_bad_onnx_backend_before_any_work(fakes, tmp_path, argv, message, capsys):
+    fakes({"torch": "pass", "onnx-backend": "pass"})
+    assert cli.main(["run", "--output", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "layerconf run:" not in err and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: (p.write_text("x"), p)[-1], "is a file; give a folder"),
     (lambda p: (p.write_text("x"), p / "sub" / "dir")[-1], "cannot write in"),   # a folder inside a file

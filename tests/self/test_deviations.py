@@ -65,7 +65,7 @@ def test_declarations_that_cannot_apply_are_refused_by_name(tmp_path, monkeypatc
     base = {"behaviours": ["bn.error.momentum"], "versions": ">=0", "reason": "a reason here",
             "link": "https://example.org", "signature": {"kind": "no_error"}}
     (tmp_path / "torch.yaml").write_text(yaml.safe_dump([{**base, **entry}]))
-    monkeypatch.setattr(specs, "deviation_file", lambda name: specs.load_yaml(tmp_path / f"{name}.yaml", "deviations"))
+    monkeypatch.setattr(specs, "deviation_file", lambda name, *directory: specs.load_yaml(tmp_path / f"{name}.yaml", "deviations"))
     with pytest.raises(specs.SpecError, match="specs/deviations/torch.yaml, entry 0") as err:
         deviations.declarations("torch")
     assert message in str(err.value)

@@ -65,7 +65,7 @@ def test_the_wheel_registers_the_plugin_and_the_command(wheel):
 
 def test_every_manifest_names_an_extra_and_all_is_their_union():
     extras = PYPROJECT["project"]["optional-dependencies"]
-    used = {specs.manifest(n)["extra"] for n in flavours.names()}
+    used = {specs.manifest(n)["extra"] for n in specs.flavour_names()}   # the shipped flavours (an external names its own)
     assert used <= set(extras), f"manifests name extras pyproject.toml lacks: {used - set(extras)}"
     assert set(extras) - used == {"all", "dev"}, "an extra no flavour uses"
     assert sorted(extras["all"]) == sorted({r for e in used for r in extras[e]})
@@ -81,10 +81,12 @@ def test_tox_environments_derive_from_the_manifests():
     assert "specs\" / \"flavours\"" in toxfile and "layerconf.suite import command" in toxfile
 
 
-@pytest.mark.parametrize("name", flavours.names())
+@pytest.mark.parametrize("name", specs.flavour_names())
 def test_a_manifest_names_everything_that_identifies_its_flavour(name):
     m = specs.manifest(name)
+    assert m["adapter"].startswith("layerconf.adapters.")   # the schema admits any module, for external flavours
     assert (SOURCE / (m["adapter"].replace("layerconf.", "", 1).replace(".", "/") + ".py")).exists()
+    assert m["mutants"] or m.get("needs_option"), "a shipped flavour's framework is fixed, so it has mutants"
     assert all((SOURCE / (module.replace(".", "/") + ".py")).exists() for module in m["mutants"])
     assert all((SOURCE / "specs" / "deviations" / f"{f}.yaml").exists() for f in m["deviations"])
     assert all((SOURCE / path).exists() for path in m.get("self_tests", []))

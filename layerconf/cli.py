@@ -21,11 +21,7 @@ import time
 from pathlib import Path
 
 import layerconf
-<<<<<<< HEAD
-from layerconf import catalogue, ci_files, deviations, diff, flavours, output, report, results, runner, specs, version_matrix
-=======
-from layerconf import ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
->>>>>>> external-flavours
+from layerconf import catalogue, ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2

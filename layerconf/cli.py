@@ -43,8 +43,9 @@ def _selected(args) -> list[str]:
     except (flavours.UnknownFlavour, specs.SpecError) as err:
         raise UsageError(str(err)) from err
     if missing := [n for n in names if n not in runner.available()]:
+        hints = "".join(f"\n  {n}: {hint}" for n in missing if (hint := flavours.install_hint(n)))
         raise UsageError(f"--flavour: not installed here: {', '.join(missing)} "
-                         f"(installed: {', '.join(runner.available()) or 'none'})")
+                         f"(installed: {', '.join(runner.available()) or 'none'}){hints}")
     if not names:
         raise UsageError("no flavour installed: install one, e.g. pip install 'layerconf[torch]', or run `tox -e run`")
     if unable := [n for n in names if args.device not in flavours.devices(n)]:

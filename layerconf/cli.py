@@ -7,6 +7,8 @@ report  the Markdown report and the HTML page from one or more results files (an
 diff    what changed from OLD to NEW, as Markdown; results of different catalogues (a hash of specs/) are refused
         unless --allow-catalogue-change.
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
+repro   a standalone script (the framework and NumPy only) that reproduces one check on one flavour: the check's
+        inputs, the reference formula in float64, the layer called as the adapter calls it; exit 1 when it differs.
 
 Exit status: 0 when nothing fails; 1 when a check fails (run: a check failed, errored, did not run, or a
 declared deviation no longer reproduces; diff: the new run fails where the old one did not); 2 on bad
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import layerconf
+import layerconf.repro
 from layerconf import catalogue, ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
 from layerconf.outcomes import Outcome
 
@@ -43,8 +46,9 @@ def _selected(args) -> list[str]:
     except (flavours.UnknownFlavour, specs.SpecError) as err:
         raise UsageError(str(err)) from err
     if missing := [n for n in names if n not in runner.available()]:
+        hints = "".join(f"\n  {n}: {hint}" for n in missing if (hint := flavours.install_hint(n)))
         raise UsageError(f"--flavour: not installed here: {', '.join(missing)} "
-                         f"(installed: {', '.join(runner.available()) or 'none'})")
+                         f"(installed: {', '.join(runner.available()) or 'none'}){hints}")
     if not names:
         raise UsageError("no flavour installed: install one, e.g. pip install 'layerconf[torch]', or run `tox -e run`")
     if unable := [n for n in names if args.device not in flavours.devices(n)]:
@@ -159,6 +163,20 @@ def _diff(args) -> int:
     return 1 if changes.failing else 0
 
 
+def _repro(args) -> int:
+    destination = output.file(args.output, "--output") if args.output else None
+    try:
+        text = layerconf.repro.script(args.check, args.flavour, args.seed)
+    except layerconf.repro.ReproError as err:
+        raise UsageError(str(err)) from err
+    if destination:
+        output.write_text(destination, text)
+        print(f"repro: {destination}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _usage(message: str) -> int:
     print(f"layerconf: error: {message}", file=sys.stderr)
     return USAGE_ERROR
@@ -168,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="layerconf", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                                   epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"layerconf {layerconf.__version__}")
-    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix,repro}")
 
     run = sub.add_parser("run", help="run the conformance suite for every installed flavour and write the report")
     run.add_argument("--flavour", "--framework", dest="flavour", action="append", metavar="NAME",
@@ -212,6 +230,14 @@ def parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("matrix", help="run the suite over the version matrix (each flavour's manifest)")
     version_matrix.add_arguments(mat)
     mat.set_defaults(handler=version_matrix.execute)
+
+    rpr = sub.add_parser("repro", help="a standalone script that reproduces one check on one flavour (exit 1 while it differs)")
+    rpr.add_argument("check", metavar="CHECK_ID", help="a check id, e.g. 'bn.error.momentum[layout=NC]'")
+    rpr.add_argument("--flavour", "--framework", dest="flavour", required=True, metavar="NAME",
+                     help=f"the flavour; generators for {', '.join(layerconf.repro.FRAMEWORKS)}")
+    rpr.add_argument("--seed", type=int, default=0, help="the suite's base seed the check's inputs derive from (default 0)")
+    rpr.add_argument("--output", metavar="PATH", help="write the script here (default: standard output)")
+    rpr.set_defaults(handler=_repro)
     return top
 
 

@@ -44,9 +44,30 @@ def manifest(name: str) -> dict:
     return specs.manifest(name)
 
 
+def missing(name: str) -> str | None:
+    """The first module of the manifest's ``imports`` that is not importable here, or None. A namespace package (a
+    folder of that name on sys.path with no __init__.py, e.g. in the working directory: a spec with no origin) is
+    not the framework."""
+    for module in manifest(name)["imports"]:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):   # a dotted name whose parent is missing, or a module with no spec
+            spec = None
+        if spec is None or spec.origin in (None, "namespace"):
+            return module
+    return None
+
+
 def installed(name: str) -> bool:
-    """Every module the flavour imports can be found."""
-    return all(importlib.util.find_spec(module) is not None for module in manifest(name)["imports"])
+    """Every module the flavour imports is importable (``missing``)."""
+    return missing(name) is None
+
+
+def install_hint(name: str) -> str:
+    """What is missing for the flavour and the extra that brings it: 'no module torchvision: pip install
+    "layerconf[torch]"'; empty where nothing is."""
+    module = missing(name)
+    return f'no module {module}: pip install "layerconf[{manifest(name)["extra"]}]"' if module else ""
 
 
 def environment(name: str) -> dict[str, str]:

@@ -17,14 +17,13 @@ gets a soft check: every failure is collected and judged against the declaration
 """
 import json
 import sys
-import zlib
 from dataclasses import dataclass
 
 import hypothesis
 import numpy as np
 import pytest
 
-from layerconf import ci_files, deviations, flavours, onnx_backends, output, results, specs
+from layerconf import ci_files, deviations, flavours, onnx_backends, output, results, seeds, specs
 from layerconf.adapters.base import DeviceUnavailable
 from layerconf.applicability import not_applicable
 from layerconf.checks import Check, CheckFailure, Failure
@@ -132,7 +131,7 @@ class Session:
 
     def derived_seed(self, check_id: str) -> int:
         """The seed of one check's draws: --seed and the check id."""
-        return (self.seed * 1_000_003 + zlib.crc32(check_id.encode())) % 2**31
+        return seeds.derived(self.seed, check_id)
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,101 @@
+"""The behaviour families a repro generator covers: each function draws the check's inputs as its conformance test
+does (the same generator calls, in the same order, from the check's seed) and returns the template's context: the
+arrays to embed (``inputs``), and the layer's arguments spelt the framework's way by the flavour's profile.
+
+``GENERATORS``: behaviour id -> (family, the frameworks with a template for it: templates/<family>.<framework>.j2).
+"""
+import numpy as np
+
+from layerconf.conformance import draw
+from layerconf.reference.dtypes import quantize
+from layerconf.reference.layout import shape_of
+
+EPS, DECAY = 2.0**-10, 0.75   # the BatchNorm tests' eps and decay where they are not under test (conformance.helpers)
+
+
+def invalid_argument(rng, behaviour, params, profile) -> dict:
+    """bn.error.eps / bn.error.momentum: a BatchNorm built with eps=-1 / decay=1.5, a training call on ones (4, 3);
+    do.error.rate: a Dropout built with the invalid rate, a training call on drawn values (4, 4)."""
+    if behaviour.id == "do.error.rate":
+        native = profile.native("dropout", rate=params["rate"])
+        return {"section": "dropout", "native": native, "word": str(params["rate"]), "dtype": "float32",
+                "opset": profile.get("dropout.opset"),
+                "cls": profile.layer_class("dropout", "element"), "inputs": {"X": draw.nonzero(rng, (4, 4))}}
+    word, value = ("eps", -1.0) if behaviour.id == "bn.error.eps" else ("decay", 1.5)
+    native = profile.native("batchnorm", **{word: value})
+    layout = params["layout"]
+    return {"section": "batchnorm", "native": native, "word": next(iter(native)), "dtype": "float32",
+            "opset": profile.get("batchnorm.opset"),
+            "cls": profile.layer_class("batchnorm", layout=layout), "layout": layout,
+            "arguments": {**profile.get("batchnorm.layout_arguments", {}).get(layout, {}), **native},
+            "inputs": {"X": np.ones(shape_of(layout, 4, 3, 2))}}
+
+
+def dropout_values(rng, behaviour, params, profile) -> dict:
+    """do.train.values and do.mask.output (a training call on (64, 64) drawn values), do.grad (the gradient of
+    sum(dy * y), (32, 64)), do.downscale.eval (scaling in inference, (16, 32) values in [0, 100])."""
+    dtype, rate = params["dtype"], params["rate"]
+    shape, low, high = {"do.grad": ((32, 64), 0.5, 2.0), "do.downscale.eval": ((16, 32), 0.0, 100.0)}.get(
+        behaviour.id, ((64, 64), 0.5, 2.0))
+    arrays = {"X": draw.nonzero(rng, shape, dtype, low, high)}
+    if behaviour.id == "do.grad":
+        arrays["DY"] = quantize(rng.standard_normal(shape), dtype)
+    neutral = {"rate": rate, **({"scaling": "inference"} if behaviour.id == "do.downscale.eval" else {})}
+    return {"native": profile.native("dropout", **neutral), "dtype": dtype, "rate": rate, "inputs": arrays,
+            "cls": profile.layer_class("dropout", "element"), "opset": profile.get("dropout.opset")}
+
+
+def rrelu_values(rng, behaviour, params, profile) -> dict:
+    """rrelu.train.values: a training call on (64, 64) drawn values."""
+    return {"cls": profile.get("rrelu.class"), "native": profile.native("rrelu", lower=params["lower"], upper=params["upper"]),
+            "lower": params["lower"], "upper": params["upper"], "dtype": params["dtype"],
+            "inputs": {"X": draw.nonzero(rng, (64, 64), params["dtype"])}}
+
+
+def alpha_kernel(rng, behaviour, params, profile) -> dict:
+    """do.kernel.alpha.values: alpha dropout through a kernel other than the default (in place), a training call on
+    values in [0.5, 2] of the layout's shape (8, 6, 4...)."""
+    kernel = profile.get(f"dropout.kernels.{params['kernel']}")
+    return {"cls": profile.layer_class("dropout", params["kind"], params["layout"]), "rate": params["rate"],
+            "native": {**profile.native("dropout", rate=params["rate"]), **kernel.get("arguments", {})},
+            "writes_input": bool(kernel.get("writes_input")), "dtype": params["dtype"],
+            "inputs": {"X": quantize(rng.uniform(0.5, 2, shape_of(params["layout"], 8, 6, 4)), params["dtype"])}}
+
+
+def batch_size_one(rng, behaviour, params, profile) -> dict:
+    """bn.batch_size_one: a training call on a batch of one (1, 3), gamma and beta drawn."""
+    x = draw.batch(rng, params["layout"], params["dtype"], 1, 3, 1)
+    gamma, beta = draw.affine(rng, 3, params["dtype"])
+    return {"cls": profile.layer_class("batchnorm", layout=params["layout"]), "eps": EPS, "dtype": params["dtype"],
+            "convention": profile.get("batchnorm.batch_size_one"),
+            "native": {**profile.get("batchnorm.layout_arguments", {}).get(params["layout"], {}),
+                       **profile.native("batchnorm", eps=EPS, decay=DECAY)},
+            "inputs": {"X": x, "GAMMA": gamma, "BETA": beta}}
+
+
+def spatial_round_trip(rng, behaviour, params, profile) -> dict:
+    """bn.spatial.round_trip: a per-activation (spatial=0) BatchNormalization holding drawn gamma, beta and running
+    statistics of shape (C, D1, ..., Dn), trained on a batch of 4 (the check's first training step)."""
+    shape = shape_of(params["layout"], 1, 3, 3)[1:]
+    size = int(np.prod(shape))
+    (gamma, beta), (mean, var) = draw.affine(rng, size, params["dtype"]), draw.running(rng, size, params["dtype"])
+    x = draw.batch(rng, "NC", params["dtype"], 4, size).reshape(4, *shape)
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, statistics="per_activation")
+    return {"native": native, "opset": params["opset"], "dtype": params["dtype"], "eps": EPS, "shape": list(shape),
+            "inputs": {"X": x, "GAMMA": gamma.reshape(shape), "BETA": beta.reshape(shape), "MEAN": mean.reshape(shape),
+                       "VAR": var.reshape(shape)}}
+
+
+GENERATORS = {
+    "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
+    "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
+    "do.error.rate": (invalid_argument, {"onnxruntime", "equinox", "paddle"}),
+    "do.train.values": (dropout_values, {"onnxruntime", "paddle"}),
+    "do.mask.output": (dropout_values, {"onnxruntime"}),
+    "do.grad": (dropout_values, {"paddle"}),
+    "do.downscale.eval": (dropout_values, {"paddle"}),
+    "rrelu.train.values": (rrelu_values, {"torch"}),
+    "do.kernel.alpha.values": (alpha_kernel, {"torch"}),
+    "bn.batch_size_one": (batch_size_one, {"paddle"}),
+    "bn.spatial.round_trip": (spatial_round_trip, {"onnxruntime"}),
+}

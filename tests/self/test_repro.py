@@ -1,0 +1,59 @@
+"""layerconf repro (issue 26, item 8) without a framework: bad input refused before any work, the script's shape
+(only the framework and NumPy imported, the inputs the check's own draws), and docs/repros in step with the
+generators. Running the scripts needs the frameworks: test_repro_scripts.py."""
+import ast
+import base64
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layerconf import cli, repro, seeds
+from layerconf.conformance import draw
+from layerconf.repro import declared
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bn.nothing[layout=NC]", "--flavour", "torch"], "CHECK_ID: 'bn.nothing' is not a behaviour of the catalogue"),
+    (["bn.error.eps[layout=NCHW]", "--flavour", "torch"], "CHECK_ID: 'bn.error.eps[layout=NCHW]' is not a case of bn.error.eps"),
+    (["bn.error.eps[layout=NC]", "--flavour", "caffe"], "--flavour must be one of"),
+    (["rrelu.train.values[lower=0.1,upper=0.4,dtype=float32]", "--flavour", "onnxruntime"],
+     "does not apply to --flavour onnxruntime: onnxruntime profile has no rrelu"),
+    (["bn.train.output[layout=NC,dtype=float64]", "--flavour", "keras-torch"],
+     "no repro generator for bn.train.output on keras-torch (generators: bn.error.eps, bn.error.momentum on keras-torch)"),
+    (["bn.error.eps[layout=NC]", "--flavour", "mlx"], "no repro generator for bn.error.eps on mlx (generators: flavours torch,"),
+])
+def test_bad_input_is_refused_naming_the_argument(argv, message, capsys, tmp_path):
+    out = tmp_path / "repro.py"
+    assert cli.main(["repro", *argv, "--output", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_the_script_imports_the_framework_and_numpy_only_and_embeds_the_checks_draws(tmp_path):
+    check = "do.train.values[rate=0.1,dtype=float64]"
+    assert cli.main(["repro", check, "--flavour", "paddle", "--seed", "3", "--output", str(tmp_path / "r.py")]) == 0
+    text = (tmp_path / "r.py").read_text()
+    tree = ast.parse(text)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"base64", "io", "sys", "numpy", "paddle"}
+    embedded = "".join(re.search(r'X = array\(\n(.*?)\n\)', text, re.S)[1].replace('"', "").split())
+    x = np.load(io.BytesIO(base64.b64decode(embedded)))
+    rng = np.random.default_rng(seeds.derived(3, check))
+    np.testing.assert_array_equal(x, draw.nonzero(rng, (64, 64), "float64"))   # the test's own draw, bit for bit
+    assert "def reference(x, kept, rate):" in text and "sys.exit(main())" in text
+
+
+def test_docs_repros_are_what_the_generators_write():
+    entries = declared.entries()
+    assert (ROOT / "docs/repros/README.md").read_text() == declared.index(entries)
+    covered = [e for e in entries if e.missing is None]
+    assert {e.flavour for e in covered} == set(repro.FRAMEWORKS)
+    for e in covered:
+        assert (ROOT / "docs/repros" / e.path).read_text() == repro.script(e.check_id, e.flavour), e.path
+    written = {p.relative_to(ROOT / "docs/repros") for p in (ROOT / "docs/repros").glob("*/*.py")}
+    assert written == {e.path for e in covered}

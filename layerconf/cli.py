@@ -1,4 +1,4 @@
-"""The command line: layerconf run | report | diff | matrix (also python -m layerconf).
+"""The command line: layerconf run | report | diff | matrix | audit (also python -m layerconf).
 
 run     every installed flavour (or each --flavour), one process each, --jobs at a time; writes
         DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends,
@@ -7,6 +7,8 @@ report  the Markdown report and the HTML page from one or more results files (an
 diff    what changed from OLD to NEW, as Markdown; results of different catalogues (a hash of specs/) are refused
         unless --allow-catalogue-change.
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
+audit   the training-flag layers of your own model: modes measured in your step and in inference, the reference,
+        hazards and their fixes (layerconf audit --help; docs/audit.md).
 
 Exit status: 0 when nothing fails; 1 when a check fails (run: a check failed, errored, did not run, or a
 declared deviation no longer reproduces; diff: the new run fails where the old one did not); 2 on bad
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import layerconf
 from layerconf import catalogue, ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
+from layerconf.audit import command as audit
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -168,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="layerconf", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                                   epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"layerconf {layerconf.__version__}")
-    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix,audit}")
 
     run = sub.add_parser("run", help="run the conformance suite for every installed flavour and write the report")
     run.add_argument("--flavour", "--framework", dest="flavour", action="append", metavar="NAME",
@@ -212,6 +215,11 @@ def parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("matrix", help="run the suite over the version matrix (each flavour's manifest)")
     version_matrix.add_arguments(mat)
     mat.set_defaults(handler=version_matrix.execute)
+
+    aud = sub.add_parser("audit", help="audit the training-flag layers of your own model (docs/audit.md)",
+                         description=audit.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_arguments(aud)
+    aud.set_defaults(handler=audit.execute)
     return top
 
 

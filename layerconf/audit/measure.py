@@ -9,10 +9,10 @@ the training flag the call received. Tolerances: the output dtype's (specs/toler
 """
 import numpy as np
 
+from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Measured
 from layerconf.compare import compare
 from layerconf.reference import dropout
 from layerconf.reference.models import BatchNorm, Conventions
-from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Measured
 
 
 def conventions(profile) -> Conventions:

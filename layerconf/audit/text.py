@@ -47,10 +47,10 @@ def _cells(layer: dict) -> list[str]:
         check = layer[p]["check"]
         return "-" if check is None else f"{'ok' if check['passed'] else 'FAIL'} {check['margin']:.2g}"
 
-    changed = {True: "moved", False: "kept", None: "-"}
+    moved, changed = {True: "moved", False: "kept", None: "-"}, {True: "changed", False: "kept", None: "-"}
     settings = ", ".join(spelled_dict(s) for s in layer["settings"])
     return [layer["path"], layer["class"].rsplit(".", 1)[-1], WORDS[layer["frozen"]], mode("step"),
-            changed[layer["statistics_changed"]], changed[layer["weights_changed"]], ref("step"), mode("inference"),
+            moved[layer["statistics_changed"]], changed[layer["weights_changed"]], ref("step"), mode("inference"),
             ref("inference"), settings]
 
 

@@ -14,21 +14,20 @@ INVERSES = {"identity": lambda v: v, "one_minus": lambda v: None if v is None el
 MISSING = object()
 
 
-def _names(node, kind=None):
+def _names(node, kind=None, by_layout=False):
     """(class name, kind) pairs a profile section names: its class, its layouts' classes, its classes and
-    variants by kind (a variant by layout too: dropout.variants.channel.NCHW)."""
+    variants by kind, a variant's classes by layout (dropout.variants.channel.NCHW)."""
     if isinstance(node, str):
         yield node, kind
-        return
-    if not isinstance(node, dict):
-        return
-    if "class" in node:
-        yield node["class"], kind
-    for key in ("layouts", "classes", "variants"):
-        entries = node.get(key)
-        if isinstance(entries, dict):
-            for name, sub in entries.items():
-                yield from _names(sub, kind if key == "layouts" else name)
+    elif isinstance(node, dict) and by_layout and not {"class", "layouts"} & set(node):
+        for sub in node.values():
+            yield from _names(sub, kind)
+    elif isinstance(node, dict):
+        if "class" in node:
+            yield node["class"], kind
+        for key in ("layouts", "classes", "variants"):
+            for name, sub in (node.get(key) if isinstance(node.get(key), dict) else {}).items():
+                yield from _names(sub, kind if key == "layouts" else name, by_layout=True)
 
 
 def classes(profile) -> dict[str, tuple[str, str | None]]:
@@ -36,9 +35,9 @@ def classes(profile) -> dict[str, tuple[str, str | None]]:
     found = {}
     for section, family in SECTIONS.items():
         node = profile.get(section)
-        entries = node.values() if section == "batchnorm_variants" and isinstance(node, dict) else [node]
-        for entry in entries:
-            for name, kind in _names(entry):
+        variants = section == "batchnorm_variants" and isinstance(node, dict)
+        for variant, entry in node.items() if variants else [(None, node)]:
+            for name, kind in _names(entry, variant):
                 found.setdefault(name, (family, kind))
     return found
 

@@ -6,8 +6,8 @@ import numpy as np
 BATCH = np.random.default_rng(0).normal(2.0, 3.0, (16, 8)).astype(np.float32)
 IMAGES = np.random.default_rng(1).normal(0.5, 1.0, (8, 3, 32, 32)).astype(np.float32)
 
-def _torch_finetune(model, head_params):
-    """One SGD step on the head, the loop a torch user writes: model.train() at the start of the epoch."""
+def _torch_step():
+    """One SGD step on what requires gradients, the loop a torch user writes: model.train() at the epoch's start."""
     import torch
 
     def step(model, batch):
@@ -32,7 +32,7 @@ def resnet_train_mistake():
     model.add_module("head", torch.nn.Linear(512, 10))
     backbone.requires_grad_(False)
     backbone.eval()
-    return model, torch.as_tensor(IMAGES), _torch_finetune(model, model.head.parameters())
+    return model, torch.as_tensor(IMAGES), _torch_step()
 
 def torch_small(keep_base_in_eval: bool, momentum: float = 0.1, eps: float = 1e-5):
     import torch
@@ -57,7 +57,7 @@ def torch_small(keep_base_in_eval: bool, momentum: float = 0.1, eps: float = 1e-
     model = Model()
     model.base.requires_grad_(False)
     model.base.eval()
-    return model, torch.as_tensor(BATCH), _torch_finetune(model, model.head.parameters())
+    return model, torch.as_tensor(BATCH), _torch_step()
 
 def torch_recipe():
     """The frozen base kept in eval() by an overridden train(): no hazard."""

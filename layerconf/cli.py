@@ -1,4 +1,4 @@
-"""The command line: layerconf run | report | diff | matrix (also python -m layerconf).
+"""The command line: layerconf run | report | diff | matrix | audit (also python -m layerconf).
 
 run     every installed flavour (or each --flavour), one process each, --jobs at a time; writes
         DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends,
@@ -9,6 +9,8 @@ diff    what changed from OLD to NEW, as Markdown; results of different catalogu
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
 repro   a standalone script (the framework and NumPy only) that reproduces one check on one flavour: the check's
         inputs, the reference formula in float64, the layer called as the adapter calls it; exit 1 when it differs.
+audit   the training-flag layers of your own model: modes measured in your step and in inference, the reference,
+        hazards and their fixes (layerconf audit --help; docs/audit.md).
 
 Exit status: 0 when nothing fails; 1 when a check fails (run: a check failed, errored, did not run, or a
 declared deviation no longer reproduces; diff: the new run fails where the old one did not); 2 on bad
@@ -25,6 +27,7 @@ from pathlib import Path
 import layerconf
 import layerconf.repro
 from layerconf import catalogue, ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
+from layerconf.audit import command as audit
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -186,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="layerconf", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                                   epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"layerconf {layerconf.__version__}")
-    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix,repro}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{run,report,diff,matrix,repro,audit}")
 
     run = sub.add_parser("run", help="run the conformance suite for every installed flavour and write the report")
     run.add_argument("--flavour", "--framework", dest="flavour", action="append", metavar="NAME",
@@ -238,6 +241,10 @@ def parser() -> argparse.ArgumentParser:
     rpr.add_argument("--seed", type=int, default=0, help="the suite's base seed the check's inputs derive from (default 0)")
     rpr.add_argument("--output", metavar="PATH", help="write the script here (default: standard output)")
     rpr.set_defaults(handler=_repro)
+    aud = sub.add_parser("audit", help="audit the training-flag layers of your own model (docs/audit.md)",
+                         description=audit.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_arguments(aud)
+    aud.set_defaults(handler=audit.execute)
     return top
 
 

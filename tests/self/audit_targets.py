@@ -1,0 +1,124 @@
+"""Audit targets (``layerconf audit --flavour F tests/self/audit_targets.py:NAME``): the fine-tuning recipe and its
+common mistakes in torch and Keras, and inputs the audit must refuse. Frameworks are imported inside each function,
+so the module loads without any."""
+import numpy as np
+
+BATCH = np.random.default_rng(0).normal(2.0, 3.0, (16, 8)).astype(np.float32)
+IMAGES = np.random.default_rng(1).normal(0.5, 1.0, (8, 3, 32, 32)).astype(np.float32)
+
+def _torch_step():
+    """One SGD step on what requires gradients, the loop a torch user writes: model.train() at the epoch's start."""
+    import torch
+
+    def step(model, batch):
+        model.train()
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        loss = model(batch).square().mean()
+        loss.backward()
+        optimizer.step()
+    return step
+
+def resnet_train_mistake():
+    """torchvision ResNet-18 as a frozen backbone (weights=None: nothing downloaded) under a new head:
+    backbone.eval() and requires_grad_(False), then the epoch loop's model.train() puts it back in training."""
+    import torch
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    backbone = resnet18(weights=None)
+    backbone.fc = torch.nn.Identity()
+    model = torch.nn.Sequential()
+    model.add_module("backbone", backbone)
+    model.add_module("head", torch.nn.Linear(512, 10))
+    backbone.requires_grad_(False)
+    backbone.eval()
+    return model, torch.as_tensor(IMAGES), _torch_step()
+
+def torch_small(keep_base_in_eval: bool, momentum: float = 0.1, eps: float = 1e-5):
+    import torch
+    from torch import nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8, momentum=momentum, eps=eps), nn.Dropout(0.5))
+            self.head = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.head(self.base(x))
+
+        def train(self, mode=True):
+            super().train(mode)
+            if keep_base_in_eval:
+                self.base.eval()
+            return self
+
+    torch.manual_seed(0)
+    model = Model()
+    model.base.requires_grad_(False)
+    model.base.eval()
+    return model, torch.as_tensor(BATCH), _torch_step()
+
+def torch_recipe():
+    """The frozen base kept in eval() by an overridden train(): no hazard."""
+    return torch_small(True)
+
+def torch_mistake():
+    """The frozen base put back in training by model.train()."""
+    return torch_small(False)
+
+def torch_keras_momentum():
+    """momentum=0.99 copied from Keras, eps=1e-8."""
+    return torch_small(True, momentum=0.99, eps=1e-8)
+
+def torch_default_step():
+    """No step of the user's: the audit's default step."""
+    return torch_small(True)[:2]
+
+def keras_recipe(training_flag: bool = True, functional: bool = False):
+    """The transfer-learning guide's recipe on a small base (Dense, BatchNormalization, Dropout): base.trainable =
+    False, the base called with training=False (or without it) under a trainable Dense head; a subclassed model, or
+    the guide's Functional model."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                             keras.layers.Dropout(0.5)], name="base")
+    base.trainable = False
+    head = keras.layers.Dense(1, name="head")
+    if functional:
+        inputs = keras.Input((8,))
+        x = base(inputs, training=False) if training_flag else base(inputs)
+        model = keras.Model(inputs, head(x))
+    else:
+        class Model(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.base, self.head = base, head
+
+            def call(self, x, training=None):
+                return self.head(self.base(x, training=False) if training_flag else self.base(x))
+        model = Model()
+        model(BATCH[:2])
+    return model, BATCH
+
+def keras_forgotten():
+    """The recipe without training=False."""
+    return keras_recipe(training_flag=False)
+
+def keras_functional():
+    """The guide's own code: a Functional model calling base(inputs, training=False)."""
+    return keras_recipe(functional=True)
+
+def keras_momentum():
+    """momentum=0.01 copied from torch."""
+    import keras
+    model = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(momentum=0.01)])
+    return model, BATCH
+
+def not_a_pair():
+    return "a model"
+
+def torch_model_for_keras():
+    import torch
+    return torch.nn.BatchNorm1d(8), BATCH

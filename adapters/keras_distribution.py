@@ -14,9 +14,8 @@ import numpy as np
 
 from layerconf.adapters.base import Replicated
 from layerconf.adapters.jax_replicas import host_devices
+from layerconf.adapters.keras_common import STATE
 from layerconf.reference.layout import channel_axis
-
-STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma": "gamma", "beta": "beta"}
 
 
 class KerasDataParallel(Replicated):

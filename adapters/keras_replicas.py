@@ -17,9 +17,8 @@ import functools
 import tensorflow as tf
 
 from layerconf.adapters.base import Replicated
+from layerconf.adapters.keras_common import STATE
 from layerconf.reference.layout import channel_axis
-
-STATE = {"running_mean": "moving_mean", "running_var": "moving_variance", "gamma": "gamma", "beta": "beta"}
 
 
 def split_cpu(n: int) -> None:

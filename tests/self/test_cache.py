@@ -1,4 +1,7 @@
 """layerconf.cache: artefacts made once per key and read back by later runs; off, or bypassed, they are made anew."""
+import os
+from pathlib import Path
+
 import pytest
 
 from layerconf import cache
@@ -44,3 +47,10 @@ def test_a_failed_make_keeps_nothing(kept):
     with pytest.raises(RuntimeError, match="export failed"):
         cache.artefact("kind", ("a",), fails, dump=str.encode, load=bytes.decode)
     assert not (kept / "kind").exists() or not list((kept / "kind").iterdir())
+
+
+def test_the_self_tests_keep_nothing_in_the_users_cache_folder():
+    """conftest.py points layerconf's cache at a folder of the session: a self-test that runs `layerconf run` must not
+    rewrite the durations the user's next run is ordered by."""
+    users = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "layerconf"
+    assert not cache.folder("runs").is_relative_to(users)

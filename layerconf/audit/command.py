@@ -70,13 +70,13 @@ def compared(name: str, a_text: str, b_text: str, by: str = "order", b_name: str
     onnx_b = b_text.endswith(".onnx")
     if onnx_b and b_name:
         raise AuditError(f"--flavour-b {b_name}: B ({b_text}) is an ONNX file, run by ONNX Runtime; leave --flavour-b out")
-    chosen = flavour(name)
-    b_flavour = flavours.Flavour(onnx_graph.FLAVOUR, specs.manifest(onnx_graph.FLAVOUR),
-                                 specs.profile(onnx_graph.FLAVOUR)) if onnx_b else flavour(b_name or name)
-    keras = {n for n in (name, b_flavour.name) if PARTS.get(n) == PARTS["keras-jax"]}
+    keras = {n for n in (name, b_name) if PARTS.get(n) == PARTS["keras-jax"]}
     if len(keras) > 1:
         raise AuditError(f"--compare: --flavour {name} and --flavour-b {b_name} need two Keras backends; one process "
                          f"runs one (KERAS_BACKEND): compare Keras on one backend with a model of another framework")
+    chosen = flavour(name)
+    b_flavour = flavours.Flavour(onnx_graph.FLAVOUR, specs.manifest(onnx_graph.FLAVOUR),
+                                 specs.profile(onnx_graph.FLAVOUR)) if onnx_b else flavour(b_name or name)
     if onnx_b:
         onnx_graph.load(b_text)   # a missing or unreadable file: exit 2 before A runs
     target = load(a_text)
@@ -96,18 +96,20 @@ def _nothing(*args) -> list:
 
 
 def execute(args) -> int:
+    """The subcommand on the parser's ``args`` (--compare, --map and --flavour-b may be absent: an audit)."""
+    compared_pair = getattr(args, "compare", None)
     try:
-        if args.compare and args.target:
+        if compared_pair and args.target:
             raise AuditError(f"give TARGET ({args.target}) or --compare A B, not both")
-        if not args.compare and not args.target:
+        if not compared_pair and not args.target:
             raise AuditError("give TARGET to audit, or --compare A B")
-        if args.compare:
-            doc = compared(args.flavour, *args.compare, by=args.map, b_name=args.flavour_b)
+        if compared_pair:
+            doc = compared(args.flavour, *compared_pair, by=args.map, b_name=args.flavour_b)
         else:
             doc = audit(args.flavour, args.target)
     except AuditError as err:
         print(f"layerconf: error: {err}", file=sys.stderr)
         return 2
-    shown, failing = (compare_text.table, compare.failing) if args.compare else (text.table, text.failing)
+    shown, failing = (compare_text.table, compare.failing) if compared_pair else (text.table, text.failing)
     sys.stdout.write(json.dumps(doc, indent=1, default=str) + "\n" if args.json else shown(doc))
     return 1 if failing(doc) else 0

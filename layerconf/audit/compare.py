@@ -3,9 +3,11 @@ each pair compared (no framework imported here).
 
 Per pair and per pass (the step, the inference call): each side's measured mode and its check against the
 reference, and B's layer input and output against A's (``layerconf.compare.compare``, A as the expected value,
-the tolerance of B's output dtype); after the step, B's running statistics against A's. A difference is named
+the tolerance of B's output dtype); B's BatchNorm state before the step and its running statistics after it against
+A's. A difference is named
 with its size and what removes it:
   setting     a neutral word with other values (decay, eps, rate, ...): B's spelling of A's value (B's profile)
+  state       a BatchNorm's gamma, beta or running statistics differ before the step
   mode        the layer ran in another mode in a pass: the output difference it makes
   output      same mode, inputs that agree, outputs that do not
   statistics  the running statistics after the step differ
@@ -23,12 +25,14 @@ import numpy as np
 from layerconf.audit import measure
 from layerconf.audit.records import PASSES, TRAINING, Layer
 from layerconf.audit.target import AuditError
-from layerconf.compare import compare
+from layerconf.compare import compare, errors
 from layerconf.report import porting
 from layerconf.report.conventions import TABLE, Convention
 from layerconf.specs import SpecError
 
 MAPPINGS = ("order", "name")
+KINDS = ("setting", "state", "mode", "output", "statistics", "reference")
+STATE = ("gamma", "beta", "running_mean", "running_var")
 WORDS = {"step": "step", "inference": "inference call"}
 CLOSE = 1e-6   # relative: settings held as float32 attributes (ONNX) read as equal to the float64 ones
 
@@ -59,13 +63,15 @@ def _listed(layers, shown=4) -> str:
     return ", ".join(names) or "none"
 
 
-def borrowed(a: Layer, b: Layer) -> Layer:
+def borrowed(a: Layer, b: Layer, diverged: dict) -> Layer:
     """B's layer with A's input, state and settings where its calls have an output but no input (fused): the
-    state at export, folded into the node, kept by the step."""
+    state at export, folded into the node, kept by the step. In a pass where an earlier layer's outputs differ
+    (``diverged``), A's input is not B's: the call keeps no arrays."""
     if not any(c is not None and c.x is None and c.y is not None for c in b.calls.values()):
         return b
     calls = {p: c if c is None or a.calls.get(p) is None or c.x is not None else
-             replace(c, x=a.calls[p].x, before=a.calls[p].before, after=a.calls[p].before)
+             replace(c, x=None if diverged[p] else a.calls[p].x, y=None if diverged[p] else c.y,
+                     before=a.calls[p].before, after=a.calls[p].before)
              for p, c in b.calls.items()}
     return replace(b, settings=b.settings or a.settings, layout=b.layout or a.layout, statistics_changed=False,
                    calls=calls)
@@ -79,7 +85,8 @@ def _cmp(quantity, actual, expected, dtype):
             np.shape(np.moveaxis(expected, 1, -1)) == np.shape(actual):
         expected = np.moveaxis(expected, 1, -1)
     c = compare(quantity, actual, expected, dtype)
-    return {"passed": c.passed, "worst_error": c.worst_error, "margin": c.margin, "dtype": c.dtype, "detail": c.describe()}
+    largest = float(np.max(errors(actual, expected), initial=0.0)) if c.shape_ok else float("inf")
+    return {"passed": c.passed, "max_error": largest, "margin": c.margin, "dtype": c.dtype, "detail": c.describe()}
 
 
 def _same(u, v) -> bool:
@@ -107,9 +114,14 @@ def _conventions(layer: Layer, profile, other: Layer) -> dict:
 PORTING = {"running variance": "statistics", "frozen layers": "statistics"}   # a porting line's opening -> kind
 
 
-def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain) -> dict:
-    """One pair: settings, each pass's modes and comparisons, the statistics after the step, the differences."""
-    y = borrowed(x, y)
+def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain, diverged: dict) -> dict:
+    """One pair: settings, each pass's modes and comparisons, the statistics after the step, the differences.
+    ``diverged``: pass -> whether an earlier pair's outputs differ in it (updated here)."""
+    fused = y is not (y := borrowed(x, y, dict(diverged)))
+    notes = [f"{labels[1]}'s layer is fused into the node before it ({y.cls}): checked with {labels[0]}'s input, "
+             f"state and settings" + ("" if not any(diverged.values()) else
+                                      f"; not in the {' or '.join(WORDS[p] for p in PASSES if diverged[p])}, where "
+                                      f"an earlier layer's outputs differ")] if fused else []
     for layer, profile in zip((x, y), profiles):
         layer.measured = {p: measure.measured(layer, layer.calls.get(p), profile) for p in PASSES}
     differences = []
@@ -118,7 +130,8 @@ def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain) -> dic
         if other is not None and not _same(value, other):
             size = abs(value - other) if isinstance(value, float) and isinstance(other, float) else None
             try:
-                spelt = ", ".join(f"{k}={v}" for k, v in profiles[1].native(x.family, **{word: value}).items())
+                spelt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in profiles[1].native(x.family, **{word: value}).items())
                 fix = [{"fix": f"set {labels[1]}'s {spelt} ({word} {value} as {labels[0]}'s)"}]
             except SpecError:   # B's profile has no argument for it: no setting removes it
                 fix = []
@@ -132,20 +145,31 @@ def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain) -> dic
         inp = None if ca is None or cb is None else _cmp("input", cb.x, ca.x, dtype)
         passes[p] = {"a": _side(ma), "b": _side(mb), "output": out, "input": inp,
                      "random": random}
+        diverged[p] = diverged[p] or random or bool(out and not out["passed"])
         if ma and mb and ma.mode != mb.mode:
-            differences.append(_difference("mode", p, out and out["worst_error"],
+            differences.append(_difference("mode", p, out and out["max_error"],
                                            f"in the {WORDS[p]}: {labels[0]} {ma.mode}, {labels[1]} {mb.mode}",
                                            explain("mode", p, x, y), out and out["margin"]))
         elif out and not out["passed"] and (inp is None or inp["passed"]):
-            differences.append(_difference("output", p, out["worst_error"], f"in the {WORDS[p]}, both {ma.mode}: "
+            differences.append(_difference("output", p, out["max_error"], f"in the {WORDS[p]}, both {ma.mode}: "
                                            f"outputs differ on inputs that agree", [], out["margin"]))
         for label, m in zip(labels, (ma, mb)):
-            if m and m.check and not m.check["passed"]:
+            if m and m.check and not m.check["passed"] and (p == "step" or m.check["quantity"] == "output"):
+                statistic = m.check["quantity"] != "output" and label == labels[1]
                 differences.append(_difference("reference", f"{p}, {label}", m.check["worst_error"],
                                                f"{label}'s {m.check['quantity']} in the {WORDS[p]} is off the reference "
-                                               f"({m.mode}): {m.check['detail']}", [], m.check["margin"]))
+                                               f"({m.mode}): {m.check['detail']}",
+                                               explain("statistics", p, x, y) if statistic else [], m.check["margin"]))
     statistics = {}
     ca, cb = x.calls.get("step"), y.calls.get("step")
+    if ca is not None and cb is not None and x.family == "batchnorm":
+        start = {k: c for k in STATE if (c := _cmp(k, cb.before.get(k), ca.before.get(k), cb.dtype))}
+        off = [k for k, c in start.items() if not c["passed"]]
+        if off:
+            differences.append(_difference("state", ", ".join(off), max(start[k]["max_error"] for k in off),
+                                           f"the layers start from other values of {', '.join(off)}: their outputs "
+                                           f"cannot agree where they use them", explain("state", "step", x, y),
+                                           max(start[k]["margin"] for k in off)))
     if ca is not None and cb is not None and x.family == "batchnorm":
         for key in ("running_mean", "running_var"):
             c = _cmp(key, cb.after.get(key), ca.after.get(key), cb.dtype)
@@ -155,7 +179,7 @@ def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain) -> dic
         if off:
             moved = {labels[0]: x.statistics_changed, labels[1]: y.statistics_changed}
             said = ", ".join(f"{k} {'moved' if v else 'kept'}" for k, v in moved.items() if v is not None)
-            differences.append(_difference("statistics", " and ".join(off), max(statistics[k]["worst_error"] for k in off),
+            differences.append(_difference("statistics", " and ".join(off), max(statistics[k]["max_error"] for k in off),
                                            f"running statistics after the step differ ({said})",
                                            explain("statistics", "step", x, y),
                                            max(statistics[k]["margin"] for k in off)))
@@ -165,9 +189,10 @@ def compared(x: Layer, y: Layer, labels: tuple, profiles: tuple, explain) -> dic
         for d in differences:
             if d["kind"] == kind:
                 d["fixes"].append({"porting": line})
+    differences.sort(key=lambda d: KINDS.index(d["kind"]))
     return {"a": x.path, "b": y.path, "family": x.family, "a_class": x.cls, "b_class": y.cls,
             "settings": {"a": _settings(x), "b": _settings(y)}, **passes, "statistics": statistics,
-            "differences": differences}
+            "differences": differences, "notes": notes}
 
 
 def _side(m) -> dict | None:
@@ -185,11 +210,11 @@ def _difference(kind, what, size, sentence, fixes, margin=None) -> dict:
 def document(sides: dict, observed: tuple, by: str, profiles: tuple, explain) -> dict:
     """The comparison's record: each side (target, flavour, version, step), the pairs and what is unpaired."""
     pairs, only_a, only_b = paired(observed[0].layers, observed[1].layers, by)
-    labels = ("A", "B")
+    labels, diverged = ("A", "B"), dict.fromkeys(PASSES, False)
     return {"schema": 1, "compare": {label: {**sides[label], "framework_version": o.version, "model_kept": o.kept,
                                              "step": o.step, "batch": o.batch}
                                      for label, o in zip(labels, observed)},
-            "mapping": by, "pairs": [compared(x, y, labels, profiles, explain) for x, y in pairs],
+            "mapping": by, "pairs": [compared(x, y, labels, profiles, explain, diverged) for x, y in pairs],
             "only_in_a": only_a, "only_in_b": only_b}
 
 

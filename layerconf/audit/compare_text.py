@@ -17,11 +17,11 @@ def _mode(side: dict | None) -> str:
 def _size(c: dict | None, random: bool = False) -> str:
     if random:
         return "random"
-    return "-" if c is None else f"{c['worst_error']:.2g}" + ("" if c["passed"] else " !")
+    return "-" if c is None else f"{c['max_error']:.2g}" + ("" if c["passed"] else " !")
 
 
 def _cells(pair: dict) -> list[str]:
-    stats = max(pair["statistics"].values(), key=lambda c: c["worst_error"]) if pair["statistics"] else None
+    stats = max(pair["statistics"].values(), key=lambda c: c["max_error"]) if pair["statistics"] else None
     classes = " / ".join(c.rsplit(".", 1)[-1] if "(" not in c else c.removeprefix("onnx.") for c in
                          (pair["a_class"], pair["b_class"]))
     return [pair["a"], pair["b"], classes, f"{_mode(pair['step']['a'])} / {_mode(pair['step']['b'])}",
@@ -53,11 +53,13 @@ def table(doc: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     lines += [""] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines += ["", "step / inference: each side's measured mode (train, infer) and its check against the reference (ok, "
-              "FAIL); out B-A: the worst |B - A| of the layer's output, '!' beyond the dtype's tolerance (random: a "
+              "FAIL); out B-A: the largest |B - A| of the layer's output, '!' beyond the dtype's tolerance (random: a "
               "training dropout, checked against the reference only); stats B-A: the running statistics after the step"]
     for key, what in (("only_in_a", "only in A"), ("only_in_b", "only in B")):
         if doc[key]:
             lines += _wrapped(f"{what}: {', '.join(doc[key])}", "")
+    for pair in doc["pairs"]:
+        lines += [line for note in pair["notes"] for line in _wrapped(f"note: {pair['a']} / {pair['b']}: {note}", "")]
     found = [(p, d) for p in doc["pairs"] for d in p["differences"]]
     lines += ["", "differences: none" if not found else f"differences: {len(found)}"]
     for i, (pair, d) in enumerate(found, 1):

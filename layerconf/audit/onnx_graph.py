@@ -32,6 +32,9 @@ EXPORTERS = {"dynamo": "torch-onnx", "torchscript": "torch-onnx-torchscript"}
 TRAINING_EXPORT = ("export the training graph with the TorchScript exporter: torch.onnx.export(model, (x,), path, "
                    "dynamo=False, training=torch.onnx.TrainingMode.TRAINING) after model.train(); it keeps "
                    "training_mode=1, though its running statistics are no graph outputs either")
+TRACE_MOVES = ("the TorchScript exporter's training-mode export runs the module's forward once on the example (its "
+               "trace): the running statistics moved by that call (num_batches_tracked 1) are what the file holds, and "
+               "the module keeps them too; export a copy (copy.deepcopy(model)) to keep the original's")
 INFERENCE_EXPORT = "export the inference graph after model.eval(): a graph's mode is fixed at export"
 
 
@@ -55,9 +58,10 @@ def exporter(model) -> str | None:
 
 
 def load(path: str):
-    import onnx
+    """The ONNX model at ``path``; a missing or unreadable file is an AuditError."""
     if not Path(path).is_file():
         raise AuditError(f"--compare: no file {path}")
+    import onnx
     try:
         return onnx.load(path)
     except Exception as err:   # a file that is no ONNX model: its parser's words
@@ -142,10 +146,15 @@ def path_of(node, meta: dict) -> str:
     if "pkg.torch.onnx.name_scopes" in meta:
         scopes = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])[1:-1]
         return ".".join(scopes) or node.name
-    parts = node.name.strip("/").split("/")[:-1]
-    if node.name.startswith("/") and parts:
-        return parts[-1] if "." in parts[-1] or len(parts) == 1 else ".".join(parts)
-    return node.name
+    if not node.name.startswith("/"):
+        return node.name
+    path = []   # TorchScript scopes repeat a parent's name in a child's: /layer2/layer2.0/downsample/downsample.0/Conv
+    for part in node.name.strip("/").split("/")[:-1]:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path) or node.name
 
 
 def _exported_from(meta: dict) -> str | None:
@@ -217,7 +226,7 @@ def _dtype(y) -> str | None:
 
 def explain(kind: str, pass_name: str, a: Layer, b: Layer) -> list[dict]:
     """What this suite knows about a difference of B's layer: the declared deviation of its exporter that it is,
-    and the export that removes it. ``kind``: mode or statistics."""
+    and the export that removes it. ``kind``: mode, state (at the start) or statistics (after the step)."""
     if not isinstance(b, GraphLayer) or b.exporter not in EXPORTERS:
         return []
     a_mode, b_mode = a.measured[pass_name].mode, b.measured[pass_name].mode
@@ -229,6 +238,8 @@ def explain(kind: str, pass_name: str, a: Layer, b: Layer) -> list[dict]:
             fix = "the module was in eval() at export, so its graph is an inference one: " + TRAINING_EXPORT
     elif kind == "mode" and pass_name == "inference" and b_mode == TRAINING:
         fix = INFERENCE_EXPORT
+    elif kind == "state" and b.exporter == "torchscript" and b.left_in == TRAINING:
+        fix = TRACE_MOVES
     elif kind == "statistics":
         behaviour = "bn.train.running_mean"
         if b.exporter == "dynamo" and b.exported_from == TRAINING:

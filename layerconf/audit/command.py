@@ -1,4 +1,5 @@
-"""``layerconf audit``: the subcommand's options, the flavour and its process environment, the exit status.
+"""``layerconf audit``: the subcommand's options, the flavour and its process environment, the exit status;
+``--compare A B`` compares two models of one network instead (layerconf.audit.compare), exit 1 on a difference.
 
 Exit status: 0 when no hazard is found and every output matches the reference; 1 when a hazard is found or an
 output is off; 2 on bad input (an unknown or unsupported flavour, a TARGET that does not load or returns something

@@ -13,5 +13,8 @@ hazards   the rules, each a sentence and the fix in the framework's words
 text      the terminal table and the JSON document
 target    TARGET (module:function or path.py:function) loaded and its result checked
 command   the subcommand: flavour, environment, exit status
+compare   --compare A B: two models' layers paired by order or name, each difference with its size and its fix
+compare_text  --compare's terminal table
+onnx_graph  --compare's ONNX part: a .onnx file run by ONNX Runtime, its layers found from the nodes
 pytorch, keras3   the framework parts (one per framework; import no framework until observe() is called)
 """

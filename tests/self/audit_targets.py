@@ -122,3 +122,25 @@ def not_a_pair():
 def torch_model_for_keras():
     import torch
     return torch.nn.BatchNorm1d(8), BATCH
+
+def torch_training():
+    """A small network handed over in training mode (a BatchNorm after a ReLU, so no exporter folds it into the
+    Linear before), with the audit's default step: the model a training export is made from."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(8), nn.Linear(8, 8), nn.ReLU(), nn.BatchNorm1d(8), nn.Dropout(0.5),
+                          nn.Linear(8, 4))
+    return model, torch.as_tensor(BATCH)
+
+def torch_exported(path, dynamo: bool = True):
+    """torch_training's model exported in training mode to ``path`` (the TorchScript exporter told TRAINING)."""
+    import torch
+
+    model, batch = torch_training()
+    if dynamo:
+        torch.onnx.export(model, (batch,), dynamo=True, verbose=False).save(str(path))
+    else:
+        torch.onnx.export(model, (batch,), str(path), dynamo=False, training=torch.onnx.TrainingMode.TRAINING)
+    return path

@@ -8,7 +8,7 @@ import numpy as np
 
 from layerconf.conformance import draw
 from layerconf.reference.dtypes import quantize
-from layerconf.reference.layout import shape_of
+from layerconf.reference.layout import channel_axis, reduction_axes, shape_of
 
 EPS, DECAY = 2.0**-10, 0.75   # the BatchNorm tests' eps and decay where they are not under test (conformance.helpers)
 
@@ -33,16 +33,27 @@ def invalid_argument(rng, behaviour, params, profile) -> dict:
 
 def dropout_values(rng, behaviour, params, profile) -> dict:
     """do.train.values and do.mask.output (a training call on (64, 64) drawn values), do.grad (the gradient of
-    sum(dy * y), (32, 64)), do.downscale.eval (scaling in inference, (16, 32) values in [0, 100])."""
+    sum(dy * y), (32, 64)), do.downscale.eval and do.eval.identity (an inference call, (16, 32) values in
+    [0, 100])."""
     dtype, rate = params["dtype"], params["rate"]
-    shape, low, high = {"do.grad": ((32, 64), 0.5, 2.0), "do.downscale.eval": ((16, 32), 0.0, 100.0)}.get(
-        behaviour.id, ((64, 64), 0.5, 2.0))
+    inference = ((16, 32), 0.0, 100.0)
+    shape, low, high = {"do.grad": ((32, 64), 0.5, 2.0), "do.downscale.eval": inference,
+                        "do.eval.identity": inference}.get(behaviour.id, ((64, 64), 0.5, 2.0))
     arrays = {"X": draw.nonzero(rng, shape, dtype, low, high)}
     if behaviour.id == "do.grad":
         arrays["DY"] = quantize(rng.standard_normal(shape), dtype)
     neutral = {"rate": rate, **({"scaling": "inference"} if behaviour.id == "do.downscale.eval" else {})}
     return {"native": profile.native("dropout", **neutral), "dtype": dtype, "rate": rate, "inputs": arrays,
             "cls": profile.layer_class("dropout", "element"), "opset": profile.get("dropout.opset")}
+
+
+def alpha_channels(rng, behaviour, params, profile) -> dict:
+    """do.alpha.channels: channel-wise alpha dropout, a training call on values in [0.5, 2] of the layout's shape
+    (8, 6, 4...)."""
+    layout, rate = params["layout"], params["rate"]
+    return {"cls": profile.layer_class("dropout", "channel_alpha", layout), "native": profile.native("dropout", rate=rate),
+            "rate": rate, "layout": layout, "axis": channel_axis(layout), "dtype": "float32",
+            "inputs": {"X": quantize(rng.uniform(0.5, 2, shape_of(layout, 8, 6, 4)), "float32")}}
 
 
 def rrelu_values(rng, behaviour, params, profile) -> dict:
@@ -86,6 +97,25 @@ def spatial_round_trip(rng, behaviour, params, profile) -> dict:
                        "VAR": var.reshape(shape)}}
 
 
+def running_outputs(rng, behaviour, params, profile) -> dict:
+    """bn.outputs.running: a fresh training BatchNormalization of the case's opset whose running outputs take the
+    case's form, run twice on one batch of 4 (the layout's shape, 3 channels)."""
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=params["opset"], outputs=params["outputs"])
+    return {"native": {k: native[k] for k in ("epsilon", "momentum")}, "opset": params["opset"],
+            "outputs": params["outputs"], "layout": params["layout"], "dtype": params["dtype"], "eps": EPS,
+            "axes": reduction_axes(params["layout"]),
+            "shape": ["N" if a == "N" else 3 if a == "C" else f"{a}_size" for a in params["layout"]],
+            "inputs": {"X": draw.batch(rng, params["layout"], params["dtype"], 4, 3, 3)}}
+
+
+def opset_inference(rng, behaviour, params, profile) -> dict:
+    """do.opset.inference: a Dropout node of the case's opset (ratio 0.2) with no training input, its mask in the
+    case's form, run on (64, 64) drawn values."""
+    native = profile.native("dropout", rate=0.2, opset=params["opset"], outputs=params["outputs"], training_input="absent")
+    return {"ratio": native["ratio"], "opset": params["opset"], "outputs": params["outputs"], "dtype": params["dtype"],
+            "inputs": {"X": draw.nonzero(rng, (64, 64), params["dtype"])}}
+
+
 GENERATORS = {
     "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
     "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
@@ -94,8 +124,12 @@ GENERATORS = {
     "do.mask.output": (dropout_values, {"onnxruntime"}),
     "do.grad": (dropout_values, {"paddle"}),
     "do.downscale.eval": (dropout_values, {"paddle"}),
+    "do.eval.identity": (dropout_values, {"paddle"}),
+    "do.alpha.channels": (alpha_channels, {"paddle"}),
     "rrelu.train.values": (rrelu_values, {"torch"}),
     "do.kernel.alpha.values": (alpha_kernel, {"torch"}),
     "bn.batch_size_one": (batch_size_one, {"paddle"}),
     "bn.spatial.round_trip": (spatial_round_trip, {"onnxruntime"}),
+    "bn.outputs.running": (running_outputs, {"onnxruntime"}),
+    "do.opset.inference": (opset_inference, {"onnxruntime"}),
 }

@@ -8,7 +8,7 @@ import numpy as np
 
 from layerconf.conformance import draw
 from layerconf.reference.dtypes import quantize
-from layerconf.reference.layout import channel_axis, reduction_axes, shape_of
+from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
 
 EPS, DECAY = 2.0**-10, 0.75   # the BatchNorm tests' eps and decay where they are not under test (conformance.helpers)
 
@@ -116,6 +116,53 @@ def opset_inference(rng, behaviour, params, profile) -> dict:
             "inputs": {"X": draw.nonzero(rng, (64, 64), params["dtype"])}}
 
 
+def mode_round_trip(rng, behaviour, params, profile) -> dict:
+    """bn.mode.round_trip: a BatchNorm holding drawn gamma, beta and running statistics, a training step on a batch
+    of 4 (X1), then an inference call on a batch of 5 (X2); the check's third batch comes after the finding."""
+    layout, dtype = params["layout"], params["dtype"]
+    (gamma, beta), (mean, var) = draw.affine(rng, 3, dtype), draw.running(rng, 3, dtype)
+    x1, x2 = (draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 5))
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "eps": EPS, "decay": DECAY, "dtype": dtype,
+            "axes": reduction_axes(layout), "channel_shape": list(channel_shape(layout, 3)),
+            "inputs": {"GAMMA": gamma, "BETA": beta, "MEAN": mean, "VAR": var, "X1": x1, "X2": x2}}
+
+
+def nested_state(rng, behaviour, params, profile) -> dict:
+    """models.state.running (``steps`` training calls of the nested model, then 2 inference calls) and
+    models.state.save_load (2 training calls, a save and load, an inference call of the reloaded model): the model's
+    drawn state (4 features under a Dense(1) head), batches of 16 (each with its target, drawn and unused here)."""
+    state = draw.head_model(rng, 4)
+
+    def batches(n):
+        out = []
+        for _ in range(n):
+            out.append(draw.batch(rng, "NC", "float32", 16, 4))
+            quantize(rng.standard_normal((16, 1)), "float32")   # the target the check draws with each batch
+        return np.stack(out)
+    train = batches(params.get("steps", 2))
+    inference = batches(2 if behaviour.id == "models.state.running" else 1)
+    return {"batchnorm": profile.native("batchnorm", eps=EPS, decay=DECAY), "dropout": profile.native("dropout", rate=0.5),
+            "eps": EPS, "decay": DECAY, "kind": params["kind"], "dtype": params["dtype"],
+            "inputs": {**{k.upper(): v for k, v in state.items()}, "TRAIN": train, "INFERENCE": inference}}
+
+
+def replicas_same_state(rng, behaviour, params, profile) -> dict:
+    """replicas.bn.sync.same_state: synchronized replicas holding drawn gamma, beta and running statistics, ``steps``
+    training steps on parts of one global batch each (examples per replica: the split's), then an inference call."""
+    layout, dtype, steps = params["layout"], params["dtype"], params["steps"]
+    counts = {"equal": (4, 4, 4), "unequal": (2, 5, 3)}[params["split"]][: params["replicas"]]
+    (gamma, beta), (mean, var) = draw.affine(rng, 3, dtype), draw.running(rng, 3, dtype)
+
+    def parts():
+        whole = draw.batch(rng, layout, "float64", sum(counts), 3, 3)
+        return np.stack([quantize(p, dtype) for p in np.split(whole, np.cumsum(counts)[:-1])])
+    train = np.stack([parts() for _ in range(steps)])
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "eps": EPS, "decay": DECAY, "dtype": dtype,
+            "replicas": params["replicas"], "steps": steps, "axes": reduction_axes(layout),
+            "channel_shape": list(channel_shape(layout, 3)),
+            "inputs": {"GAMMA": gamma, "BETA": beta, "MEAN": mean, "VAR": var, "TRAIN": train, "INFERENCE": parts()}}
+
+
 GENERATORS = {
     "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
     "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
@@ -132,4 +179,8 @@ GENERATORS = {
     "bn.spatial.round_trip": (spatial_round_trip, {"onnxruntime"}),
     "bn.outputs.running": (running_outputs, {"onnxruntime"}),
     "do.opset.inference": (opset_inference, {"onnxruntime"}),
+    "bn.mode.round_trip": (mode_round_trip, {"equinox"}),
+    "models.state.running": (nested_state, {"equinox"}),
+    "models.state.save_load": (nested_state, {"equinox"}),
+    "replicas.bn.sync.same_state": (replicas_same_state, {"equinox"}),
 }

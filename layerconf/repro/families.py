@@ -163,6 +163,25 @@ def replicas_same_state(rng, behaviour, params, profile) -> dict:
             "inputs": {"GAMMA": gamma, "BETA": beta, "MEAN": mean, "VAR": var, "TRAIN": train, "INFERENCE": parts()}}
 
 
+def channel_mismatch(rng, behaviour, params, profile) -> dict:
+    """replicas.bn.sync.channel_mismatch: rank 0's part has 3 channels, rank 1's 4 (4 examples each, drawn as the
+    check's parts), every rank's synchronized BatchNorm built for 3."""
+    layout, dtype = params["layout"], params.get("dtype", "float32")
+    x0, x1 = (quantize(draw.batch(rng, layout, "float64", 4, c, 3), dtype) for c in (3, 4))
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "dtype": dtype, "inputs": {"X0": x0, "X1": x1}}
+
+
+def dropout_masks(rng, behaviour, params, profile) -> dict:
+    """replicas.dropout.masks: one Dropout per rank, each on its own (200, 100) drawn part; seeding per_replica: the
+    drawn seed + rank in each rank (unseeded: none). The masks' property only: the drop-rate test over the union is
+    the suite's."""
+    n, seeded = params["replicas"], params["seeding"] != "unseeded"
+    seed = int(rng.integers(2**31 - n)) if seeded else None
+    return {"cls": profile.get("replicas.dropout.class"), "native": profile.native("dropout", rate=params["rate"]),
+            "masks": "distinct" if seeded else profile.get("replicas.dropout.unseeded"), "seed_base": seed,
+            "inputs": {"XS": np.stack([draw.nonzero(rng, (200, 100), "float32") for _ in range(n)])}}
+
+
 GENERATORS = {
     "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
     "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
@@ -183,4 +202,6 @@ GENERATORS = {
     "models.state.running": (nested_state, {"equinox"}),
     "models.state.save_load": (nested_state, {"equinox"}),
     "replicas.bn.sync.same_state": (replicas_same_state, {"equinox"}),
+    "replicas.bn.sync.channel_mismatch": (channel_mismatch, {"torch"}),
+    "replicas.dropout.masks": (dropout_masks, {"torch"}),
 }

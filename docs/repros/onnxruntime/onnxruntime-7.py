@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 VERSION = f"onnxruntime {ort.__version__}"
 DATA = TensorProto.FLOAT

@@ -54,6 +54,16 @@ def case(check_id: str) -> tuple[specs.Behaviour, dict]:
                      f"{', ...' if len(behaviour.cases()) > 6 else ''}")
 
 
+def skipped(params: dict, profile) -> str | None:
+    """Why the conformance test skips the case on the flavour at run time from its profile (a replicas split the
+    profile's replicas.sync.splits lacks), or None."""
+    splits = profile.get("replicas.sync.splits")
+    if "split" in params and splits is not None and params["split"] not in splits:
+        why = profile.data.get("not_expressible", {}).get(f"replicas.sync.splits.{params['split']}")
+        return f"{profile.name}'s replicas take {splits} splits, not {params['split']}" + (f": {why}" if why else "")
+    return None
+
+
 def covered() -> dict[str, list[str]]:
     """Flavour -> the behaviours a generator covers there."""
     return {f: [b for b, (_, frameworks) in families.GENERATORS.items() if k in frameworks] for f, k in FRAMEWORKS.items()}
@@ -65,7 +75,7 @@ def checked(check_id: str, flavour: str) -> tuple[specs.Behaviour, dict]:
         raise ReproError(f"--flavour must be one of {', '.join(flavours.names())}, got {flavour!r}")
     behaviour, params = case(check_id)
     profile = specs.profile(flavour)
-    if reason := not_applicable(behaviour, params, profile):
+    if reason := not_applicable(behaviour, params, profile) or skipped(params, profile):
         raise ReproError(f"CHECK_ID: {check_id} does not apply to --flavour {flavour}: {reason}")
     family, frameworks = families.GENERATORS.get(behaviour.id, (None, ()))
     if FRAMEWORKS.get(flavour) not in frameworks:

@@ -10,7 +10,7 @@ from pathlib import Path
 from layerconf import deviations, specs
 from layerconf.applicability import not_applicable
 from layerconf.report.digest import upstream
-from layerconf.repro import FRAMEWORKS, ReproError, checked, script
+from layerconf.repro import FRAMEWORKS, ReproError, checked, script, skipped
 
 ROOT = Path("docs/repros")
 
@@ -28,11 +28,12 @@ class Entry:
 
 
 def representative(d: deviations.Declaration, flavour: str) -> str:
-    """The check id of the first case of the declaration's grid that applies to ``flavour``."""
+    """The check id of the first case of the declaration's grid that applies to ``flavour`` (and that its test does
+    not skip there: repro.skipped)."""
     catalogue, profile = specs.behaviours(), specs.profile(flavour)
     return next(specs.check_id(b, case) for b in d.behaviours for case in catalogue[b].cases()
                 if all(case.get(k) in deviations._values(v) for k, v in d.where.items())
-                and not not_applicable(catalogue[b], case, profile))
+                and not not_applicable(catalogue[b], case, profile) and not skipped(case, profile))
 
 
 def entries() -> list[Entry]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from layerconf.conformance import draw
 from layerconf.reference.dtypes import quantize
-from layerconf.reference.layout import shape_of
+from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
 
 EPS, DECAY = 2.0**-10, 0.75   # the BatchNorm tests' eps and decay where they are not under test (conformance.helpers)
 
@@ -33,16 +33,27 @@ def invalid_argument(rng, behaviour, params, profile) -> dict:
 
 def dropout_values(rng, behaviour, params, profile) -> dict:
     """do.train.values and do.mask.output (a training call on (64, 64) drawn values), do.grad (the gradient of
-    sum(dy * y), (32, 64)), do.downscale.eval (scaling in inference, (16, 32) values in [0, 100])."""
+    sum(dy * y), (32, 64)), do.downscale.eval and do.eval.identity (an inference call, (16, 32) values in
+    [0, 100])."""
     dtype, rate = params["dtype"], params["rate"]
-    shape, low, high = {"do.grad": ((32, 64), 0.5, 2.0), "do.downscale.eval": ((16, 32), 0.0, 100.0)}.get(
-        behaviour.id, ((64, 64), 0.5, 2.0))
+    inference = ((16, 32), 0.0, 100.0)
+    shape, low, high = {"do.grad": ((32, 64), 0.5, 2.0), "do.downscale.eval": inference,
+                        "do.eval.identity": inference}.get(behaviour.id, ((64, 64), 0.5, 2.0))
     arrays = {"X": draw.nonzero(rng, shape, dtype, low, high)}
     if behaviour.id == "do.grad":
         arrays["DY"] = quantize(rng.standard_normal(shape), dtype)
     neutral = {"rate": rate, **({"scaling": "inference"} if behaviour.id == "do.downscale.eval" else {})}
     return {"native": profile.native("dropout", **neutral), "dtype": dtype, "rate": rate, "inputs": arrays,
             "cls": profile.layer_class("dropout", "element"), "opset": profile.get("dropout.opset")}
+
+
+def alpha_channels(rng, behaviour, params, profile) -> dict:
+    """do.alpha.channels: channel-wise alpha dropout, a training call on values in [0.5, 2] of the layout's shape
+    (8, 6, 4...)."""
+    layout, rate = params["layout"], params["rate"]
+    return {"cls": profile.layer_class("dropout", "channel_alpha", layout), "native": profile.native("dropout", rate=rate),
+            "rate": rate, "layout": layout, "axis": channel_axis(layout), "dtype": "float32",
+            "inputs": {"X": quantize(rng.uniform(0.5, 2, shape_of(layout, 8, 6, 4)), "float32")}}
 
 
 def rrelu_values(rng, behaviour, params, profile) -> dict:
@@ -86,6 +97,91 @@ def spatial_round_trip(rng, behaviour, params, profile) -> dict:
                        "VAR": var.reshape(shape)}}
 
 
+def running_outputs(rng, behaviour, params, profile) -> dict:
+    """bn.outputs.running: a fresh training BatchNormalization of the case's opset whose running outputs take the
+    case's form, run twice on one batch of 4 (the layout's shape, 3 channels)."""
+    native = profile.native("batchnorm", eps=EPS, decay=DECAY, opset=params["opset"], outputs=params["outputs"])
+    return {"native": {k: native[k] for k in ("epsilon", "momentum")}, "opset": params["opset"],
+            "outputs": params["outputs"], "layout": params["layout"], "dtype": params["dtype"], "eps": EPS,
+            "axes": reduction_axes(params["layout"]),
+            "shape": ["N" if a == "N" else 3 if a == "C" else f"{a}_size" for a in params["layout"]],
+            "inputs": {"X": draw.batch(rng, params["layout"], params["dtype"], 4, 3, 3)}}
+
+
+def opset_inference(rng, behaviour, params, profile) -> dict:
+    """do.opset.inference: a Dropout node of the case's opset (ratio 0.2) with no training input, its mask in the
+    case's form, run on (64, 64) drawn values."""
+    native = profile.native("dropout", rate=0.2, opset=params["opset"], outputs=params["outputs"], training_input="absent")
+    return {"ratio": native["ratio"], "opset": params["opset"], "outputs": params["outputs"], "dtype": params["dtype"],
+            "inputs": {"X": draw.nonzero(rng, (64, 64), params["dtype"])}}
+
+
+def mode_round_trip(rng, behaviour, params, profile) -> dict:
+    """bn.mode.round_trip: a BatchNorm holding drawn gamma, beta and running statistics, a training step on a batch
+    of 4 (X1), then an inference call on a batch of 5 (X2); the check's third batch comes after the finding."""
+    layout, dtype = params["layout"], params["dtype"]
+    (gamma, beta), (mean, var) = draw.affine(rng, 3, dtype), draw.running(rng, 3, dtype)
+    x1, x2 = (draw.batch(rng, layout, dtype, n, 3, 3) for n in (4, 5))
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "eps": EPS, "decay": DECAY, "dtype": dtype,
+            "axes": reduction_axes(layout), "channel_shape": list(channel_shape(layout, 3)),
+            "inputs": {"GAMMA": gamma, "BETA": beta, "MEAN": mean, "VAR": var, "X1": x1, "X2": x2}}
+
+
+def nested_state(rng, behaviour, params, profile) -> dict:
+    """models.state.running (``steps`` training calls of the nested model, then 2 inference calls) and
+    models.state.save_load (2 training calls, a save and load, an inference call of the reloaded model): the model's
+    drawn state (4 features under a Dense(1) head), batches of 16 (each with its target, drawn and unused here)."""
+    state = draw.head_model(rng, 4)
+
+    def batches(n):
+        out = []
+        for _ in range(n):
+            out.append(draw.batch(rng, "NC", "float32", 16, 4))
+            quantize(rng.standard_normal((16, 1)), "float32")   # the target the check draws with each batch
+        return np.stack(out)
+    train = batches(params.get("steps", 2))
+    inference = batches(2 if behaviour.id == "models.state.running" else 1)
+    return {"batchnorm": profile.native("batchnorm", eps=EPS, decay=DECAY), "dropout": profile.native("dropout", rate=0.5),
+            "eps": EPS, "decay": DECAY, "kind": params["kind"], "dtype": params["dtype"],
+            "inputs": {**{k.upper(): v for k, v in state.items()}, "TRAIN": train, "INFERENCE": inference}}
+
+
+def replicas_same_state(rng, behaviour, params, profile) -> dict:
+    """replicas.bn.sync.same_state: synchronized replicas holding drawn gamma, beta and running statistics, ``steps``
+    training steps on parts of one global batch each (examples per replica: the split's), then an inference call."""
+    layout, dtype, steps = params["layout"], params["dtype"], params["steps"]
+    counts = {"equal": (4, 4, 4), "unequal": (2, 5, 3)}[params["split"]][: params["replicas"]]
+    (gamma, beta), (mean, var) = draw.affine(rng, 3, dtype), draw.running(rng, 3, dtype)
+
+    def parts():
+        whole = draw.batch(rng, layout, "float64", sum(counts), 3, 3)
+        return np.stack([quantize(p, dtype) for p in np.split(whole, np.cumsum(counts)[:-1])])
+    train = np.stack([parts() for _ in range(steps)])
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "eps": EPS, "decay": DECAY, "dtype": dtype,
+            "replicas": params["replicas"], "steps": steps, "axes": reduction_axes(layout),
+            "channel_shape": list(channel_shape(layout, 3)),
+            "inputs": {"GAMMA": gamma, "BETA": beta, "MEAN": mean, "VAR": var, "TRAIN": train, "INFERENCE": parts()}}
+
+
+def channel_mismatch(rng, behaviour, params, profile) -> dict:
+    """replicas.bn.sync.channel_mismatch: rank 0's part has 3 channels, rank 1's 4 (4 examples each, drawn as the
+    check's parts), every rank's synchronized BatchNorm built for 3."""
+    layout, dtype = params["layout"], params.get("dtype", "float32")
+    x0, x1 = (quantize(draw.batch(rng, layout, "float64", 4, c, 3), dtype) for c in (3, 4))
+    return {"native": profile.native("batchnorm", eps=EPS, decay=DECAY), "dtype": dtype, "inputs": {"X0": x0, "X1": x1}}
+
+
+def dropout_masks(rng, behaviour, params, profile) -> dict:
+    """replicas.dropout.masks: one Dropout per rank, each on its own (200, 100) drawn part; seeding per_replica: the
+    drawn seed + rank in each rank (unseeded: none). The masks' property only: the drop-rate test over the union is
+    the suite's."""
+    n, seeded = params["replicas"], params["seeding"] != "unseeded"
+    seed = int(rng.integers(2**31 - n)) if seeded else None
+    return {"cls": profile.get("replicas.dropout.class"), "native": profile.native("dropout", rate=params["rate"]),
+            "masks": "distinct" if seeded else profile.get("replicas.dropout.unseeded"), "seed_base": seed,
+            "inputs": {"XS": np.stack([draw.nonzero(rng, (200, 100), "float32") for _ in range(n)])}}
+
+
 GENERATORS = {
     "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
     "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
@@ -94,8 +190,18 @@ GENERATORS = {
     "do.mask.output": (dropout_values, {"onnxruntime"}),
     "do.grad": (dropout_values, {"paddle"}),
     "do.downscale.eval": (dropout_values, {"paddle"}),
+    "do.eval.identity": (dropout_values, {"paddle"}),
+    "do.alpha.channels": (alpha_channels, {"paddle"}),
     "rrelu.train.values": (rrelu_values, {"torch"}),
     "do.kernel.alpha.values": (alpha_kernel, {"torch"}),
     "bn.batch_size_one": (batch_size_one, {"paddle"}),
     "bn.spatial.round_trip": (spatial_round_trip, {"onnxruntime"}),
+    "bn.outputs.running": (running_outputs, {"onnxruntime"}),
+    "do.opset.inference": (opset_inference, {"onnxruntime"}),
+    "bn.mode.round_trip": (mode_round_trip, {"equinox"}),
+    "models.state.running": (nested_state, {"equinox"}),
+    "models.state.save_load": (nested_state, {"equinox"}),
+    "replicas.bn.sync.same_state": (replicas_same_state, {"equinox"}),
+    "replicas.bn.sync.channel_mismatch": (channel_mismatch, {"torch"}),
+    "replicas.dropout.masks": (dropout_masks, {"torch"}),
 }

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
      "does not apply to --flavour onnxruntime: onnxruntime profile has no rrelu"),
     (["bn.train.output[layout=NC,dtype=float64]", "--flavour", "keras-torch"],
      "no repro generator for bn.train.output on keras-torch (generators: bn.error.eps, bn.error.momentum on keras-torch)"),
+    (["replicas.bn.sync.same_state[replicas=2,split=unequal,layout=NCHW,dtype=float32,steps=3]", "--flavour", "equinox"],
+     "does not apply to --flavour equinox: equinox's replicas take ['equal'] splits, not unequal: one SPMD program"),
     (["bn.error.eps[layout=NC]", "--flavour", "mlx"], "no repro generator for bn.error.eps on mlx (generators: flavours torch,"),
 ])
 def test_bad_input_is_refused_naming_the_argument(argv, message, capsys, tmp_path):

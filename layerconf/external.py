@@ -25,6 +25,7 @@ class External:
     name: str
     path: Path      # the flavour file
     origin: str     # the package and the entry point, for messages
+    package: str | None = None   # the distribution that registers it: its manifest's ``extra`` is that package's
 
     def deviations(self, name: str) -> Path | None:
         """The package's own deviations file ``name``, or None where it ships none of that name."""
@@ -78,4 +79,4 @@ def find(name: str, builtin: bool) -> External | None:
                          "or to the flavour file's path")
     if not path.is_file():
         raise ValueError(f"{where}: no flavour file {path}")
-    return External(name, path, where)
+    return External(name, path, where, eps[0].dist.name if eps[0].dist else None)

@@ -65,9 +65,13 @@ def installed(name: str) -> bool:
 
 def install_hint(name: str) -> str:
     """What is missing for the flavour and the extra that brings it: 'no module torchvision: pip install
-    "layerconf[torch]"'; empty where nothing is."""
+    "layerconf[torch]"' (for a flavour another package registers, that package's extra); empty where nothing is."""
     module = missing(name)
-    return f'no module {module}: pip install "layerconf[{manifest(name)["extra"]}]"' if module else ""
+    if not module:
+        return ""
+    found = specs.external(name)
+    package = found.package if found and found.package else "layerconf"
+    return f'no module {module}: pip install "{package}[{manifest(name)["extra"]}]"'
 
 
 def environment(name: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """A fake flavour for the plugin's self-tests: element dropout written in NumPy, seeded through the adapter's
 seed() as the adapter contract says, so the real conformance tests and the real plugin run with no
-framework installed. It is a test double of an adapter, never a flavour of the suite: it is registered
-only inside tests/self/test_plugin.py (``install``)."""
+framework installed. It is a test double of an adapter, never a flavour of the suite: only the self-tests
+register it (test_plugin.py's ``install``; the packages of test_external.py and test_wheel_install.py)."""
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,9 @@
 """JUnit XML and the CI summary from results documents (layerconf.junit, layerconf.summary): no framework."""
 import xml.etree.ElementTree as ET
 
-from layerconf import junit, summary
+import pytest
+
+from layerconf import ci_files, junit, summary
 from tests.self.documents import document, with_outcome
 
 STALE = "bn.error.momentum[layout=NC]"     # torch's declared deviation in documents.document()
@@ -51,6 +53,27 @@ def test_junit_has_one_testcase_per_record_and_the_right_counts():
     assert stale.get("type") == "deviation_fixed" and "no longer reproduces" in stale.get("message")
     crashed = suites["onnxruntime"].find("testcase[@name='run']/error")
     assert crashed.get("message") == "the flavour's process crashed (exit -11)" and "\x1b" not in crashed.text
+
+
+def test_a_standard_junit_parser_reads_the_written_file(tmp_path):
+    """junitparser (the parser of CI tools' JUnit readers' format) reads what --junit writes: every record's testcase
+    with its verdict, the crashed process as an error, counts that add up."""
+    junitparser = pytest.importorskip("junitparser", reason="the dev extra (tox -e self) brings the JUnit parser")
+    doc = stale_document()
+    path = tmp_path / "junit.xml"
+    ci_files.write({"--junit": path}, [doc])
+    xml = junitparser.JUnitXml.fromfile(str(path))
+    suites = {suite.name: suite for suite in xml}
+    assert list(suites) == ["torch", "keras-jax", "onnxruntime"]
+    verdict = {"passed": "passed", "failed": "Failure", "deviation_fixed": "Failure", "deviation": "Skipped",
+               "not_applicable": "Skipped"}
+    for r in doc["records"]:
+        (case,) = [c for c in suites[r["framework"]] if c.name == r["check"]]
+        assert ([type(e).__name__ for e in case.result] or ["passed"]) == [verdict[r["outcome"]]], r["check"]
+    (crashed,) = suites["onnxruntime"]
+    assert crashed.is_error and crashed.result[0].message == "the flavour's process crashed (exit -11)"
+    assert (xml.tests, xml.failures, xml.errors, xml.skipped) == (len(doc["records"]) + 1, 2, 1, 2)
+    assert sum(suite.tests for suite in xml) == xml.tests
 
 
 def test_junit_skips_a_declared_deviation_with_its_reason_and_link():

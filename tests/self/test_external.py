@@ -104,6 +104,13 @@ def test_layerconf_run_runs_an_external_flavour_in_its_own_process(package, tmp_
     assert outcomes == {"deviation"} and "theirs: completed (exit 0)" in capsys.readouterr().err
 
 
+def test_a_missing_module_of_an_external_flavour_names_its_packages_extra(package, tmp_path, capsys):
+    package(imports=["numpy", "theirpkg_framework"], extra="cpu")
+    assert flavours.install_hint("theirs") == 'no module theirpkg_framework: pip install "theirpkg[cpu]"'
+    assert cli.main(["run", "--flavour", "theirs", "--output", str(tmp_path / "out")]) == 2
+    assert 'theirs: no module theirpkg_framework: pip install "theirpkg[cpu]"' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("entry, edits, message", [   # edits: of the manifest, or the profile
     ("theirs = theirpkg:missing", {}, "cannot load: AttributeError"),
     ("theirs = theirpkg", {"profile": {"dtypes": ["float128"]}}, "theirs.yaml: dtypes/0: 'float128' is not one of"),

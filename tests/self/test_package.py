@@ -1,46 +1,25 @@
 """The package: the wheel holds the whole suite under the one name layerconf, the plugin by entry point, and
 every flavour's identity derives from its manifest (the pyproject extras and the tox environments agree)."""
 import configparser
-import shutil
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from layerconf import flavours, specs
+from tests.self.wheels import SOURCE, tracked
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-SOURCE = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((SOURCE / "pyproject.toml").read_text())
 
 
-def tracked() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=SOURCE, capture_output=True, text=True, check=True).stdout
-    return [name for name in out.split("\0") if name and (SOURCE / name).exists()]
-
-
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> zipfile.ZipFile:
+def wheel(layerconf_wheel) -> zipfile.ZipFile:
     """The wheel built from a copy of the tracked files (links kept), as a release would build it."""
-    pytest.importorskip("build", reason="the dev extra (pip install -e '.[dev]', tox -e self) brings the wheel builder")
-    copy = tmp_path_factory.mktemp("source")
-    for name in tracked():
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if (SOURCE / name).is_symlink():
-            target.symlink_to((SOURCE / name).readlink())
-        else:
-            shutil.copy2(SOURCE / name, target)
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(copy)],
-                   check=True, capture_output=True)
-    return zipfile.ZipFile(next(out.glob("layerconf-*.whl")))
+    return zipfile.ZipFile(layerconf_wheel)
 
 
 def test_the_wheel_holds_the_whole_suite_under_one_name(wheel):

@@ -75,11 +75,12 @@ def torch_default_step():
     """No step of the user's: the audit's default step."""
     return torch_small(True)[:2]
 
-def keras_recipe(training_flag: bool = True, functional: bool = False):
+def keras_recipe(training_flag: bool = True, functional: bool = False, package: str = "keras"):
     """The transfer-learning guide's recipe on a small base (Dense, BatchNormalization, Dropout): base.trainable =
     False, the base called with training=False (or without it) under a trainable Dense head; a subclassed model, or
-    the guide's Functional model."""
-    import keras
+    the guide's Functional model; in Keras 3 or (package tf_keras) Keras 2."""
+    import importlib
+    keras = importlib.import_module(package)
 
     keras.utils.set_random_seed(0)
     base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
@@ -110,11 +111,25 @@ def keras_functional():
     """The guide's own code: a Functional model calling base(inputs, training=False)."""
     return keras_recipe(functional=True)
 
-def keras_momentum():
+def keras_momentum(package: str = "keras"):
     """momentum=0.01 copied from torch."""
-    import keras
+    import importlib
+    keras = importlib.import_module(package)
     model = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(momentum=0.01)])
     return model, BATCH
+
+def tf_keras_recipe():
+    return keras_recipe(package="tf_keras")
+
+def tf_keras_forgotten():
+    return keras_recipe(training_flag=False, package="tf_keras")
+
+def tf_keras_functional():
+    """The guide's Functional model in Keras 2, which keeps the node's training=False."""
+    return keras_recipe(functional=True, package="tf_keras")
+
+def tf_keras_momentum():
+    return keras_momentum("tf_keras")
 
 def not_a_pair():
     return "a model"

@@ -8,8 +8,8 @@ the user's model itself and restores every variable (weights, moving statistics,
 wrappers afterwards. The inference pass is ``model(x, training=False)``, as predict() calls it; without a step of
 the user's, the step is DEFAULT_STEP.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

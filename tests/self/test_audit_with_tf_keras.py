@@ -11,7 +11,7 @@ tf_keras = pytest.importorskip("tf_keras", reason="tf_keras is not installed: it
 
 from layerconf import specs  # noqa: E402
 from layerconf.audit import command  # noqa: E402
-from layerconf.audit import tf_keras as part
+from layerconf.audit import tf_keras as part  # noqa: E402
 from layerconf.audit.target import load  # noqa: E402
 from layerconf.flavours import Flavour  # noqa: E402
 

@@ -131,6 +131,52 @@ def tf_keras_functional():
 def tf_keras_momentum():
     return keras_momentum("tf_keras")
 
+def nnx_small(keep_base_in_eval: bool, jit: bool = False, momentum: float = 0.99):
+    """Flax nnx: a base (Linear, BatchNorm, Dropout) frozen by the optimizer's filter and put in eval() under a
+    Linear head; the step's model.train() at the epoch's start, then (the recipe) model.base.eval() again."""
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    class Model(nnx.Module):
+        def __init__(self, rngs):
+            self.base = nnx.Sequential(nnx.Linear(8, 8, rngs=rngs), nnx.BatchNorm(8, momentum=momentum, rngs=rngs),
+                                       nnx.Dropout(0.5, rngs=rngs))
+            self.head = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.head(self.base(x))
+
+    trainable = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("base")))
+
+    def update(model, batch):
+        grads = nnx.grad(lambda m: jnp.mean(jnp.square(m(batch))), argnums=nnx.DiffState(0, trainable))(model)
+        nnx.Optimizer(model, optax.sgd(0.1), wrt=trainable).update(model, grads)
+
+    def step(model, batch):
+        model.train()
+        if keep_base_in_eval:
+            model.base.eval()
+        (nnx.jit(update) if jit else update)(model, batch)
+
+    model = Model(nnx.Rngs(0, dropout=1))
+    model.base.eval()
+    return model, BATCH, step
+
+def nnx_recipe():
+    return nnx_small(True)
+
+def nnx_mistake():
+    return nnx_small(False)
+
+def nnx_mistake_jit():
+    """The mistake with the update under nnx.jit: no arrays, the statistics tell."""
+    return nnx_small(False, jit=True)
+
+def nnx_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step."""
+    return nnx_small(True, momentum=0.1)[:2]
+
 def not_a_pair():
     return "a model"
 

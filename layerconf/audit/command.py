@@ -17,7 +17,8 @@ from layerconf.audit.target import AuditError, load
 # flavour -> its framework part; Keras 3's backends share one, the backend from the flavour's KERAS_BACKEND
 PARTS = {"torch": "layerconf.audit.pytorch", "keras-tensorflow": "layerconf.audit.keras3",
          "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3",
-         "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx"}
+         "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx",
+         "flax-linen": "layerconf.audit.flax_linen"}
 FOLLOWING = "flax-linen, flax-nnx, equinox, paddle, mlx, tf-keras and the execution paths (torch-compile, ...) follow"
 
 

@@ -8,6 +8,8 @@ own), and its input, output and variables where they are concrete (eager, or the
 under nnx.jit the statistics tell the mode. nnx freezes through the optimizer's ``wrt`` filter, which the model does
 not hold: a layer is frozen when the step changed none of its Params while it changed others of the model.
 """
+import inspect
+
 import numpy as np
 
 from layerconf.audit import keras3, neutral
@@ -22,7 +24,7 @@ DEFAULT_STEP = (f"default: model.train(), the mean of the squared outputs as the
 KEPT = "unchanged: the step and the inference call ran on nnx.clone(model)"
 STATE = {"scale": "gamma", "bias": "beta", "mean": "running_mean", "var": "running_var"}
 WEIGHTS, STATISTICS = ("scale", "bias"), ("mean", "var")
-FLAGS = {"use_running_average": 0, "deterministic": None}   # the inference flags, and the call's positional index
+FLAGS = ("use_running_average", "deterministic")   # the inference flags (a call's, else the module's)
 # the JAX frameworks' shared words (Flax's momentum is Keras's)
 MOMENTUM = ("Flax's momentum weighs the old value (ra_mean = momentum ra_mean + (1 - momentum) batch mean): torch's "
             "momentum=0.1 is Flax's momentum=0.9; if that is what you meant, write {setting}")
@@ -58,7 +60,7 @@ def observe(flavour, target) -> Observed:
         raise AuditError(f"TARGET {target.name}: --flavour {flavour.name} needs an flax.nnx.Module as the model, "
                          f"got a {type(model).__module__}.{type(model).__name__}")
     batch = jnp.asarray(target.batch)
-    found = _found(model, _classes(flavour.profile))
+    found = _found(model, known(flavour.profile, "flax.nnx"))
     stepped, inferred = nnx.clone(model), nnx.clone(model)
     for clone in (stepped, inferred):
         for path, layer in _modules(clone, found):
@@ -95,12 +97,13 @@ def default_step(model, batch) -> None:
     nnx.Optimizer(model, optax.sgd(LR), wrt=nnx.Param).update(model, grads)
 
 
-def _classes(profile) -> dict:
-    """The profile's training-flag classes that flax.nnx has -> (family, kind)."""
-    from flax import nnx
+def known(profile, package: str) -> dict:
+    """The profile's training-flag classes that ``package`` (flax.nnx, flax.linen) has -> (family, kind)."""
+    import importlib
+    module = importlib.import_module(package)
     out = {}
     for name, family_kind in neutral.classes(profile).items():
-        cls = getattr(nnx, name, None) if name.isidentifier() else None
+        cls = getattr(module, name, None) if name.isidentifier() else None
         if isinstance(cls, type):
             out.setdefault(cls, family_kind)
     return out
@@ -150,12 +153,15 @@ def _state(layer) -> dict:
     return out
 
 
-def flag(module, args, kwargs) -> bool | None:
-    """The training flag nnx resolves at a call: not (the call's use_running_average / deterministic, else the
-    module's own); None where the module has neither."""
-    for name, index in FLAGS.items():
-        given = kwargs.get(name, args[index] if index is not None and len(args) > index else None)
-        value = given if given is not None else getattr(module, name, None)
+def flag(module, call, args, kwargs) -> bool | None:
+    """The training flag Flax resolves at ``call(module, *args, **kwargs)``: not (the call's use_running_average /
+    deterministic, else the module's own); None where the module has neither."""
+    try:
+        given = inspect.signature(call).bind(module, *args, **kwargs).arguments
+    except TypeError:   # a call Python would refuse too: the module's own flag
+        given = {}
+    for name in FLAGS:
+        value = given.get(name) if given.get(name) is not None else getattr(module, name, None)
         if value is not None:
             return not value
     return None
@@ -192,7 +198,7 @@ class Wrapped:
             before = _state(module)
             y = call(module, x, *args, **kwargs)
             shape = getattr(x, "shape", ())
-            self.calls[path] = Call(self.flag(module, args, kwargs), int(shape[0]) if shape else None,
+            self.calls[path] = Call(self.flag(module, call, (x, *args), kwargs), int(shape[0]) if shape else None,
                                     str(getattr(y, "dtype", "")) or None, numpy(x), numpy(y), before, _state(module))
             return y
         return recorded

@@ -177,6 +177,64 @@ def nnx_torch_momentum():
     """momentum=0.1 copied from torch, the audit's default step."""
     return nnx_small(True, momentum=0.1)[:2]
 
+def linen_small(base_train_false: bool, jit: bool = False, momentum: float = 0.99):
+    """Flax linen: a base (Dense, BatchNorm, Dropout) whose params are labelled 'frozen' in optax.multi_transform,
+    under a Dense head; the model's __call__ passes the base train=False (the recipe) or its own train flag."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import traverse_util
+
+    class Base(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.BatchNorm(use_running_average=not train, momentum=momentum)(nn.Dense(8)(x))
+            return nn.Dropout(0.5, deterministic=not train)(x)
+
+    class Model(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(1, name="head")(Base(name="base")(x, train=False if base_train_false else train))
+
+    module = Model()
+    variables = module.init(jax.random.key(0), BATCH[:2])
+    labels = traverse_util.path_aware_map(lambda path, _: "frozen" if path[0] == "base" else "trainable",
+                                          variables["params"])
+    tx = optax.multi_transform({"trainable": optax.sgd(0.1), "frozen": optax.set_to_zero()}, labels)
+
+    def update(variables, batch):
+        def loss(params):
+            y, updates = module.apply({**variables, "params": params}, batch, train=True, mutable=["batch_stats"],
+                                      rngs={"dropout": jax.random.key(1)})
+            return jnp.mean(jnp.square(y)), updates
+        grads, updates = jax.grad(loss, has_aux=True)(variables["params"])
+        changes, _ = tx.update(grads, tx.init(variables["params"]), variables["params"])
+        return {**variables, **updates, "params": optax.apply_updates(variables["params"], changes)}
+
+    def step(model, batch):
+        return (jax.jit(update) if jit else update)(model[1], batch)
+    return (module, variables), BATCH, step
+
+def linen_recipe():
+    return linen_small(True)
+
+def linen_mistake():
+    """The base given the model's own train flag: its BatchNorm trains with the head."""
+    return linen_small(False)
+
+def linen_mistake_jit():
+    return linen_small(False, jit=True)
+
+def linen_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step."""
+    return linen_small(False, momentum=0.1)[:2]
+
+def linen_not_a_pair():
+    """A linen module without its variables."""
+    import flax.linen as nn
+    return nn.BatchNorm(), BATCH
+
 def not_a_pair():
     return "a model"
 

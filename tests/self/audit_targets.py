@@ -5,6 +5,7 @@ import numpy as np
 
 BATCH = np.random.default_rng(0).normal(2.0, 3.0, (16, 8)).astype(np.float32)
 IMAGES = np.random.default_rng(1).normal(0.5, 1.0, (8, 3, 32, 32)).astype(np.float32)
+IMAGES_NHWC = IMAGES.transpose(0, 2, 3, 1).copy()
 
 def _torch_step():
     """One SGD step on what requires gradients, the loop a torch user writes: model.train() at the epoch's start."""
@@ -117,6 +118,36 @@ def keras_momentum(package: str = "keras"):
     keras = importlib.import_module(package)
     model = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(momentum=0.01)])
     return model, BATCH
+
+def mobilenet_recipe(training_flag: bool = True, functional: bool = False):
+    """The Keras transfer-learning guide's recipe on keras.applications.MobileNetV2 (weights=None: nothing
+    downloaded; 32x32 images): base.trainable = False, the base called with training=False (or without it), global
+    pooling, Dropout(0.2) and a Dense head; a subclassed model, or the guide's Functional model."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    base.trainable = False
+    pool, drop, head = keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.2), keras.layers.Dense(1)
+    if functional:
+        inputs = keras.Input((32, 32, 3))
+        x = base(inputs, training=False) if training_flag else base(inputs)
+        model = keras.Model(inputs, head(drop(pool(x))))
+    else:
+        class Model(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.base, self.pool, self.drop, self.head = base, pool, drop, head
+
+            def call(self, x, training=None):
+                x = self.base(x, training=False) if training_flag else self.base(x)
+                return self.head(self.drop(self.pool(x), training=training))
+        model = Model()
+        model(IMAGES_NHWC[:2])
+    return model, IMAGES_NHWC
+
+def mobilenet_forgotten():
+    return mobilenet_recipe(training_flag=False)
 
 def tf_keras_recipe():
     return keras_recipe(package="tf_keras")

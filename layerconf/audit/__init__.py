@@ -13,5 +13,6 @@ hazards   the rules, each a sentence and the fix in the framework's words
 text      the terminal table and the JSON document
 target    TARGET (module:function or path.py:function) loaded and its result checked
 command   the subcommand: flavour, environment, exit status
-pytorch, keras3   the framework parts (one per framework; import no framework until observe() is called)
+pytorch, keras3, tf_keras, flax_nnx, flax_linen   the framework parts (one per framework; import no framework
+                  until observe() is called)
 """

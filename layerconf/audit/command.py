@@ -19,7 +19,7 @@ PARTS = {"torch": "layerconf.audit.pytorch", "keras-tensorflow": "layerconf.audi
          "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3",
          "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx",
          "flax-linen": "layerconf.audit.flax_linen"}
-FOLLOWING = "flax-linen, flax-nnx, equinox, paddle, mlx, tf-keras and the execution paths (torch-compile, ...) follow"
+FOLLOWING = "equinox, paddle, mlx and the execution paths (torch-compile, ...) follow"
 
 
 def add_arguments(parser) -> None:

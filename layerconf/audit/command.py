@@ -17,8 +17,10 @@ from layerconf.audit.target import AuditError, load
 
 # flavour -> its framework part; Keras 3's backends share one, the backend from the flavour's KERAS_BACKEND
 PARTS = {"torch": "layerconf.audit.pytorch", "keras-tensorflow": "layerconf.audit.keras3",
-         "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3"}
-FOLLOWING = "flax-linen, flax-nnx, equinox, paddle, mlx, tf-keras and the execution paths (torch-compile, ...) follow"
+         "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3",
+         "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx",
+         "flax-linen": "layerconf.audit.flax_linen"}
+FOLLOWING = "equinox, paddle, mlx and the execution paths (torch-compile, ...) follow"
 
 
 def add_arguments(parser) -> None:

@@ -1,5 +1,5 @@
 """The audit's Keras 3 part (every backend, from KERAS_BACKEND): a keras Model or Layer, observed by wrapping each
-training-flag layer's ``call``.
+training-flag layer's ``call``. Keras 2 (tf_keras.py) runs the same code through its own ``Api``.
 
 Keras layers hold no mode: the wrapper records the ``training`` argument each call receives (given, or inherited
 from the outer call), the input and output and the layer's state before and after where the pass runs eagerly
@@ -8,6 +8,9 @@ the user's model itself and restores every variable (weights, moving statistics,
 wrappers afterwards. The inference pass is ``model(x, training=False)``, as predict() calls it; without a step of
 the user's, the step is DEFAULT_STEP.
 """
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from layerconf.audit import neutral
@@ -41,43 +44,82 @@ FIXES = {
 }
 
 
-def expression(path: str) -> str:
-    """The layer at ``path`` as the fix names it: its path (Keras's layer.path, parts joined by '/')."""
-    return path or "the model"
+@dataclass(frozen=True)
+class Api:
+    """What differs between Keras 3 and Keras 2 (tf_keras): the package; ``check(flavour)``, the process checked
+    and the version line; a batch as the framework's tensor; a variable's current value; a tensor as NumPy (raising
+    where it is traced); a dtype's name; the step without a user's and its description."""
+
+    module: str
+    check: Callable
+    tensor: Callable
+    read: Callable
+    numpy: Callable
+    dtype: Callable
+    default_step: Callable
+    default_text: str
 
 
-def observe(flavour, target) -> Observed:
-    """The inference call, then the target's step, on the model, wrapped; every variable restored afterwards."""
+def _keras3_tensor(batch):
+    import keras
+    return keras.ops.convert_to_tensor(batch)
+
+
+def _keras3_numpy(value):
+    import keras
+    return keras.ops.convert_to_numpy(value)
+
+
+def _keras3_dtype(value) -> str:
+    import keras
+    return keras.backend.standardize_dtype(getattr(value, "dtype", value))
+
+
+def _keras3_check(flavour) -> str:
+    """The backend the flavour names, which must be the one keras runs on in this process."""
     import keras
     backend = flavour.manifest["environment"]["KERAS_BACKEND"]
     if keras.backend.backend() != backend:
         raise AuditError(f"--flavour {flavour.name}: keras runs on {keras.backend.backend()} in this process "
                          f"(KERAS_BACKEND is read once, at import); run the audit with KERAS_BACKEND={backend}")
+    return f"keras {keras.__version__} on {backend}"
+
+
+def expression(path: str) -> str:
+    """The layer at ``path`` as the fix names it: its path (Keras's layer.path, parts joined by '/')."""
+    return path or "the model"
+
+
+def observe(flavour, target, api: "Api | None" = None) -> Observed:
+    """The inference call, then the target's step, on the model, wrapped; every variable restored afterwards."""
+    import importlib
+    api = api or KERAS3
+    version = api.check(flavour)
+    keras = importlib.import_module(api.module)
     model = target.model
     if not isinstance(model, keras.layers.Layer):
-        raise AuditError(f"TARGET {target.name}: --flavour {flavour.name} needs a keras Model or Layer as the model, "
-                         f"got a {type(model).__module__}.{type(model).__name__}")
-    batch = keras.ops.convert_to_tensor(target.batch)
-    found = _found(model, flavour.profile)
-    saved = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables]
-    wrapped = _Wrapped(found)
+        raise AuditError(f"TARGET {target.name}: --flavour {flavour.name} needs a {api.module} Model or Layer as the "
+                         f"model, got a {type(model).__module__}.{type(model).__name__}")
+    batch = api.tensor(target.batch)
+    found = _found(keras, model, flavour.profile)
+    saved = [np.array(api.numpy(api.read(v))) for v in model.variables]
+    wrapped = _Wrapped(found, api)
     try:
         with wrapped.recording() as inference_calls:
             model(batch, training=False)
         _restore(model, saved)
-        before = {id(layer): _state(layer) for layer in found}
+        before = {id(layer): _state(layer, api) for layer in found}
         with wrapped.recording() as step_calls:
-            (target.step or default_step)(model, batch)
-        after = {id(layer): _state(layer) for layer in found}
+            (target.step or api.default_step)(model, batch)
+        after = {id(layer): _state(layer, api) for layer in found}
     finally:
         wrapped.remove()
         _restore(model, saved)
     layers = [_layer(layer, found[layer], flavour.profile, before[id(layer)], after[id(layer)],
-                     {"step": step_calls.get(id(layer)), "inference": inference_calls.get(id(layer))})
+                     {"step": step_calls.get(id(layer)), "inference": inference_calls.get(id(layer))}, api)
               for layer in found]
-    return Observed(layers, f"keras {keras.__version__} on {backend}", KEPT,
-                    "yours (the target's step)" if target.step else DEFAULT_STEP,
-                    f"{tuple(batch.shape)} {keras.backend.standardize_dtype(batch.dtype)}")
+    return Observed(layers, version, KEPT, "yours (the target's step)" if target.step else api.default_text,
+                    f"{tuple(np.shape(batch))} {api.dtype(batch)}")
 
 
 def default_step(model, batch) -> None:
@@ -113,9 +155,8 @@ def default_step(model, batch) -> None:
         keras.optimizers.SGD(learning_rate=LR).apply_gradients(zip(grads, variables))
 
 
-def _found(model, profile) -> dict:
+def _found(keras, model, profile) -> dict:
     """layer -> (path, class, family, kind) for every training-flag layer below the model (the model too, if one)."""
-    import keras
     known = {}
     for name, family_kind in neutral.classes(profile).items():
         cls = getattr(keras.layers, name, None)
@@ -138,21 +179,20 @@ def _walk(layer, prefix):
         yield from _walk(sub, path)
 
 
-def _numpy(value):
+def _numpy(value, api):
     """A concrete array as NumPy float64; None for a traced one (inside tf.function or a JAX transformation)."""
-    import keras
     try:
-        return np.array(keras.ops.convert_to_numpy(value), dtype=np.float64)
+        return np.array(api.numpy(value), dtype=np.float64)
     except Exception:   # a tracer or symbolic tensor refuses conversion: the pass ran traced
         return None
 
 
-def _state(layer) -> dict:
+def _state(layer, api) -> dict:
     """gamma, beta and the moving statistics, by the reference's names, where the layer has them (and concrete)."""
     out = {}
     for name, key in STATE.items():
         variable = getattr(layer, name, None)
-        value = None if variable is None else _numpy(variable.value)
+        value = None if variable is None else _numpy(api.read(variable), api)
         if value is not None:
             out[key] = value
     return out
@@ -166,13 +206,13 @@ def _restore(model, saved) -> None:
 class _Wrapped:
     """Each layer's ``call`` replaced by one that records a records.Call per pass (by id(layer))."""
 
-    def __init__(self, layers):
-        self.layers, self.calls = list(layers), None
+    def __init__(self, layers, api):
+        self.layers, self.calls, self.api = list(layers), None, api
         for layer in self.layers:
             layer.call = self._wrapper(layer, layer.call)
 
     def _wrapper(self, layer, call):
-        import keras
+        api = self.api
 
         def recorded(*args, **kwargs):
             record = self.calls.get(id(layer)) if self.calls is not None else None
@@ -180,14 +220,14 @@ class _Wrapped:
                 record.calls += 1
                 return call(*args, **kwargs)
             x = args[0] if args else None
-            before = _state(layer)
+            before = _state(layer, api)
             y = call(*args, **kwargs)
             if self.calls is not None:
                 shape = getattr(x, "shape", None)
                 self.calls[id(layer)] = Call(kwargs.get("training"), int(shape[0]) if shape and shape[0] else None,
-                                             keras.backend.standardize_dtype(y.dtype) if hasattr(y, "dtype") else None,
-                                             _numpy(x) if x is not None else None, _numpy(y) if hasattr(y, "dtype") else None,
-                                             before, _state(layer))
+                                             api.dtype(y) if hasattr(y, "dtype") else None,
+                                             _numpy(x, api) if x is not None else None,
+                                             _numpy(y, api) if hasattr(y, "dtype") else None, before, _state(layer, api))
             return y
         return recorded
 
@@ -226,7 +266,7 @@ def _layout(layer, call) -> str | None:
     return last.get(rank) if axis % rank == rank - 1 else first.get(rank) if axis % rank == 1 else None
 
 
-def _layer(layer, found, profile, before, after, calls) -> Layer:
+def _layer(layer, found, profile, before, after, calls, api) -> Layer:
     path, cls, family, kind = found
     step = calls["step"] or calls["inference"]
     statistic = getattr(layer, "moving_variance", None)
@@ -237,5 +277,9 @@ def _layer(layer, found, profile, before, after, calls) -> Layer:
 
     return Layer(path, f"{cls.__module__}.{cls.__name__}", family, kind, neutral.settings(profile, family, read),
                  _layout(layer, step) if family == "batchnorm" else None,
-                 statistic.dtype if statistic is not None else layer.compute_dtype, not layer.trainable, None,
+                 api.dtype(statistic) if statistic is not None else layer.compute_dtype, not layer.trainable, None,
                  _changed(before, after, weights), _changed(before, after, [STATE[n] for n in STATISTICS]), calls)
+
+
+KERAS3 = Api("keras", _keras3_check, _keras3_tensor, lambda variable: variable.value, _keras3_numpy, _keras3_dtype,
+             default_step, DEFAULT_STEP)

@@ -5,6 +5,7 @@ import numpy as np
 
 BATCH = np.random.default_rng(0).normal(2.0, 3.0, (16, 8)).astype(np.float32)
 IMAGES = np.random.default_rng(1).normal(0.5, 1.0, (8, 3, 32, 32)).astype(np.float32)
+IMAGES_NHWC = IMAGES.transpose(0, 2, 3, 1).copy()
 
 def _torch_step():
     """One SGD step on what requires gradients, the loop a torch user writes: model.train() at the epoch's start."""
@@ -75,11 +76,12 @@ def torch_default_step():
     """No step of the user's: the audit's default step."""
     return torch_small(True)[:2]
 
-def keras_recipe(training_flag: bool = True, functional: bool = False):
+def keras_recipe(training_flag: bool = True, functional: bool = False, package: str = "keras"):
     """The transfer-learning guide's recipe on a small base (Dense, BatchNormalization, Dropout): base.trainable =
     False, the base called with training=False (or without it) under a trainable Dense head; a subclassed model, or
-    the guide's Functional model."""
-    import keras
+    the guide's Functional model; in Keras 3 or (package tf_keras) Keras 2."""
+    import importlib
+    keras = importlib.import_module(package)
 
     keras.utils.set_random_seed(0)
     base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
@@ -110,11 +112,159 @@ def keras_functional():
     """The guide's own code: a Functional model calling base(inputs, training=False)."""
     return keras_recipe(functional=True)
 
-def keras_momentum():
+def keras_momentum(package: str = "keras"):
     """momentum=0.01 copied from torch."""
-    import keras
+    import importlib
+    keras = importlib.import_module(package)
     model = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(momentum=0.01)])
     return model, BATCH
+
+def mobilenet_recipe(training_flag: bool = True, functional: bool = False):
+    """The Keras transfer-learning guide's recipe on keras.applications.MobileNetV2 (weights=None: nothing
+    downloaded; 32x32 images): base.trainable = False, the base called with training=False (or without it), global
+    pooling, Dropout(0.2) and a Dense head; a subclassed model, or the guide's Functional model."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    base.trainable = False
+    pool, drop, head = keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.2), keras.layers.Dense(1)
+    if functional:
+        inputs = keras.Input((32, 32, 3))
+        x = base(inputs, training=False) if training_flag else base(inputs)
+        model = keras.Model(inputs, head(drop(pool(x))))
+    else:
+        class Model(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.base, self.pool, self.drop, self.head = base, pool, drop, head
+
+            def call(self, x, training=None):
+                x = self.base(x, training=False) if training_flag else self.base(x)
+                return self.head(self.drop(self.pool(x), training=training))
+        model = Model()
+        model(IMAGES_NHWC[:2])
+    return model, IMAGES_NHWC
+
+def mobilenet_forgotten():
+    return mobilenet_recipe(training_flag=False)
+
+def tf_keras_recipe():
+    return keras_recipe(package="tf_keras")
+
+def tf_keras_forgotten():
+    return keras_recipe(training_flag=False, package="tf_keras")
+
+def tf_keras_functional():
+    """The guide's Functional model in Keras 2, which keeps the node's training=False."""
+    return keras_recipe(functional=True, package="tf_keras")
+
+def tf_keras_momentum():
+    return keras_momentum("tf_keras")
+
+def nnx_small(keep_base_in_eval: bool, jit: bool = False, momentum: float = 0.99):
+    """Flax nnx: a base (Linear, BatchNorm, Dropout) frozen by the optimizer's filter and put in eval() under a
+    Linear head; the step's model.train() at the epoch's start, then (the recipe) model.base.eval() again."""
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    class Model(nnx.Module):
+        def __init__(self, rngs):
+            self.base = nnx.Sequential(nnx.Linear(8, 8, rngs=rngs), nnx.BatchNorm(8, momentum=momentum, rngs=rngs),
+                                       nnx.Dropout(0.5, rngs=rngs))
+            self.head = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.head(self.base(x))
+
+    trainable = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("base")))
+
+    def update(model, batch):
+        grads = nnx.grad(lambda m: jnp.mean(jnp.square(m(batch))), argnums=nnx.DiffState(0, trainable))(model)
+        nnx.Optimizer(model, optax.sgd(0.1), wrt=trainable).update(model, grads)
+
+    def step(model, batch):
+        model.train()
+        if keep_base_in_eval:
+            model.base.eval()
+        (nnx.jit(update) if jit else update)(model, batch)
+
+    model = Model(nnx.Rngs(0, dropout=1))
+    model.base.eval()
+    return model, BATCH, step
+
+def nnx_recipe():
+    return nnx_small(True)
+
+def nnx_mistake():
+    return nnx_small(False)
+
+def nnx_mistake_jit():
+    """The mistake with the update under nnx.jit: no arrays, the statistics tell."""
+    return nnx_small(False, jit=True)
+
+def nnx_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step."""
+    return nnx_small(True, momentum=0.1)[:2]
+
+def linen_small(base_train_false: bool, jit: bool = False, momentum: float = 0.99):
+    """Flax linen: a base (Dense, BatchNorm, Dropout) whose params are labelled 'frozen' in optax.multi_transform,
+    under a Dense head; the model's __call__ passes the base train=False (the recipe) or its own train flag."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import traverse_util
+
+    class Base(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.BatchNorm(use_running_average=not train, momentum=momentum)(nn.Dense(8)(x))
+            return nn.Dropout(0.5, deterministic=not train)(x)
+
+    class Model(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(1, name="head")(Base(name="base")(x, train=False if base_train_false else train))
+
+    module = Model()
+    variables = module.init(jax.random.key(0), BATCH[:2])
+    labels = traverse_util.path_aware_map(lambda path, _: "frozen" if path[0] == "base" else "trainable",
+                                          variables["params"])
+    tx = optax.multi_transform({"trainable": optax.sgd(0.1), "frozen": optax.set_to_zero()}, labels)
+
+    def update(variables, batch):
+        def loss(params):
+            y, updates = module.apply({**variables, "params": params}, batch, train=True, mutable=["batch_stats"],
+                                      rngs={"dropout": jax.random.key(1)})
+            return jnp.mean(jnp.square(y)), updates
+        grads, updates = jax.grad(loss, has_aux=True)(variables["params"])
+        changes, _ = tx.update(grads, tx.init(variables["params"]), variables["params"])
+        return {**variables, **updates, "params": optax.apply_updates(variables["params"], changes)}
+
+    def step(model, batch):
+        return (jax.jit(update) if jit else update)(model[1], batch)
+    return (module, variables), BATCH, step
+
+def linen_recipe():
+    return linen_small(True)
+
+def linen_mistake():
+    """The base given the model's own train flag: its BatchNorm trains with the head."""
+    return linen_small(False)
+
+def linen_mistake_jit():
+    return linen_small(False, jit=True)
+
+def linen_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step."""
+    return linen_small(False, momentum=0.1)[:2]
+
+def linen_not_a_pair():
+    """A linen module without its variables."""
+    import flax.linen as nn
+    return nn.BatchNorm(), BATCH
 
 def not_a_pair():
     return "a model"

@@ -131,6 +131,15 @@ def test_fixes_in_each_framework_words():
     assert set(pytorch.FIXES) == set(keras3.FIXES) == set(hazards.TITLES)
 
 
+def test_every_part_has_the_interface_and_a_fix_per_hazard():
+    """The framework parts import no framework at import time; each names a fix for every hazard."""
+    import importlib
+    for name in set(command.PARTS.values()):
+        part = importlib.import_module(name)
+        assert set(part.FIXES) == set(hazards.TITLES), name
+        assert callable(part.observe) and callable(part.expression) and part.SEPARATOR and part.KEPT, name
+
+
 def test_table_and_json():
     layer = _measured(_bn_layer(frozen=True, statistics_changed=True))
     layer.measured["step"] = measure.measured(layer, _bn_call(True), TORCH)
@@ -150,7 +159,7 @@ def _execute(flavour, target):
 def test_bad_input_exits_2(tmp_path, capsys):
     module = tmp_path / "targets.py"
     module.write_text("def text():\n    return 'a model'\n\ndef broken():\n    raise RuntimeError('no data')\n")
-    cases = {("nope", f"{module}:text"): "no flavour 'nope'", ("flax-nnx", f"{module}:text"): "not supported by the audit yet",
+    cases = {("nope", f"{module}:text"): "no flavour 'nope'", ("torch-compile", f"{module}:text"): "not supported by the audit yet",
              ("torch", "no_such_module_here:f"): "no module named", ("torch", f"{module}:missing"): "has no function",
              ("torch", f"{module}:text"): "must return (model, batch)", ("torch", f"{module}:broken"): "raised RuntimeError",
              ("torch", "nocolon"): "TARGET must be module:function", ("torch", f"{tmp_path}/none.py:f"): "no file"}

@@ -66,3 +66,22 @@ def test_every_variable_restored():
     keras3.observe(Flavour(FLAVOUR, specs.manifest(FLAVOUR), specs.profile(FLAVOUR)), target)
     assert all(np.array_equal(a, keras.ops.convert_to_numpy(v)) for a, v in zip(before, target.model.variables))
     assert all("call" not in vars(layer) for layer in target.model._flatten_layers())
+
+
+def test_mobilenet_v2_under_the_guides_recipe():
+    """keras.applications.MobileNetV2 (weights=None, 32x32) as the transfer-learning guide freezes it: every
+    BatchNormalization of the base in inference with its statistics unchanged; without training=False, the hazard."""
+    doc = _audit("mobilenet_recipe")
+    norms = [layer for layer in doc["layers"] if layer["family"] == "batchnorm"]
+    assert len(norms) == 52 and all(layer["path"].startswith("mobilenetv2_1.00_32/") for layer in norms)
+    assert all(layer["step"]["mode"] == "inference" and layer["statistics_changed"] is False and layer["frozen"]
+               for layer in norms)
+    assert any(layer["step"]["measured_by"] == "output" for layer in norms)
+    assert all(layer[p]["check"]["passed"] for layer in norms for p in ("step", "inference"))
+    assert doc["hazards"] == []
+    found = {h["hazard"]: h for h in _audit("mobilenet_forgotten")["hazards"]}
+    if PROPAGATES:
+        assert [entry["path"] for entry in found["inference_only_while_frozen"]["layers"]] == [n["path"] for n in norms]
+        assert "call mobilenetv2_1.00_32 with training=False" in found["inference_only_while_frozen"]["fix"]
+    else:
+        assert found == {}

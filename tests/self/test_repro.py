@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
     (["bn.error.eps[layout=NC]", "--flavour", "caffe"], "--flavour must be one of"),
     (["rrelu.train.values[lower=0.1,upper=0.4,dtype=float32]", "--flavour", "onnxruntime"],
      "does not apply to --flavour onnxruntime: onnxruntime profile has no rrelu"),
-    (["bn.train.output[layout=NC,dtype=float64]", "--flavour", "keras-torch"],
-     "no repro generator for bn.train.output on keras-torch (generators: bn.error.eps, bn.error.momentum on keras-torch)"),
+    (["bn.train.masked[layout=NHWC,dtype=float64]", "--flavour", "keras-torch"],
+     "no repro generator for bn.train.masked on keras-torch (generators: bn.error.eps, bn.error.momentum, bn.train.output,"),
     (["bn.error.eps[layout=NC]", "--flavour", "mlx"], "no repro generator for bn.error.eps on mlx (generators: flavours torch,"),
 ])
 def test_bad_input_is_refused_naming_the_argument(argv, message, capsys, tmp_path):
@@ -54,6 +54,6 @@ def test_docs_repros_are_what_the_generators_write():
     covered = [e for e in entries if e.missing is None]
     assert {e.flavour for e in covered} == set(repro.FRAMEWORKS)
     for e in covered:
-        assert (ROOT / "docs/repros" / e.path).read_text() == repro.script(e.check_id, e.flavour), e.path
+        assert (ROOT / "docs/repros" / e.path).read_text() == repro.script(e.check_id, e.flavour, declared=e.declaration), e.path
     written = {p.relative_to(ROOT / "docs/repros") for p in (ROOT / "docs/repros").glob("*/*.py")}
     assert written == {e.path for e in covered}

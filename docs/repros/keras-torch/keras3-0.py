@@ -94,9 +94,14 @@ def call():
     """As layerconf's adapter does: keras.layers.BatchNormalization built for (None, 1), its variables assigned,
     called on X with training=True."""
     keras.utils.set_random_seed(SEED)
-    layer = keras.layers.BatchNormalization(epsilon=0.0009765625, momentum=0.75, dtype="float64")
+    layer = keras.layers.BatchNormalization(
+        epsilon=0.0009765625, momentum=0.75, dtype="float64")
     layer.build((None, 1))
-    for name, value in {"gamma": GAMMA, "beta": BETA}.items():
+    values = {
+        "gamma": GAMMA,
+        "beta": BETA,
+    }
+    for name, value in values.items():
         variable = getattr(layer, name)
         variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
     return keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(X, dtype="float64"), training=True))

@@ -128,9 +128,19 @@ def call():
     """As layerconf's adapter does: keras.layers.BatchNormalization built for (None, 3), its variables assigned,
     called on X with training=True."""
     keras.utils.set_random_seed(SEED)
-    layer = keras.layers.BatchNormalization(epsilon=0.0009765625, momentum=0.75, renorm=True, renorm_momentum=0.625, renorm_clipping={}, dtype="float64")
+    layer = keras.layers.BatchNormalization(
+        epsilon=0.0009765625, momentum=0.75, renorm=True, renorm_momentum=0.625, renorm_clipping={}, dtype="float64")
     layer.build((None, 3))
-    for name, value in {"gamma": GAMMA, "beta": BETA, "moving_mean": MOVING_MEAN, "moving_variance": MOVING_VARIANCE, "renorm_mean": RENORM_MEAN, "renorm_stddev": RENORM_STDDEV, "moving_stddev": MOVING_STDDEV}.items():
+    values = {
+        "gamma": GAMMA,
+        "beta": BETA,
+        "moving_mean": MOVING_MEAN,
+        "moving_variance": MOVING_VARIANCE,
+        "renorm_mean": RENORM_MEAN,
+        "renorm_stddev": RENORM_STDDEV,
+        "moving_stddev": MOVING_STDDEV,
+    }
+    for name, value in values.items():
         variable = getattr(layer, name)
         variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
     return keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(X, dtype="float64"), training=True))

@@ -85,13 +85,11 @@ def checked(check_id: str, flavour: str) -> tuple[specs.Behaviour, dict]:
     return behaviour, params
 
 
-def declaration(flavour: str, behaviour_id: str, params: dict) -> deviations.Declaration | None:
-    """The shipped declaration covering the case on ``flavour`` (any version, any device), or None."""
-    for d in deviations.declarations(flavour):
-        if ((d.flavours is None or flavour in d.flavours) and behaviour_id in d.behaviours
-                and all(params.get(k) in deviations._values(v) for k, v in d.where.items())):
-            return d
-    return None
+def covering(flavour: str, behaviour_id: str, params: dict) -> list[deviations.Declaration]:
+    """The shipped declarations covering the case on ``flavour`` (any version, any device)."""
+    return [d for d in deviations.declarations(flavour)
+            if ((d.flavours is None or flavour in d.flavours) and behaviour_id in d.behaviours
+                and all(params.get(k) in deviations._values(v) for k, v in d.where.items()))]
 
 
 def encoded(array: np.ndarray) -> str:
@@ -101,9 +99,12 @@ def encoded(array: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def script(check_id: str, flavour: str, seed: int = 0) -> str:
-    """The repro script's text for ``check_id`` on ``flavour`` with the suite's ``--seed``."""
+def script(check_id: str, flavour: str, seed: int = 0, declared: deviations.Declaration | None = None) -> str:
+    """The repro script's text for ``check_id`` on ``flavour`` with the suite's ``--seed``; its docstring quotes
+    ``declared`` (default: the first declaration covering the case) and names the others (other versions)."""
     behaviour, params = checked(check_id, flavour)
+    found = covering(flavour, behaviour.id, params)
+    declared = declared or next(iter(found), None)
     family, _ = families.GENERATORS[behaviour.id]
     derived = seeds.derived(seed, check_id)
     profile = specs.profile(flavour)
@@ -112,4 +113,4 @@ def script(check_id: str, flavour: str, seed: int = 0) -> str:
     return template.render(**context, arrays={k: textwrap.wrap(encoded(v), 110) for k, v in context["inputs"].items()},
                            check_id=check_id, flavour=flavour, framework=FRAMEWORKS[flavour], seed=seed,
                            derived_seed=derived, behaviour=behaviour, params=params, tolerances=specs.tolerances(),
-                           declaration=declaration(flavour, behaviour.id, params))
+                           declaration=declared, others=[d for d in found if d != declared])

@@ -74,7 +74,7 @@ def write(root: Path = ROOT) -> list[Entry]:
     for e in found:
         if e.missing is None:
             (root / e.path).parent.mkdir(parents=True, exist_ok=True)
-            (root / e.path).write_text(script(e.check_id, e.flavour))
+            (root / e.path).write_text(script(e.check_id, e.flavour, declared=e.declaration))
     (root / "README.md").write_text(index(found))
     return found
 

@@ -4,11 +4,15 @@ arrays to embed (``inputs``), and the layer's arguments spelt the framework's wa
 
 ``GENERATORS``: behaviour id -> (family, the frameworks with a template for it: templates/<family>.<framework>.j2).
 """
+import hypothesis
 import numpy as np
 
 from layerconf.conformance import draw
-from layerconf.reference.dtypes import quantize
+from layerconf.reference import batchnorm
+from layerconf.reference import statistics as stats
+from layerconf.reference.dtypes import parameter_dtype, quantize
 from layerconf.reference.layout import channel_axis, channel_shape, reduction_axes, shape_of
+from layerconf.reference.training_flag import TrainingFlag
 
 EPS, DECAY = 2.0**-10, 0.75   # the BatchNorm tests' eps and decay where they are not under test (conformance.helpers)
 
@@ -182,6 +186,122 @@ def dropout_masks(rng, behaviour, params, profile) -> dict:
             "inputs": {"XS": np.stack([draw.nonzero(rng, (200, 100), "float32") for _ in range(n)])}}
 
 
+def examples(test, seed: int, accept) -> list[dict]:
+    """The examples hypothesis draws for the @given conformance test ``test`` seeded as the plugin seeds it
+    (hypothesis.seed(seed), the test's own settings and strategies) that ``accept`` (the test's assume) takes, in
+    the order the test receives them (every example passing, as under a declared deviation's soft check)."""
+    found = []
+
+    @hypothesis.seed(seed)
+    @test._hypothesis_internal_use_settings
+    @hypothesis.given(**test.hypothesis._given_kwargs)
+    def record(**drawn):
+        hypothesis.assume(accept(**drawn))
+        found.append(drawn)
+
+    record()
+    return found
+
+
+def batchnorm_training(rng, behaviour, params, profile) -> dict:
+    """A training call of a BatchNormalization holding drawn gamma and beta: bn.train.output on the first example
+    hypothesis draws for the check (its shape from the test's SHAPES, its values from their own generator),
+    bn.train.offset_data on 1e4 + a drawn (8, 3, 4, 4) batch, bn.renorm.train_output with renorm on a (5, 3, 2, 2)
+    batch, holding drawn moving and renorm statistics (the check's first layer, renorm_clipping={})."""
+    from layerconf.conformance import test_batchnorm, test_batchnorm_keras, test_batchnorm_numerics
+
+    layout, dtype = params["layout"], params["dtype"]
+    native, channels = profile.native("batchnorm", eps=EPS, decay=DECAY), 3
+    arrays, renorm = {}, {}
+    if behaviour.id == "bn.train.output":
+        def moderate(shape, values):   # the test's assume: |mean_B| <= 4 sd_B
+            mean, var = batchnorm.batch_moments(draw.batch(np.random.default_rng(values), layout, dtype, *shape), layout)
+            return bool(np.all(mean**2 <= 16 * var))
+        example = examples(test_batchnorm.test_train_output, rng.bit_generator.seed_seq.entropy, moderate)[0]
+        (n, channels, s), rng = example["shape"], np.random.default_rng(example["values"])
+        arrays["X"] = draw.batch(rng, layout, dtype, n, channels, s)
+    elif behaviour.id == "bn.train.offset_data":
+        arrays["X"] = quantize(test_batchnorm_numerics.OFFSET + draw.batch(rng, layout, dtype, 8, 3, 4), dtype)
+    else:
+        renorm = {"renorm_decay": test_batchnorm_keras.RENORM_DECAY, "clipping": dict(test_batchnorm_keras.CLIPPINGS[0])}
+        native |= profile.native("batchnorm_keras", renorm=True, **renorm)
+    arrays["GAMMA"], arrays["BETA"] = draw.affine(rng, channels, dtype)
+    if renorm:   # test_batchnorm_keras.renorm_pair's draws, then the batch
+        p = parameter_dtype(dtype)
+        arrays["MOVING_MEAN"], arrays["MOVING_VARIANCE"] = draw.running(rng, channels, dtype)
+        arrays["RENORM_MEAN"], renorm_var = draw.running(rng, channels, dtype)
+        arrays["RENORM_STDDEV"] = quantize(np.sqrt(renorm_var), p)
+        arrays["MOVING_STDDEV"] = quantize(rng.uniform(0.7, 1.7, channels), p)
+        arrays = {"X": draw.batch(rng, layout, dtype, 5, channels, 2), **arrays}
+    axis = channel_axis(layout)
+    return {"layout": layout, "dtype": dtype, "eps": EPS, "renorm": renorm, "axis": axis,
+            "arguments": {**profile.get("batchnorm.layout_arguments", {}).get(layout, {}), **native},
+            "build": tuple(channels if a == axis else None for a in range(len(layout))), "inputs": arrays,
+            "variables": [name.lower() for name in arrays if name != "X"]}
+
+
+def fit_flag(rng, behaviour, params, profile) -> dict:
+    """The training-flag model of test_training_flag (inputs -> base model holding one BatchNormalization, called
+    with the case's training flag -> Dense(1) head; mse, SGD), its state and batches drawn as the test draws them:
+    flag.bn.train_step, one step by the case's method with the BatchNormalization's trainable set; the fine-tuning
+    recipe, a step with the base frozen, then one with it unfrozen. The mode each step runs in is the profile's
+    documented rule (reference.training_flag)."""
+    from layerconf.conformance import test_training_flag as test
+
+    state = draw.head_model(rng, test.C)
+    arrays = {key.upper(): value for key, value in state.items()}
+    arrays["X"], arrays["T"] = test.batch(rng)
+    rule, recipe = TrainingFlag.of(profile), behaviour.id == "flag.fine_tuning.recipe"
+    base_training = False if recipe else params["training"]   # the recipe calls the base with training=False
+    if recipe:   # phase 1 with the base frozen; phase 2 unfrozen, on a second batch
+        arrays["X2"], arrays["T2"] = test.batch(rng)
+        steps = [("base", False, rule.training("fit", base_training, False), "X", "T"),
+                 ("base", True, rule.training("fit", base_training), "X2", "T2")]
+    else:
+        steps = [("bn", params["trainable"], rule.training("fit", base_training, params["trainable"]), "X", "T")]
+    return {"native": profile.native("batchnorm", eps=test.EPS, decay=test.DECAY), "eps": test.EPS, "decay": test.DECAY,
+            "lr": test.LR, "base_training": base_training, "method": params["method"], "steps": steps, "inputs": arrays}
+
+
+def augmentation(rng, behaviour, params, profile) -> dict:
+    """aug.eval.crop: RandomCrop(8, 8) in inference on two drawn (12, 16, 3) images; aug.contrast.factor:
+    RandomContrast(0.5) in training on the first 64 of the check's 512 drawn (8, 8, 3) images (the embedded script
+    stays small; 64 draws decide as 512 do), the factor's KS region at n = 64 computed here as the suite does."""
+    from layerconf.conformance import test_augmentation as test
+
+    kind = "crop" if behaviour.id == "aug.eval.crop" else "contrast"
+    neutral = dict(test.ARGUMENTS[kind])
+    context = {"cls": profile.layer_class("augmentation", kind), "native": profile.native("augmentation", **neutral),
+               "neutral": neutral}
+    if kind == "crop":
+        return {**context, "inputs": {"X": rng.uniform(0, 255, (2, 12, 16, 3)).astype(np.float32)}}
+    images = test.images(rng, test.IMAGES, channels=3).astype(np.float32)[:64]
+    lower = 1.0 if profile.get("augmentation.contrast_range") == "upper_only" else 1 - neutral["factor"]
+    return {**context, "lower": lower, "upper": 1 + neutral["factor"], "ks_limit": stats.ks_region(len(images)).hi,
+            "false_alarm": stats.FALSE_ALARM, "inputs": {"X": images}}
+
+
+def recurrent_values(rng, behaviour, params, profile) -> dict:
+    """recurrent.eval.values: a layer with dropout at every site the profile offers, drawn weights, two inference calls
+    on a drawn (8, 6, 16) batch; recurrent.inputs.values: input dropout, the probe weights (unit j reads feature j,
+    through the candidate gate only) and a training call on (32, 6, 16) values in [0.5, 1.5], the mask read back
+    from the output (test_recurrent.decode)."""
+    from layerconf.conformance import test_recurrent as test
+
+    cell, dtype = params["cell"], params["dtype"]
+    if behaviour.id == "recurrent.eval.values":
+        weights = test.random_weights(rng, cell, dtype)
+        native = profile.native("recurrent", **{site: 0.5 for site in profile.get("recurrent.arguments")})
+        x = quantize(rng.standard_normal((8, 6, test.UNITS)), dtype)
+    else:
+        weights = test.probe(cell, "inputs")
+        native = profile.native("recurrent", inputs=params["rate"])
+        x = test.probe_input(rng, "inputs", 32, 6, dtype)
+    return {"cell": cell, "dtype": dtype, "cls": profile.layer_class("recurrent", cell), "native": native,
+            "units": test.UNITS, "rate": params.get("rate"), "gates": profile.get("recurrent.gates", {}).get(cell),
+            "inputs": {"X": x, **{key.upper(): value for key, value in weights.items()}}}
+
+
 GENERATORS = {
     "bn.error.eps": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
     "bn.error.momentum": (invalid_argument, {"torch", "keras", "onnxruntime", "equinox", "paddle"}),
@@ -204,4 +324,13 @@ GENERATORS = {
     "replicas.bn.sync.same_state": (replicas_same_state, {"equinox"}),
     "replicas.bn.sync.channel_mismatch": (channel_mismatch, {"torch"}),
     "replicas.dropout.masks": (dropout_masks, {"torch"}),
+    "bn.train.output": (batchnorm_training, {"keras"}),
+    "bn.train.offset_data": (batchnorm_training, {"keras"}),
+    "bn.renorm.train_output": (batchnorm_training, {"keras"}),
+    "flag.bn.train_step": (fit_flag, {"keras"}),
+    "flag.fine_tuning.recipe": (fit_flag, {"keras"}),
+    "aug.eval.crop": (augmentation, {"keras"}),
+    "aug.contrast.factor": (augmentation, {"keras"}),
+    "recurrent.eval.values": (recurrent_values, {"keras"}),
+    "recurrent.inputs.values": (recurrent_values, {"keras"}),
 }

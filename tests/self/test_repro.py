@@ -12,7 +12,7 @@ import pytest
 
 from layerconf import cli, repro, seeds
 from layerconf.conformance import draw
-from layerconf.repro import declared
+from layerconf.repro import declared, families
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
     (["bn.error.eps[layout=NC]", "--flavour", "caffe"], "--flavour must be one of"),
     (["rrelu.train.values[lower=0.1,upper=0.4,dtype=float32]", "--flavour", "onnxruntime"],
      "does not apply to --flavour onnxruntime: onnxruntime profile has no rrelu"),
-    (["bn.train.output[layout=NC,dtype=float64]", "--flavour", "keras-torch"],
-     "no repro generator for bn.train.output on keras-torch (generators: bn.error.eps, bn.error.momentum on keras-torch)"),
+    (["bn.train.masked[layout=NC,dtype=float32]", "--flavour", "keras-torch"],
+     "no repro generator for bn.train.masked on keras-torch (generators: bn.error.eps, bn.error.momentum, bn.train.output,"),
     (["replicas.bn.sync.same_state[replicas=2,split=unequal,layout=NCHW,dtype=float32,steps=3]", "--flavour", "equinox"],
      "does not apply to --flavour equinox: equinox's replicas take ['equal'] splits, not unequal: one SPMD program"),
     (["bn.error.eps[layout=NC]", "--flavour", "mlx"], "no repro generator for bn.error.eps on mlx (generators: flavours torch,"),
@@ -56,6 +56,47 @@ def test_docs_repros_are_what_the_generators_write():
     covered = [e for e in entries if e.missing is None]
     assert {e.flavour for e in covered} == set(repro.FRAMEWORKS)
     for e in covered:
-        assert (ROOT / "docs/repros" / e.path).read_text() == repro.script(e.check_id, e.flavour), e.path
+        assert (ROOT / "docs/repros" / e.path).read_text() == repro.script(e.check_id, e.flavour, declared=e.declaration), e.path
     written = {p.relative_to(ROOT / "docs/repros") for p in (ROOT / "docs/repros").glob("*/*.py")}
     assert written == {e.path for e in covered}
+
+
+def test_a_hypothesis_check_embeds_the_first_example_the_suite_draws(monkeypatch):
+    """bn.train.output draws its batch by hypothesis: the examples the generator replays are those the conformance test
+    itself receives under the plugin's seeding (the test run here on a recording stand-in for the layer), and the
+    script's X is the first one's batch."""
+    from types import SimpleNamespace
+
+    from layerconf import specs
+    from layerconf.conformance import test_batchnorm
+
+    check = "bn.train.output[layout=NC,dtype=float64]"
+    seen = []
+
+    class Layer:
+        def set_state(self, **arrays):
+            pass
+
+        def forward(self, x, training):
+            seen.append(x)
+            return x
+
+    adapter = SimpleNamespace(layer=lambda section, config: Layer())
+    params = {"layout": "NC", "dtype": "float64"}
+    case = type("Case", (), {"params": params, "__getitem__": lambda self, key: params[key]})()
+    monkeypatch.setattr(test_batchnorm.test_train_output, "_hypothesis_internal_use_seed", seeds.derived(0, check),
+                        raising=False)   # as the plugin seeds it
+    test_batchnorm.test_train_output(case=case, adapter=adapter, profile=specs.profile("keras-torch"),
+                                     check=SimpleNamespace(close=lambda *args, **kwargs: None))
+    def batch(shape, values):
+        return draw.batch(np.random.default_rng(values), "NC", "float64", *shape)
+
+    def moderate(shape, values):   # the test's assume
+        x = batch(shape, values)
+        return bool(np.all(x.mean(axis=0) ** 2 <= 16 * x.var(axis=0)))
+    replayed = families.examples(test_batchnorm.test_train_output, seeds.derived(0, check), moderate)
+    drawn = [batch(e["shape"], e["values"]) for e in replayed]
+    assert len(seen) == 8 and all(np.array_equal(a, b) for a, b in zip(drawn, seen)), "another sequence of examples"
+    text = repro.script(check, "keras-torch")
+    embedded = "".join(re.search(r'\nX = array\(\n(.*?)\n\)', text, re.S)[1].replace('"', "").split())
+    np.testing.assert_array_equal(np.load(io.BytesIO(base64.b64decode(embedded))), seen[0])

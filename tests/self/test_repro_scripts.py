@@ -1,7 +1,8 @@
 """Every repro in docs/repros run alone, where its framework is installed (listed in the flavours' manifests'
 self_tests, so each flavour's tox environment runs its own; elsewhere skipped, with the reason): it exits 1 where
-its declaration applies to the installed version on the device the script runs its layer on (the CPU, or cuda for a
-declaration scoped to cuda), and 0 (the deviation fixed) where it does not. A cuda-scoped repro on a machine whose
+a declaration of its check applies to the installed version on the device the script runs its layer on (the CPU, or
+cuda for a declaration scoped to cuda): its own, or another of another version range, which its docstring names; and
+0 (the deviation fixed) where none does. A cuda-scoped repro on a machine whose
 framework sees no CUDA device (asked in a process of its own) exits 0 saying it needs one."""
 import importlib.metadata
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from layerconf import flavours
-from layerconf.repro import case, declared
+from layerconf.repro import case, covering, declared
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {"torch": "torch", "keras-torch": "keras", "onnxruntime": "onnxruntime", "equinox": "equinox",
@@ -47,6 +48,7 @@ def test_the_repro_reproduces_its_finding(entry):
         assert done.returncode == 0, f"{entry.path} ({d.name}, {version}, no CUDA):\n{done.stdout}{done.stderr[-2000:]}"
         assert "does not apply here: needs a CUDA device" in done.stdout
         return
-    applies = d.applies(entry.flavour, behaviour.id, params, version, device)
+    applies = any(c.applies(entry.flavour, behaviour.id, params, version, device)
+                  for c in covering(entry.flavour, behaviour.id, params))
     assert done.returncode == (1 if applies else 0), f"{entry.path} ({d.name}, {version}, {device}):\n{done.stdout}{done.stderr[-2000:]}"
     assert ("DIFFERS from the formula" if applies else "matches the formula") in done.stdout

@@ -87,7 +87,7 @@ def test_a_hypothesis_check_embeds_the_first_example_the_suite_draws(monkeypatch
     monkeypatch.setattr(test_batchnorm.test_train_output, "_hypothesis_internal_use_seed", seeds.derived(0, check),
                         raising=False)   # as the plugin seeds it
     test_batchnorm.test_train_output(case=case, adapter=adapter, profile=specs.profile("keras-torch"),
-                                     check=SimpleNamespace(close=lambda *args, **kwargs: None))
+                                     check=SimpleNamespace(close=lambda *args, **kwargs: None), kept_layers={})
     def batch(shape, values):
         return draw.batch(np.random.default_rng(values), "NC", "float64", *shape)
 

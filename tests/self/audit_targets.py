@@ -294,3 +294,54 @@ def torch_exported(path, dynamo: bool = True):
     else:
         torch.onnx.export(model, (batch,), str(path), dynamo=False, training=torch.onnx.TrainingMode.TRAINING)
     return path
+
+def _paddle_step():
+    """One SGD step on what is not stop_gradient, the loop a paddle user writes: model.train() at the epoch's start."""
+    import paddle
+
+    def step(model, batch):
+        model.train()
+        optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=[p for p in model.parameters() if not p.stop_gradient])
+        model(batch).square().mean().backward()
+        optimizer.step()
+        optimizer.clear_grad()
+    return step
+
+def paddle_small(keep_base_in_eval: bool, momentum: float = 0.9, eps: float = 1e-5):
+    """PaddlePaddle: a base (Linear, BatchNorm1D, Dropout) frozen by stop_gradient and put in eval() under a Linear
+    head; the recipe overrides train() to put the base back in eval()."""
+    import paddle
+    from paddle import nn
+
+    class Model(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1D(8, momentum=momentum, epsilon=eps), nn.Dropout(0.5))
+            self.head = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.head(self.base(x))
+
+        def train(self):
+            super().train()
+            if keep_base_in_eval:
+                self.base.eval()
+
+    paddle.seed(0)
+    model = Model()
+    for parameter in model.base.parameters():
+        parameter.stop_gradient = True
+    model.base.eval()
+    return model, BATCH, _paddle_step()
+
+def paddle_recipe():
+    """The frozen base kept in eval() by an overridden train(): no hazard."""
+    return paddle_small(True)
+
+def paddle_mistake():
+    """The frozen base put back in training by model.train()."""
+    return paddle_small(False)
+
+def paddle_torch_momentum():
+    """momentum=0.1 copied from torch, eps=1e-8, the audit's default step."""
+    return paddle_small(True, momentum=0.1, eps=1e-8)[:2]

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from layerconf.audit import hooked, neutral
+from layerconf.audit.flax_nnx import expression  # noqa: F401 (the part's interface: model.base[1], as nnx spells it)
 from layerconf.audit.records import INFERENCE, TRAINING, Layer, Observed
 from layerconf.audit.target import AuditError
 
@@ -40,12 +41,6 @@ FIXES = {
     "tiny_batch": "train with more examples per card, paddle.nn.SyncBatchNorm across GPUs "
                   "(nn.SyncBatchNorm.convert_sync_batchnorm(model)), or GroupNorm; or keep the layer in eval()",
 }
-
-
-def expression(path: str) -> str:
-    """The sublayer at ``path`` as Python: model.backbone, model.base[1]."""
-    parts = [p for p in path.split(SEPARATOR) if p]
-    return "model" + "".join(f"[{p}]" if p.isdigit() else f".{p}" if p.isidentifier() else f"[{p!r}]" for p in parts)
 
 
 def observe(flavour, target) -> Observed:
@@ -145,7 +140,7 @@ def _layer(path, layer, found, profile, before, after, calls) -> Layer:
     weights = {name: p for name, p in own.items() if name not in STATISTICS}
     held = own.get("_variance", next(iter(weights.values()), None))
     step = calls["step"]
-    x = step.x if step else None
+    x = next((call.x for call in calls.values() if call and call.x is not None), None)   # a traced step has none
     channels_first = str(getattr(layer, "_data_format", "NC")).startswith("NC")
     return Layer(path, f"{cls.__module__}.{cls.__name__}", family, kind, neutral.settings(profile, family, _read(layer)),
                  hooked.layout(channels_first, x) if family == "batchnorm" else None,

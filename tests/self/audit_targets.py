@@ -345,3 +345,58 @@ def paddle_mistake():
 def paddle_torch_momentum():
     """momentum=0.1 copied from torch, eps=1e-8, the audit's default step."""
     return paddle_small(True, momentum=0.1, eps=1e-8)[:2]
+
+def mlx_small(keep_base_in_eval: bool, momentum: float = 0.1, compiled: bool = False):
+    """MLX: a base (Linear, BatchNorm, Dropout) frozen by freeze() and put in eval() under a Linear head; the step's
+    model.train() at the epoch's start, then (the recipe) model.base.eval() again; nn.value_and_grad and
+    mlx.optimizers.SGD as MLX's examples write them (the update under mx.compile where asked)."""
+    from functools import partial
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm(8, momentum=momentum), nn.Dropout(0.5))
+            self.head = nn.Linear(8, 1)
+
+        def __call__(self, x):
+            return self.head(self.base(x))
+
+    def loss(model, batch):
+        return mx.mean(mx.square(model(batch)))
+
+    def step(model, batch):
+        model.train()
+        if keep_base_in_eval:
+            model.base.eval()
+        optimizer = optim.SGD(learning_rate=0.1)
+        state = [model.state, optimizer.state, mx.random.state]
+
+        def update(batch):
+            _, grads = nn.value_and_grad(model, loss)(model, batch)
+            optimizer.update(model, grads)
+        (partial(mx.compile, inputs=state, outputs=state)(update) if compiled else update)(batch)
+        mx.eval(model.parameters())
+
+    mx.random.seed(0)
+    model = Model()
+    model.base.freeze()
+    model.base.eval()
+    return model, BATCH, step
+
+def mlx_recipe():
+    return mlx_small(True)
+
+def mlx_mistake():
+    return mlx_small(False)
+
+def mlx_mistake_compiled():
+    """The mistake with the update under mx.compile: no arrays, the statistics tell."""
+    return mlx_small(False, compiled=True)
+
+def mlx_keras_momentum():
+    """momentum=0.99 copied from Keras, the audit's default step."""
+    return mlx_small(True, momentum=0.99)[:2]

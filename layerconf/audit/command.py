@@ -20,8 +20,8 @@ PARTS = {"torch": "layerconf.audit.pytorch", "keras-tensorflow": "layerconf.audi
          "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3",
          "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx",
          "flax-linen": "layerconf.audit.flax_linen", "paddle": "layerconf.audit.paddlepaddle",
-         "mlx": "layerconf.audit.mlx_nn"}
-FOLLOWING = "equinox and the execution paths (torch-compile, ...) follow"
+         "mlx": "layerconf.audit.mlx_nn", "equinox": "layerconf.audit.equinox"}
+FOLLOWING = "the execution paths (torch-compile, ...) follow"
 
 
 def add_arguments(parser) -> None:

@@ -400,3 +400,64 @@ def mlx_mistake_compiled():
 def mlx_keras_momentum():
     """momentum=0.99 copied from Keras, the audit's default step."""
     return mlx_small(True, momentum=0.99)[:2]
+
+def equinox_small(keep_base_in_inference: bool, momentum: float = 0.99):
+    """Equinox: a base (Linear, BatchNorm(mode='batch'), Dropout) put in inference and left out of the filter spec,
+    under a Linear head; the step's eqx.nn.inference_mode(model, value=False) at the epoch's start, then (the recipe)
+    the base back in inference with eqx.tree_at. The model is called per example, vmapped with axis_name='batch'."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    class Model(eqx.Module):
+        base: eqx.nn.Sequential
+        head: eqx.nn.Linear
+
+        def __init__(self, key):
+            k1, k2 = jax.random.split(key)
+            self.base = eqx.nn.Sequential([eqx.nn.Linear(8, 8, key=k1),
+                                           eqx.nn.BatchNorm(8, "batch", momentum=momentum, mode="batch"),
+                                           eqx.nn.Dropout(0.5)])
+            self.head = eqx.nn.Linear(8, 1, key=k2)
+
+        def __call__(self, x, state, key):
+            h, state = self.base(x, state, key=key)
+            return self.head(h), state
+
+    def forward(model, state, batch, key):
+        keys = jax.random.split(key, batch.shape[0])
+        return jax.vmap(model, axis_name="batch", in_axes=(0, None, 0), out_axes=(0, None))(batch, state, keys)
+
+    def step(pair, batch):
+        model, state = pair
+        model = eqx.nn.inference_mode(model, value=False)
+        if keep_base_in_inference:
+            model = eqx.tree_at(lambda m: m.base, model, eqx.nn.inference_mode(model.base))
+        spec = jax.tree.map(lambda _: False, model)
+        spec = eqx.tree_at(lambda m: m.head, spec, jax.tree.map(eqx.is_inexact_array, model.head))
+        trainable, frozen = eqx.partition(model, spec)
+
+        def loss(trainable):
+            y, new_state = forward(eqx.combine(trainable, frozen), state, batch, jax.random.key(1))
+            return jnp.mean(jnp.square(y)), new_state
+        grads, state = eqx.filter_grad(loss, has_aux=True)(trainable)
+        optimizer = optax.sgd(0.1)
+        updates, _ = optimizer.update(grads, optimizer.init(trainable))
+        return eqx.combine(eqx.apply_updates(trainable, updates), frozen), state
+
+    model, state = eqx.nn.make_with_state(Model)(jax.random.key(0))
+    model = eqx.tree_at(lambda m: m.base, model, eqx.nn.inference_mode(model.base))
+    return (model, state, forward), BATCH, step
+
+def equinox_recipe():
+    return equinox_small(True)
+
+def equinox_mistake():
+    return equinox_small(False)
+
+def equinox_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step (the model handed over in training mode)."""
+    (model, state, _), batch, _ = equinox_small(True, momentum=0.1)
+    import equinox as eqx
+    return (eqx.nn.inference_mode(model, value=False), state), batch

@@ -16,6 +16,7 @@ command   the subcommand: flavour, environment, exit status
 compare   --compare A B: two models' layers paired by order or name, each difference with its size and its fix
 compare_text  --compare's terminal table
 onnx_graph  --compare's ONNX part: a .onnx file run by ONNX Runtime, its layers found from the nodes
-pytorch, keras3, tf_keras, flax_nnx, flax_linen   the framework parts (one per framework; import no framework
-                  until observe() is called)
+pytorch, keras3, tf_keras, flax_nnx, flax_linen, paddlepaddle, mlx_nn, equinox   the framework parts (one per
+                  framework; import no framework until observe() is called)
+hooked    what the eager frameworks with a module tree share (torch, paddle, mlx): copies, forward hooks, state
 """

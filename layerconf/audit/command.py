@@ -19,8 +19,9 @@ from layerconf.audit.target import AuditError, load
 PARTS = {"torch": "layerconf.audit.pytorch", "keras-tensorflow": "layerconf.audit.keras3",
          "keras-jax": "layerconf.audit.keras3", "keras-torch": "layerconf.audit.keras3",
          "tf-keras": "layerconf.audit.tf_keras", "flax-nnx": "layerconf.audit.flax_nnx",
-         "flax-linen": "layerconf.audit.flax_linen"}
-FOLLOWING = "equinox, paddle, mlx and the execution paths (torch-compile, ...) follow"
+         "flax-linen": "layerconf.audit.flax_linen", "paddle": "layerconf.audit.paddlepaddle",
+         "mlx": "layerconf.audit.mlx_nn", "equinox": "layerconf.audit.equinox"}
+FOLLOWING = "the execution paths (torch-compile, ...) follow"
 
 
 def add_arguments(parser) -> None:

@@ -4,8 +4,9 @@ BatchNorm: the output is compared with the reference's training output (batch st
 output (running statistics); the one it matches is the mode, and the running statistics after a training call
 are checked too. Where both or neither match, or the pass was traced (no arrays), the statistics tell: moved
 is training. Dropout (element and channel): an output equal to the input is inference, anything else must be
-x mask / (1 - rate) with the mask read from the output's zeros. Other layers, and where nothing else tells:
-the training flag the call received. Tolerances: the output dtype's (specs/tolerances.yaml).
+x mask / (1 - rate) with the mask read from the output's zeros; scaled in inference instead (scaling 'inference',
+paddle's downscale_in_infer), x (1 - rate) is inference and x mask training. Other layers, and where nothing else
+tells: the training flag the call received. Tolerances: the output dtype's (specs/tolerances.yaml).
 """
 import numpy as np
 
@@ -92,12 +93,25 @@ def _stateless(layer: Layer) -> bool:
 
 
 def _dropout(layer: Layer, call: Call) -> Measured:
-    rate = layer.neutral().get("rate")
+    settings = layer.neutral()
+    rate = settings.get("rate")
     if call.x is None or call.y is None or rate is None:
         return _flag(call, "no arrays from this pass (traced): the mode is the call's flag")
+    if settings.get("scaling") == "inference":
+        return _downscaled(call, rate)
     if np.array_equal(call.x, call.y):
         if rate == 0:
             return _flag(call, "rate 0: the same output in both modes")
         return Measured(INFERENCE, "output", _check([compare("output", call.y, call.x, call.dtype)]))
     keep = call.y != 0
     return Measured(TRAINING, "output", _check([compare("output", call.y, dropout.output(call.x, keep, rate), call.dtype)]))
+
+
+def _downscaled(call: Call, rate: float) -> Measured:
+    """Dropout scaled in inference (paddle's mode='downscale_in_infer'): x (1 - rate) in inference, x mask in training."""
+    if rate == 0:
+        return _flag(call, "rate 0: the same output in both modes")
+    inferred = compare("output", call.y, call.x * (1.0 - rate), call.dtype)
+    if inferred.passed:
+        return Measured(INFERENCE, "output", _check([inferred]))
+    return Measured(TRAINING, "output", _check([compare("output", call.y, call.x * (call.y != 0), call.dtype)]))

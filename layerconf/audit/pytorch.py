@@ -5,13 +5,12 @@ another copy, so the user's model is never touched. Hooks on every training-flag
 module's ``training`` flag, its input, its output and its parameters and buffers before and after. Without a
 step of the user's, the step is DEFAULT_STEP.
 """
-import copy
 import importlib
 
 import numpy as np
 
-from layerconf.audit import neutral
-from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Observed
+from layerconf.audit import hooked, neutral
+from layerconf.audit.records import INFERENCE, TRAINING, Layer, Observed
 from layerconf.audit.target import AuditError
 
 SEPARATOR = "."
@@ -19,7 +18,6 @@ LR = 1e-3
 DEFAULT_STEP = (f"default: model.train(), the mean of the squared outputs as the loss, one torch.optim.SGD step "
                 f"(lr {LR:g}) over the parameters that require gradients")
 KEPT = "unchanged: the step and the inference call ran on copy.deepcopy(model)"
-LAYOUTS = {2: "NC", 3: "NCL", 4: "NCHW", 5: "NCDHW"}
 STATE = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var",
          "num_batches_tracked": "batches"}
 FIXES = {
@@ -56,18 +54,17 @@ def observe(flavour, target) -> Observed:
         raise AuditError(f"TARGET {target.name}: the batch must be a torch.Tensor or a NumPy array, "
                          f"got a {type(target.batch).__name__}")
     batch = torch.as_tensor(target.batch)
-    found = _found(model, flavour.profile)
-    stepped, inferred = copy.deepcopy(model), copy.deepcopy(model)
-    before = {path: _state(module) for path, module in _modules(stepped, found)}
-    with _Hooks(_modules(stepped, found)) as step_calls:
-        (target.step or default_step)(stepped, batch)
-    after = {path: _state(module) for path, module in _modules(stepped, found)}
-    with _Hooks(_modules(inferred, found)) as inference_calls, torch.no_grad():
-        inferred.eval()
-        inferred(batch)
-    layers = [_layer(path, module, found[path], flavour.profile, before[path], after[path],
-                     {"step": step_calls.get(path), "inference": inference_calls.get(path)})
-              for path, module in _modules(model, found)]
+    tree = _tree()
+    found = hooked.found(tree, model, _classes(flavour.profile))
+
+    def inference(model):
+        with torch.no_grad():
+            model.eval()
+            model(batch)
+    ran = hooked.run(tree, model, found, lambda model: (target.step or default_step)(model, batch), inference)
+    layers = [_layer(path, module, found[path], flavour.profile, ran.before[path], ran.after[path],
+                     {"step": ran.step.get(path), "inference": ran.inference.get(path)})
+              for path, module in hooked.modules(tree, model, found)]
     return Observed(layers, f"torch {torch.__version__}", KEPT, "yours (the target's step)" if target.step else DEFAULT_STEP,
                     f"{tuple(batch.shape)} {str(batch.dtype).removeprefix('torch.')}")
 
@@ -107,20 +104,11 @@ def _classes(profile) -> dict:
     return resolved
 
 
-def _found(model, profile) -> dict:
-    """path -> (class, family, kind) of every training-flag module (the most derived class the profile names)."""
-    known = _classes(profile)
-    out = {}
-    for path, module in model.named_modules():
-        matches = [cls for cls in type(module).__mro__ if cls in known]
-        if matches:
-            out[path or "(model)"] = (matches[0], *known[matches[0]])
-    return out
-
-
-def _modules(model, found):
-    named = {path or "(model)": module for path, module in model.named_modules()}
-    return [(path, named[path]) for path in found]
+def _tree() -> hooked.Tree:
+    import torch
+    return hooked.Tree(lambda model: model.named_modules(), _state, lambda x: isinstance(x, torch.Tensor), _numpy,
+                       lambda t: str(t.dtype).removeprefix("torch."),
+                       lambda module, pre, post: [module.register_forward_pre_hook(pre), module.register_forward_hook(post)])
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -133,40 +121,6 @@ def _state(module) -> dict:
     return {STATE.get(name, name): _numpy(value) for name, value in own.items() if value is not None}
 
 
-class _Hooks:
-    """Forward hooks on (path, module) pairs; the first call of each is kept as a records.Call (by path)."""
-
-    def __init__(self, modules):
-        self.modules, self.calls, self.handles = modules, {}, []
-
-    def __enter__(self) -> dict:
-        import torch
-        for path, module in self.modules:
-            def pre(module, args, path=path):
-                if path in self.calls:
-                    self.calls[path].calls += 1
-                    return
-                x = args[0] if args and isinstance(args[0], torch.Tensor) else None
-                self.calls[path] = Call(module.training, None if x is None or x.dim() == 0 else int(x.shape[0]),
-                                        x=None if x is None else _numpy(x), before=_state(module))
-
-            def post(module, args, output, path=path):
-                call = self.calls[path]
-                if call.calls == 1 and isinstance(output, torch.Tensor):
-                    call.y, call.dtype, call.after = _numpy(output), str(output.dtype).removeprefix("torch."), _state(module)
-            self.handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-        return self.calls
-
-    def __exit__(self, *exc):
-        for handle in self.handles:
-            handle.remove()
-
-
-def _changed(before: dict, after: dict, names) -> bool | None:
-    keys = [k for k in names if k in before]
-    return None if not keys else any(not np.array_equal(before[k], after[k]) for k in keys)
-
-
 def _layer(path, module, found, profile, before, after, calls) -> Layer:
     cls, family, kind = found
     params = list(module.parameters(recurse=False))
@@ -177,8 +131,8 @@ def _layer(path, module, found, profile, before, after, calls) -> Layer:
     x = step.x if step else None
     return Layer(path, f"{cls.__module__}.{cls.__name__}", family, kind,
                  neutral.settings(profile, family, lambda name: getattr(module, name, neutral.MISSING)),
-                 LAYOUTS.get(x.ndim) if x is not None else None, dtype,
+                 hooked.layout(True, x), dtype,
                  None if not params else not any(p.requires_grad for p in params),
                  TRAINING if module.training else INFERENCE,
-                 _changed(before, after, [STATE.get(n, n) for n, _ in module.named_parameters(recurse=False)]),
-                 _changed(before, after, [STATE.get(n, n) for n in statistics]), calls)
+                 hooked.changed(before, after, [STATE.get(n, n) for n, _ in module.named_parameters(recurse=False)]),
+                 hooked.changed(before, after, [STATE.get(n, n) for n in statistics]), calls)

@@ -294,3 +294,170 @@ def torch_exported(path, dynamo: bool = True):
     else:
         torch.onnx.export(model, (batch,), str(path), dynamo=False, training=torch.onnx.TrainingMode.TRAINING)
     return path
+
+def _paddle_step():
+    """One SGD step on what is not stop_gradient, the loop a paddle user writes: model.train() at the epoch's start."""
+    import paddle
+
+    def step(model, batch):
+        model.train()
+        optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=[p for p in model.parameters() if not p.stop_gradient])
+        model(batch).square().mean().backward()
+        optimizer.step()
+        optimizer.clear_grad()
+    return step
+
+def paddle_small(keep_base_in_eval: bool, momentum: float = 0.9, eps: float = 1e-5):
+    """PaddlePaddle: a base (Linear, BatchNorm1D, Dropout) frozen by stop_gradient and put in eval() under a Linear
+    head; the recipe overrides train() to put the base back in eval()."""
+    import paddle
+    from paddle import nn
+
+    class Model(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1D(8, momentum=momentum, epsilon=eps), nn.Dropout(0.5))
+            self.head = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.head(self.base(x))
+
+        def train(self):
+            super().train()
+            if keep_base_in_eval:
+                self.base.eval()
+
+    paddle.seed(0)
+    model = Model()
+    for parameter in model.base.parameters():
+        parameter.stop_gradient = True
+    model.base.eval()
+    return model, BATCH, _paddle_step()
+
+def paddle_recipe():
+    """The frozen base kept in eval() by an overridden train(): no hazard."""
+    return paddle_small(True)
+
+def paddle_mistake():
+    """The frozen base put back in training by model.train()."""
+    return paddle_small(False)
+
+def paddle_torch_momentum():
+    """momentum=0.1 copied from torch, eps=1e-8, the audit's default step."""
+    return paddle_small(True, momentum=0.1, eps=1e-8)[:2]
+
+def mlx_small(keep_base_in_eval: bool, momentum: float = 0.1, compiled: bool = False):
+    """MLX: a base (Linear, BatchNorm, Dropout) frozen by freeze() and put in eval() under a Linear head; the step's
+    model.train() at the epoch's start, then (the recipe) model.base.eval() again; nn.value_and_grad and
+    mlx.optimizers.SGD as MLX's examples write them (the update under mx.compile where asked)."""
+    from functools import partial
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm(8, momentum=momentum), nn.Dropout(0.5))
+            self.head = nn.Linear(8, 1)
+
+        def __call__(self, x):
+            return self.head(self.base(x))
+
+    def loss(model, batch):
+        return mx.mean(mx.square(model(batch)))
+
+    def step(model, batch):
+        model.train()
+        if keep_base_in_eval:
+            model.base.eval()
+        optimizer = optim.SGD(learning_rate=0.1)
+        state = [model.state, optimizer.state, mx.random.state]
+
+        def update(batch):
+            _, grads = nn.value_and_grad(model, loss)(model, batch)
+            optimizer.update(model, grads)
+        (partial(mx.compile, inputs=state, outputs=state)(update) if compiled else update)(batch)
+        mx.eval(model.parameters())
+
+    mx.random.seed(0)
+    model = Model()
+    model.base.freeze()
+    model.base.eval()
+    return model, BATCH, step
+
+def mlx_recipe():
+    return mlx_small(True)
+
+def mlx_mistake():
+    return mlx_small(False)
+
+def mlx_mistake_compiled():
+    """The mistake with the update under mx.compile: no arrays, the statistics tell."""
+    return mlx_small(False, compiled=True)
+
+def mlx_keras_momentum():
+    """momentum=0.99 copied from Keras, the audit's default step."""
+    return mlx_small(True, momentum=0.99)[:2]
+
+def equinox_small(keep_base_in_inference: bool, momentum: float = 0.99):
+    """Equinox: a base (Linear, BatchNorm(mode='batch'), Dropout) put in inference and left out of the filter spec,
+    under a Linear head; the step's eqx.nn.inference_mode(model, value=False) at the epoch's start, then (the recipe)
+    the base back in inference with eqx.tree_at. The model is called per example, vmapped with axis_name='batch'."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    class Model(eqx.Module):
+        base: eqx.nn.Sequential
+        head: eqx.nn.Linear
+
+        def __init__(self, key):
+            k1, k2 = jax.random.split(key)
+            self.base = eqx.nn.Sequential([eqx.nn.Linear(8, 8, key=k1),
+                                           eqx.nn.BatchNorm(8, "batch", momentum=momentum, mode="batch"),
+                                           eqx.nn.Dropout(0.5)])
+            self.head = eqx.nn.Linear(8, 1, key=k2)
+
+        def __call__(self, x, state, key):
+            h, state = self.base(x, state, key=key)
+            return self.head(h), state
+
+    def forward(model, state, batch, key):
+        keys = jax.random.split(key, batch.shape[0])
+        return jax.vmap(model, axis_name="batch", in_axes=(0, None, 0), out_axes=(0, None))(batch, state, keys)
+
+    def step(pair, batch):
+        model, state = pair
+        model = eqx.nn.inference_mode(model, value=False)
+        if keep_base_in_inference:
+            model = eqx.tree_at(lambda m: m.base, model, eqx.nn.inference_mode(model.base))
+        spec = jax.tree.map(lambda _: False, model)
+        spec = eqx.tree_at(lambda m: m.head, spec, jax.tree.map(eqx.is_inexact_array, model.head))
+        trainable, frozen = eqx.partition(model, spec)
+
+        def loss(trainable):
+            y, new_state = forward(eqx.combine(trainable, frozen), state, batch, jax.random.key(1))
+            return jnp.mean(jnp.square(y)), new_state
+        grads, state = eqx.filter_grad(loss, has_aux=True)(trainable)
+        optimizer = optax.sgd(0.1)
+        updates, _ = optimizer.update(grads, optimizer.init(trainable))
+        return eqx.combine(eqx.apply_updates(trainable, updates), frozen), state
+
+    model, state = eqx.nn.make_with_state(Model)(jax.random.key(0))
+    model = eqx.tree_at(lambda m: m.base, model, eqx.nn.inference_mode(model.base))
+    return (model, state, forward), BATCH, step
+
+def equinox_recipe():
+    return equinox_small(True)
+
+def equinox_mistake():
+    return equinox_small(False)
+
+def equinox_torch_momentum():
+    """momentum=0.1 copied from torch, the audit's default step (the model handed over in training mode)."""
+    (model, state, _), batch, _ = equinox_small(True, momentum=0.1)
+    import equinox as eqx
+    return (eqx.nn.inference_mode(model, value=False), state), batch

@@ -89,6 +89,14 @@ def test_dropout_mode_and_check():
     assert not measure.measured(layer, Call(True, 8, "float64", x, np.where(keep, x, 0.0)), TORCH).check["passed"]
     assert measure.measured(layer, Call(False, 8, "float64", x, x.copy()), TORCH).mode == INFERENCE
     assert measure.measured(layer, None, TORCH).mode is None
+    paddle = specs.profile("paddle")
+    downscaled = _bn_layer(family="dropout", kind="element",
+                           settings=neutral.settings(paddle, "dropout", _read(Attributes(p=0.25, mode="downscale_in_infer"))))
+    inferred = measure.measured(downscaled, Call(False, 8, "float64", x, 0.75 * x), paddle)
+    assert (inferred.mode, inferred.check["passed"]) == (INFERENCE, True)
+    trained = measure.measured(downscaled, Call(True, 8, "float64", x, np.where(keep, x, 0.0)), paddle)
+    assert (trained.mode, trained.check["passed"]) == (TRAINING, True)
+    assert not measure.measured(downscaled, Call(True, 8, "float64", x, np.where(keep, 2 * x, 0.0)), paddle).check["passed"]
 
 
 def _measured(layer, step=TRAINING, inference=INFERENCE, flag=True, batch=16):

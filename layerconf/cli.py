@@ -3,7 +3,8 @@
 run     every installed flavour (or each --flavour), one process each, --jobs at a time; writes
         DIR/results.json, DIR/report.md, DIR/report.html, DIR/plots/ and DIR/logs/ whole, once the run ends,
         and JUnit XML (--junit) and a Markdown summary for CI (--summary) where asked.
-report  the Markdown report and the HTML page from one or more results files (and --junit, --summary).
+report  the Markdown report and the HTML page from one or more results files (and --junit, --summary; --audit adds
+        documents of layerconf audit --json as a section "Audits of your models").
 diff    what changed from OLD to NEW, as Markdown; results of different catalogues (a hash of specs/) are refused
         unless --allow-catalogue-change.
 matrix  the version matrix: each flavour's versions (layerconf matrix --help).
@@ -28,6 +29,7 @@ import layerconf
 import layerconf.repro
 from layerconf import catalogue, ci_files, deviations, diff, flavours, onnx_backends, output, report, results, runner, specs, version_matrix
 from layerconf.audit import command as audit
+from layerconf.audit import document as audit_document
 from layerconf.outcomes import Outcome
 
 USAGE_ERROR = 2
@@ -92,6 +94,7 @@ def _write_ci_files(files: dict, documents: list[dict], links: dict) -> None:
 def _run(args) -> int:
     names = _selected(args)
     target = output.folder(args.output, "--output")
+    audits = [audit_document.read(p) for p in args.audit]
     options, files = _deviation_options(args, names), ci_files.checked(args.junit, args.summary)
     backend = _backend_options(args, names)
     start = time.monotonic()
@@ -106,7 +109,7 @@ def _run(args) -> int:
         document = runner.document(runs, args.seed)
         with output.staged(target, RUN_FILES) as stage:
             path = results.write_document(stage / "results.json", document)
-            report.write(stage, [document])
+            report.write(stage, [document], audits)
             (stage / "logs").mkdir()
             for r in runs:
                 (stage / "logs" / f"{r.flavour}.log").write_text(Path(work, f"{r.flavour}.log").read_text(errors="replace"))
@@ -137,11 +140,12 @@ def _report(args) -> int:
     target = output.folder(args.output, "--output")
     files = ci_files.checked(args.junit, args.summary)
     documents = [results.read(p) for p in args.results]
+    audits = [audit_document.read(p) for p in args.audit]
     if differ := catalogue.disagreement(dict(zip(args.results, documents))):
         print(f"layerconf: warning: {differ}: results of different catalogues side by side (the report says so)",
               file=sys.stderr)
     with output.staged(target, REPORT_FILES) as stage:
-        report.write(stage, documents)
+        report.write(stage, documents, audits)
     print(f"report: {target / 'report.md'}\n        {target / 'report.html'}", file=sys.stderr)
     _write_ci_files(files, documents, {"report": target / "report.md", "HTML": target / "report.html"})
     return 0
@@ -213,12 +217,14 @@ def parser() -> argparse.ArgumentParser:
                      help="the onnx.backend.base.Backend the onnx-backend flavour runs the ONNX models through, e.g. "
                           f"{onnx_backends.EXAMPLE}; with it, the default selection includes onnx-backend")
     _add_ci_options(run)
+    _add_audit_option(run)
     run.set_defaults(handler=_run)
 
     rep = sub.add_parser("report", help="Markdown report and HTML page from results files")
     rep.add_argument("results", nargs="+", metavar="RESULTS", help="results JSON files (layerconf run or pytest --results)")
     rep.add_argument("--output", default="report", metavar="DIR", help="folder for report.md, report.html and plots/ (default: report)")
     _add_ci_options(rep)
+    _add_audit_option(rep)
     rep.set_defaults(handler=_report)
 
     dif = sub.add_parser("diff", help="changes between two results files; exit 1 when the new one fails where the old did not")
@@ -255,6 +261,12 @@ def _add_ci_options(sub: argparse.ArgumentParser) -> None:
                                                        "counts, failing checks, stale deviations)")
 
 
+def _add_audit_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--audit", action="append", default=[], metavar="FILE",
+                     help="a document of layerconf audit --json (an audit or a --compare), repeatable: the report's "
+                          "section \"Audits of your models\" shows each")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -275,5 +287,5 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, output.OutputError, results.ResultsError, specs.SpecError) as err:
+    except (UsageError, output.OutputError, results.ResultsError, specs.SpecError, audit_document.DocumentError) as err:
         return _usage(str(err))

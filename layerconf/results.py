@@ -13,6 +13,7 @@ import jsonschema
 
 import layerconf
 from layerconf import SCHEMAS, catalogue, observed
+from layerconf.audit.document import KINDS as AUDIT_SCHEMAS
 from layerconf.outcomes import Outcome
 
 SCHEMA_ID = "layerconf.results/1"
@@ -145,5 +146,7 @@ def read(path) -> dict:
         raise ResultsError(f"{path}: {_non_finite_place(text)}{err}") from err
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise ResultsError(f"{path}: schema: expected {SCHEMA_ID!r}, found {found!r}: not a layerconf results file")
+        hint = " (an audit document of layerconf audit --json: give it to layerconf report with --audit)" \
+            if found in tuple(AUDIT_SCHEMAS) else ""
+        raise ResultsError(f"{path}: schema: expected {SCHEMA_ID!r}, found {found!r}: not a layerconf results file{hint}")
     return validate(document, str(path))

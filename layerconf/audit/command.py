@@ -4,14 +4,17 @@
 Exit status: 0 when no hazard is found and every output matches the reference; 1 when a hazard is found or an
 output is off; 2 on bad input (an unknown or unsupported flavour, a TARGET that does not load or returns something
 else, a model of another framework), with a message and nothing else done.
+
+Output: the table on the terminal; --json prints the document instead (layerconf/schemas/audit.json); --html PATH
+also writes the document as a self-contained HTML page, and layerconf report --audit FILE adds a --json document to
+the report (docs/audit.md).
 """
 import importlib
-import json
 import os
 import sys
 
-from layerconf import flavours, specs
-from layerconf.audit import compare, compare_text, hazards, measure, onnx_graph, text
+from layerconf import flavours, output, report, specs
+from layerconf.audit import compare, compare_text, document, hazards, measure, onnx_graph, text
 from layerconf.audit.records import PASSES
 from layerconf.audit.target import AuditError, load
 
@@ -36,6 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--flavour", "--framework", dest="flavour", required=True, metavar="NAME",
                         help=f"the model's framework: one of {', '.join(PARTS)}")
     parser.add_argument("--json", action="store_true", help="print the audit as JSON instead of the table")
+    parser.add_argument("--html", metavar="PATH", help="also write the audit as a self-contained HTML page here "
+                                                       "(layerconf report --audit FILE puts a --json document in the report)")
 
 
 def flavour(name: str) -> flavours.Flavour:
@@ -101,8 +106,9 @@ def _nothing(*args) -> list:
 
 def execute(args) -> int:
     """The subcommand on the parser's ``args`` (--compare, --map and --flavour-b may be absent: an audit)."""
-    compared_pair = getattr(args, "compare", None)
+    compared_pair, page = getattr(args, "compare", None), getattr(args, "html", None)
     try:
+        page = page and output.file(page, "--html")   # before the audit runs
         if compared_pair and args.target:
             raise AuditError(f"give TARGET ({args.target}) or --compare A B, not both")
         if not compared_pair and not args.target:
@@ -111,9 +117,12 @@ def execute(args) -> int:
             doc = compared(args.flavour, *compared_pair, by=args.map, b_name=args.flavour_b)
         else:
             doc = audit(args.flavour, args.target)
-    except AuditError as err:
+    except (AuditError, output.OutputError) as err:
         print(f"layerconf: error: {err}", file=sys.stderr)
         return 2
     shown, failing = (compare_text.table, compare.failing) if compared_pair else (text.table, text.failing)
-    sys.stdout.write(json.dumps(doc, indent=1, default=str) + "\n" if args.json else shown(doc))
+    sys.stdout.write(document.text(doc) + "\n" if args.json else shown(doc))
+    if page:
+        output.write_text(page, report.audit_page(document.portable(doc)))
+        print(f"html: {page}", file=sys.stderr)
     return 1 if failing(doc) else 0

@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from layerconf.audit import measure
+from layerconf.audit.document import COMPARE
 from layerconf.audit.records import PASSES, TRAINING, Layer
 from layerconf.audit.target import AuditError
 from layerconf.compare import compare, errors
@@ -211,7 +212,7 @@ def document(sides: dict, observed: tuple, by: str, profiles: tuple, explain) ->
     """The comparison's record: each side (target, flavour, version, step), the pairs and what is unpaired."""
     pairs, only_a, only_b = paired(observed[0].layers, observed[1].layers, by)
     labels, diverged = ("A", "B"), dict.fromkeys(PASSES, False)
-    return {"schema": 1, "compare": {label: {**sides[label], "framework_version": o.version, "model_kept": o.kept,
+    return {"schema": COMPARE, "compare": {label: {**sides[label], "framework_version": o.version, "model_kept": o.kept,
                                              "step": o.step, "batch": o.batch}
                                      for label, o in zip(labels, observed)},
             "mapping": by, "pairs": [compared(x, y, labels, profiles, explain, diverged) for x, y in pairs],

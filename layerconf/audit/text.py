@@ -1,10 +1,9 @@
 """The audit as a JSON document (``--json``) and as a plain-text table for the terminal, made from the document."""
 import textwrap
 
+from layerconf.audit.document import AUDIT
 from layerconf.audit.neutral import spelled
 from layerconf.audit.records import PASSES, Layer, Observed, Setting
-
-SCHEMA = 1
 
 
 def _pass(layer: Layer, name: str) -> dict:
@@ -17,7 +16,7 @@ def _pass(layer: Layer, name: str) -> dict:
 def document(flavour: str, target: str, observed: Observed, hazards: list[dict]) -> dict:
     """The audit's record: what ran, each layer, each hazard with its fix."""
     return {
-        "schema": SCHEMA, "flavour": flavour, "target": target, "framework_version": observed.version,
+        "schema": AUDIT, "flavour": flavour, "target": target, "framework_version": observed.version,
         "model_kept": observed.kept, "step": observed.step, "batch": observed.batch,
         "layers": [{"path": layer.path, "class": layer.cls, "family": layer.family, "kind": layer.kind,
                     "layout": layer.layout, "dtype": layer.dtype, "frozen": layer.frozen, "left_in": layer.left_in,
@@ -37,47 +36,60 @@ def failing(doc: dict) -> bool:
 
 COLUMNS = ("layer", "class", "frozen", "step", "stats", "weights", "ref", "inference", "ref", "settings")
 WORDS = {True: "yes", False: "no", None: "-"}
+MOVED, CHANGED = {True: "moved", False: "kept", None: "-"}, {True: "changed", False: "kept", None: "-"}
+LEGEND = ("mode: (output) from the output against the reference in each mode, (statistics) from the running "
+          "statistics, (flag) the training flag of the call; ref: the check against the reference in that mode "
+          "(margin: worst error / tolerance, ok below 1)")
 
 
-def _cells(layer: dict) -> list[str]:
-    def mode(p):
-        return f"{layer[p]['mode']} ({layer[p]['measured_by']})" if layer[p]["mode"] else "not called"
+def mode_text(layer: dict, p: str) -> str:
+    """The layer's mode in pass ``p`` and how it was measured: 'training (output)'."""
+    return f"{layer[p]['mode']} ({layer[p]['measured_by']})" if layer[p]["mode"] else "not called"
 
-    def ref(p):
-        check = layer[p]["check"]
-        return "-" if check is None else f"{'ok' if check['passed'] else 'FAIL'} {check['margin']:.2g}"
 
-    moved, changed = {True: "moved", False: "kept", None: "-"}, {True: "changed", False: "kept", None: "-"}
-    settings = ", ".join(spelled_dict(s) for s in layer["settings"])
-    return [layer["path"], layer["class"].rsplit(".", 1)[-1], WORDS[layer["frozen"]], mode("step"),
-            moved[layer["statistics_changed"]], changed[layer["weights_changed"]], ref("step"), mode("inference"),
-            ref("inference"), settings]
+def ref_text(layer: dict, p: str) -> str:
+    """The check against the reference in pass ``p``: 'ok 0.0094' (the margin), 'FAIL 3.2', '-' (none)."""
+    check = layer[p]["check"]
+    return "-" if check is None else f"{'ok' if check['passed'] else 'FAIL'} {check['margin']:.2g}"
+
+
+def settings_text(settings: list[dict]) -> str:
+    """A layer's settings as the document lists them: 'decay 0.9 (momentum=0.1), eps 1e-05'."""
+    return ", ".join(spelled_dict(s) for s in settings)
+
+
+def cells(layer: dict) -> list[str]:
+    """The layer's row under COLUMNS."""
+    return [layer["path"], layer["class"].rsplit(".", 1)[-1], WORDS[layer["frozen"]], mode_text(layer, "step"),
+            MOVED[layer["statistics_changed"]], CHANGED[layer["weights_changed"]], ref_text(layer, "step"),
+            mode_text(layer, "inference"), ref_text(layer, "inference"), settings_text(layer["settings"])]
 
 
 def spelled_dict(setting: dict) -> str:
     return spelled(Setting(setting["word"], setting["value"], setting["native"]))
 
 
+def sentence(hazard: dict) -> str:
+    """The hazard said of its first layer, for all of them."""
+    return hazard["layers"][0]["sentence"] + ("" if len(hazard["layers"]) == 1 else " (and likewise the others)")
+
+
 def table(doc: dict) -> str:
     """The terminal report: what ran, one row per layer, then the hazards, each with its layers and its fix."""
     lines = [f"layerconf audit {doc['target']} (flavour {doc['flavour']}, {doc['framework_version']})",
              f"model:  {doc['model_kept']}", f"step:   {doc['step']}", f"batch:  {doc['batch']}", ""]
-    rows = [list(COLUMNS)] + [_cells(layer) for layer in doc["layers"]]
+    rows = [list(COLUMNS)] + [cells(layer) for layer in doc["layers"]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
     if not doc["layers"]:
         lines.append("(no training-flag layer found)")
-    lines += ["", "mode: (output) from the output against the reference in each mode, (statistics) from the running "
-              "statistics, (flag) the training flag of the call; ref: the check against the reference in that mode "
-              "(margin: worst error / tolerance, ok below 1)", ""]
+    lines += ["", LEGEND, ""]
     if not doc["hazards"]:
         lines.append("hazards: none")
     for i, hazard in enumerate(doc["hazards"], 1):
         paths = ", ".join(entry["path"] for entry in hazard["layers"])
         lines.append(f"hazard {i}: {hazard['title']} ({len(hazard['layers'])} layer{'s' * (len(hazard['layers']) > 1)})")
         lines += textwrap.wrap(f"layers: {paths}", 116, initial_indent="  ", subsequent_indent="    ")
-        lines += textwrap.wrap(hazard["layers"][0]["sentence"] + ("" if len(hazard["layers"]) == 1 else
-                                                                   " (and likewise the others)"),
-                               116, initial_indent="  ", subsequent_indent="    ")
+        lines += textwrap.wrap(sentence(hazard), 116, initial_indent="  ", subsequent_indent="    ")
         lines += textwrap.wrap(f"fix: {hazard['fix']}", 116, initial_indent="  ", subsequent_indent="    ")
     return "\n".join(lines) + "\n"

@@ -2,17 +2,19 @@
 HTML page (templates in layerconf/report/templates, plots inline as SVG).
 
 ``build`` gathers the content (findings digest and scorecard, matrix, failures, observed conventions, porting
-table, execution paths, plots, runs);
-``write`` renders it into ``report.md`` (plots as files under ``plots/``) and ``report.html``.
+table, execution paths, plots, runs, and the audit documents given: "Audits of your models");
+``write`` renders it into ``report.md`` (plots as files under ``plots/``) and ``report.html``;
+``audit_page`` renders one audit document as the self-contained page of ``layerconf audit --html``.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+import layerconf
 from layerconf import catalogue, outcomes
 from layerconf.outcomes import Outcome
-from layerconf.report import conformance_matrix, conventions, digest, paths, plots, porting
+from layerconf.report import audits, conformance_matrix, conventions, digest, paths, plots, porting
 from layerconf.report.columns import Column, columns
 
 PLOT_TITLES = {"heat_map": "Conformance matrix", "running_statistics": "Running statistics per step",
@@ -33,7 +35,9 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         "outcome_counts": outcomes.summary,
         "symbol": _symbol,
         "scorecard": digest.scorecard,
+        **audits.FILTERS,
     })
+    env.globals.update(audits.GLOBALS)
     return env
 
 
@@ -51,6 +55,7 @@ class Report:
     paths: list[paths.PathView]
     plots: dict                  # name -> SVG text, only those with data
     digest: digest.Digest
+    audits: list                 # audit documents (layerconf audit --json), validated
 
     @property
     def layers(self) -> dict:
@@ -75,7 +80,7 @@ class Report:
         return PLOT_TITLES
 
 
-def build(documents: list[dict]) -> Report:
+def build(documents: list[dict], audit_documents: list[dict] = ()) -> Report:
     cols = columns(documents)
     rows = conformance_matrix.rows(cols)
     observed = {c.label: conventions.conventions(c.records) for c in cols if c.records}
@@ -89,24 +94,36 @@ def build(documents: list[dict]) -> Report:
             if {pair.a, pair.b} == {view.path, view.eager}:
                 pair.remaining += paths.porting_sentences(view)
     return Report(documents, cols, rows, conformance_matrix.failures(cols), observed, pairs, views,
-                  {k: v for k, v in svgs.items() if v is not None}, digest.build(cols))
+                  {k: v for k, v in svgs.items() if v is not None}, digest.build(cols), list(audit_documents))
 
 
 def markdown(report: Report, plot_dir: str | None = "plots") -> str:
     return MARKDOWN.get_template("report.md.j2").render(r=report, plot_dir=plot_dir, scores=digest.SCORES)
 
 
-def html(report: Report) -> str:
+def _style() -> dict:
+    """What the style sheet (templates/style.css.j2) needs: each status's colour, and those shown faint."""
     faint = [conformance_matrix.MISSING, *(o for o in Outcome if not o.failing and o is not Outcome.DEVIATION)]
-    return HTML.get_template("report.html.j2").render(r=report, colours=plots.STATUS_COLOURS, faint=faint,
-                                                      outcomes=[o.value for o in Outcome], scores=digest.SCORES)
+    return {"colours": plots.STATUS_COLOURS, "faint": faint}
 
 
-def write(output: Path, documents: list[dict]) -> dict[str, Path]:
+def html(report: Report) -> str:
+    return HTML.get_template("report.html.j2").render(r=report, outcomes=[o.value for o in Outcome],
+                                                      scores=digest.SCORES, **_style())
+
+
+def audit_page(doc: dict) -> str:
+    """One audit document (layerconf.audit.document) as a self-contained HTML page."""
+    title = doc["target"] if "target" in doc else " and ".join(side["target"] for side in doc["compare"].values())
+    return HTML.get_template("audit.html.j2").render(audits=[doc], title=title, version=layerconf.__version__,
+                                                     **_style())
+
+
+def write(output: Path, documents: list[dict], audit_documents: list[dict] = ()) -> dict[str, Path]:
     """report.md, report.html and plots/*.svg (which the Markdown links) into ``output``."""
     output = Path(output)
     (output / "plots").mkdir(parents=True, exist_ok=True)
-    report = build(documents)
+    report = build(documents, audit_documents)
     for name, svg in report.plots.items():
         (output / "plots" / f"{name}.svg").write_text(svg)
     paths = {"markdown": output / "report.md", "html": output / "report.html"}

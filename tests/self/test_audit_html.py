@@ -1,11 +1,10 @@
 """The audit's HTML page (layerconf audit --html) and the report's section "Audits of your models" (layerconf report
 --audit), rendered from the JSON document alone: every hazard with its fix, every layer's row, every difference of a
-comparison with its size and fixes; a file that is not an audit document is refused (exit 2). No framework, but the
-last test (a real torch audit to HTML)."""
+comparison with its size and fixes; a file that is not an audit document is refused (exit 2). No framework (a real
+torch audit to HTML: tests/self/test_audit_torch.py)."""
 import argparse
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -164,18 +163,3 @@ def test_audit_html_writes_the_page_of_the_json_document(tmp_path, capsys, monke
     printed.write_text(capsys.readouterr().out)
     assert page.read_text() == report.audit_page(document.read(printed))   # one source: the JSON document
 
-
-def test_a_real_torch_audit_to_html(tmp_path, capsys):
-    pytest.importorskip("torch", reason="torch is not installed: the torch audit's self-tests run in tox -e torch")
-    pytest.importorskip("torchvision", reason="torchvision is not installed")
-    page = tmp_path / "resnet.html"
-    targets = Path(__file__).with_name("audit_targets.py")
-    assert _execute(f"{targets}:resnet_train_mistake", str(page), as_json=False) == 1
-    shown = page.read_text()
-    rows = [row for row in _rows(shown, "<tr><th>layer</th>") if "<code>backbone." in row]
-    assert len(rows) == 20 and all(">BatchNorm2d<" in r and ">training (output)<" in r and ">moved<" in r for r in rows)
-    assert all('href="#audit-1-hazard-1"' in r for r in rows)
-    hazard = _rows(shown, "<tr><th>#</th><th>hazard</th>")[0]
-    assert "frozen layer whose statistics still move" in hazard and ">20: <code>backbone.bn1</code>" in hazard
-    assert "call model.backbone.eval() after every model.train()" in hazard
-    assert "model.train()" in capsys.readouterr().out   # the terminal table still printed

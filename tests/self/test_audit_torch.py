@@ -1,6 +1,6 @@
 """layerconf audit on torch models (the torch flavour's self-tests: specs/flavours/torch.yaml): torchvision
-ResNet-18 with the model.train() mistake, the recipe kept in eval(), a momentum copied from Keras; the user's
-model left as it was."""
+ResNet-18 with the model.train() mistake (and its HTML page), the recipe kept in eval(), a momentum copied from Keras;
+the user's model left as it was."""
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ pytest.importorskip("torchvision", reason="torchvision is not installed")
 
 from layerconf.audit import command  # noqa: E402
 from layerconf.audit.target import load  # noqa: E402
+from tests.self.test_audit_html import _execute, _rows  # noqa: E402
 
 TARGETS = Path(__file__).with_name("audit_targets.py")   # tox runs the flavour self-tests from elsewhere
 
@@ -55,3 +56,16 @@ def test_the_users_model_is_unchanged():
     pytorch.observe(Flavour("torch", specs.manifest("torch"), specs.profile("torch")), target)
     assert all(torch.equal(state[k], v) for k, v in target.model.state_dict().items())
     assert [m.training for m in target.model.modules()] == modes
+
+
+def test_resnet18_audit_to_html(tmp_path, capsys):
+    page = tmp_path / "resnet.html"
+    assert _execute(f"{TARGETS}:resnet_train_mistake", str(page), as_json=False) == 1
+    shown = page.read_text()
+    rows = [row for row in _rows(shown, "<tr><th>layer</th>") if "<code>backbone." in row]
+    assert len(rows) == 20 and all(">BatchNorm2d<" in r and ">training (output)<" in r and ">moved<" in r for r in rows)
+    assert all('href="#audit-1-hazard-1"' in r for r in rows)
+    hazard = _rows(shown, "<tr><th>#</th><th>hazard</th>")[0]
+    assert "frozen layer whose statistics still move" in hazard and ">20: <code>backbone.bn1</code>" in hazard
+    assert "call model.backbone.eval() after every model.train()" in hazard
+    assert "hazard 1: frozen layer whose statistics still move" in capsys.readouterr().out   # the table still printed

@@ -47,10 +47,19 @@ def file(path, option: str) -> Path:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole: into a temporary file beside it, then moved over it."""
+    """Write ``path`` whole: into a temporary file beside it, then moved over it, with the mode the file had, or that
+    a new file gets (0o666 less the umask; the temporary file's own is 0o600)."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, mode)
     os.replace(tmp.name, path)
+
+
+def _new_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager

@@ -16,7 +16,7 @@ does not hold: a layer is frozen when the step changed none of its weight and bi
 import numpy as np
 
 from layerconf.audit import neutral
-from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Observed
+from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Observed, recording
 from layerconf.audit.target import AuditError, _describe
 
 SEPARATOR = "."
@@ -67,13 +67,13 @@ def observe(flavour, target) -> Observed:
     forward = pair[2] if len(pair) == 3 else default_forward(_axis(found))
     before = _statistics(state, found)
     with _Recorded({cls for _, cls, _, _ in found.values()}) as recorded:
-        with recorded.pass_() as step_calls:
+        with recording(recorded) as step_calls:
             out = (target.step or default_step(forward))((model, state), batch)
         stepped, new_state = out[:2] if isinstance(out, tuple) and len(out) in (2, 3) else (None, None)
         if not isinstance(stepped, eqx.Module) or not isinstance(new_state, eqx.nn.State):
             raise AuditError(f"TARGET {target.name}: step((model, state), batch) must return the new (model, state), "
                              f"got {_describe(out)}")
-        with recorded.pass_() as inference_calls:
+        with recording(recorded) as inference_calls:
             _, inferred = forward(eqx.nn.inference_mode(model), state, batch, jax.random.key(0))
     after, after_inference = _statistics(new_state, found), _statistics(inferred, found)
     arrays = [np.asarray(a) for a in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))]
@@ -184,7 +184,7 @@ def _flag(module, kwargs) -> bool:
 
 class _Recorded:
     """The classes' own ``__call__`` wrapped while in the context, recording each pass's resolved flags per class in
-    call order (``pass_()``), and restored afterwards."""
+    call order (``records.recording``), and restored afterwards."""
 
     def __init__(self, classes):
         self.classes, self.calls, self.saved = classes, None, {}
@@ -207,18 +207,6 @@ class _Recorded:
     def __exit__(self, *exc):
         for owner, original in self.saved.items():
             owner.__call__ = original
-
-    def pass_(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def scope():
-            self.calls = {}
-            try:
-                yield self.calls
-            finally:
-                self.calls = None
-        return scope()
 
 
 def _changed(layer, now) -> bool | None:

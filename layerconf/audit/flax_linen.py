@@ -15,13 +15,14 @@ variables where they are concrete (eager, or the primal under an eager jax.grad)
 the mode. linen freezes through the optimizer (optax.multi_transform, set_to_zero): a layer is frozen when the step
 changed none of its params while it changed others; a layer without params (Dropout) when its parent's are.
 """
+import contextlib
 import inspect
 
 import numpy as np
 
 from layerconf.audit import flax_nnx, keras3, neutral
 from layerconf.audit.flax_nnx import numpy
-from layerconf.audit.records import Call, Layer, Observed
+from layerconf.audit.records import Call, Layer, Observed, recording
 from layerconf.audit.target import AuditError
 
 SEPARATOR = "/"
@@ -180,20 +181,13 @@ class _Recorder:
     def __init__(self, known):
         self.known, self.calls, self.modules, self.found = known, None, {}, {}
 
+    @contextlib.contextmanager
     def recording(self):
-        import contextlib
-
+        """One pass (records.recording) with every module call intercepted."""
         import flax.linen as nn
 
-        @contextlib.contextmanager
-        def scope():
-            self.calls = {}
-            try:
-                with nn.intercept_methods(self._intercept):
-                    yield self.calls
-            finally:
-                self.calls = None
-        return scope()
+        with recording(self) as calls, nn.intercept_methods(self._intercept):
+            yield calls
 
     def _intercept(self, next_fun, args, kwargs, context):
         module = context.module

@@ -13,7 +13,7 @@ import inspect
 import numpy as np
 
 from layerconf.audit import keras3, neutral
-from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Observed
+from layerconf.audit.records import INFERENCE, TRAINING, Call, Layer, Observed, recording
 from layerconf.audit.target import AuditError
 
 SEPARATOR = "."
@@ -68,9 +68,9 @@ def observe(flavour, target) -> Observed:
     before = {path: _state(layer) for path, layer in _modules(stepped, found)}
     params = _leaves(nnx.state(stepped, nnx.Param))
     with Wrapped({cls for cls, _, _ in found.values()}, flag) as wrapped:
-        with wrapped.recording() as step_calls:
+        with recording(wrapped) as step_calls:
             (target.step or default_step)(stepped, batch)
-        with wrapped.recording() as inference_calls:
+        with recording(wrapped) as inference_calls:
             inferred.eval()
             inferred(batch)
     after = {path: _state(layer) for path, layer in _modules(stepped, found)}
@@ -202,18 +202,6 @@ class Wrapped:
                                     str(getattr(y, "dtype", "")) or None, numpy(x), numpy(y), before, _state(module))
             return y
         return recorded
-
-    def recording(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def scope():
-            self.calls = {}
-            try:
-                yield self.calls
-            finally:
-                self.calls = None
-        return scope()
 
 
 def _changed(before: dict, after: dict, names) -> bool | None:

@@ -42,6 +42,10 @@ class Run:
     step: dict
     inference: dict
 
+    def calls(self, path: str) -> dict:
+        """{pass: the module's records.Call in it, or None} for the module at ``path``."""
+        return {"step": self.step.get(path), "inference": self.inference.get(path)}
+
 
 def found(tree: Tree, model, known: dict) -> dict:
     """path -> (class, family, kind) of every module whose class (the most derived one ``known`` names) is a

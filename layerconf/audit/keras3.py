@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerconf.audit import neutral
-from layerconf.audit.records import Call, Layer, Observed
+from layerconf.audit.records import Call, Layer, Observed, recording
 from layerconf.audit.target import AuditError
 
 SEPARATOR = "/"
@@ -105,11 +105,11 @@ def observe(flavour, target, api: "Api | None" = None) -> Observed:
     saved = [np.array(api.numpy(api.read(v))) for v in model.variables]
     wrapped = _Wrapped(found, api)
     try:
-        with wrapped.recording() as inference_calls:
+        with recording(wrapped) as inference_calls:
             model(batch, training=False)
         _restore(model, saved)
         before = {id(layer): _state(layer, api) for layer in found}
-        with wrapped.recording() as step_calls:
+        with recording(wrapped) as step_calls:
             (target.step or api.default_step)(model, batch)
         after = {id(layer): _state(layer, api) for layer in found}
     finally:
@@ -230,18 +230,6 @@ class _Wrapped:
                                              _numpy(y, api) if hasattr(y, "dtype") else None, before, _state(layer, api))
             return y
         return recorded
-
-    def recording(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def scope():
-            self.calls = {}
-            try:
-                yield self.calls
-            finally:
-                self.calls = None
-        return scope()
 
     def remove(self):
         for layer in self.layers:

@@ -67,8 +67,7 @@ def observe(flavour, target) -> Observed:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=TRACKING)
         ran = hooked.run(tree, model, found, step, inference)
-    layers = [_layer(path, layer, found[path], flavour.profile, ran.before[path], ran.after[path],
-                     {"step": ran.step.get(path), "inference": ran.inference.get(path)})
+    layers = [_layer(path, layer, found[path], flavour.profile, ran.before[path], ran.after[path], ran.calls(path))
               for path, layer in hooked.modules(tree, model, found)]
     return Observed(layers, f"paddle {paddle.__version__}", KEPT, "yours (the target's step)" if target.step else DEFAULT_STEP,
                     f"{tuple(batch.shape)} {_dtype(batch)}")

@@ -62,8 +62,7 @@ def observe(flavour, target) -> Observed:
             model.eval()
             model(batch)
     ran = hooked.run(tree, model, found, lambda model: (target.step or default_step)(model, batch), inference)
-    layers = [_layer(path, module, found[path], flavour.profile, ran.before[path], ran.after[path],
-                     {"step": ran.step.get(path), "inference": ran.inference.get(path)})
+    layers = [_layer(path, module, found[path], flavour.profile, ran.before[path], ran.after[path], ran.calls(path))
               for path, module in hooked.modules(tree, model, found)]
     return Observed(layers, f"torch {torch.__version__}", KEPT, "yours (the target's step)" if target.step else DEFAULT_STEP,
                     f"{tuple(batch.shape)} {str(batch.dtype).removeprefix('torch.')}")

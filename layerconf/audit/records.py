@@ -1,10 +1,21 @@
 """What an audit records: each training-flag layer, each call of it, what was measured and the hazards found."""
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 TRAINING, INFERENCE = "training", "inference"
 PASSES = ("step", "inference")   # the user's training step, then an inference call
+
+
+@contextlib.contextmanager
+def recording(recorder):
+    """One pass of ``recorder``: its ``calls`` a fresh {} (yielded) during the pass, None outside it."""
+    recorder.calls = {}
+    try:
+        yield recorder.calls
+    finally:
+        recorder.calls = None
 
 
 @dataclass(frozen=True)

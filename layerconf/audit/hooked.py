@@ -47,6 +47,14 @@ class Run:
         return {"step": self.step.get(path), "inference": self.inference.get(path)}
 
 
+def tensors(out, is_tensor: Callable) -> list:
+    """The tensors in a model's output: itself, or those nested in its tuples, lists and dicts."""
+    if is_tensor(out):
+        return [out]
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else []
+    return [t for v in values for t in tensors(v, is_tensor)]
+
+
 def found(tree: Tree, model, known: dict) -> dict:
     """path -> (class, family, kind) of every module whose class (the most derived one ``known`` names) is a
     training-flag class; the model itself is '(model)'."""

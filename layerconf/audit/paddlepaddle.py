@@ -77,20 +77,12 @@ def default_step(model, batch) -> None:
     """DEFAULT_STEP."""
     import paddle
     model.train()
-    out = model(batch)
-    loss = sum(t.astype("float32").square().mean() for t in _tensors(out) if t.is_floating_point())
+    outputs = hooked.tensors(model(batch), lambda x: isinstance(x, paddle.Tensor))
+    loss = sum(t.astype("float32").square().mean() for t in outputs if t.is_floating_point())
     trainable = [p for p in model.parameters() if not p.stop_gradient]
     if trainable and not getattr(loss, "stop_gradient", True):
         loss.backward()
         paddle.optimizer.SGD(learning_rate=LR, parameters=trainable).step()
-
-
-def _tensors(out) -> list:
-    import paddle
-    if isinstance(out, paddle.Tensor):
-        return [out]
-    values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else []
-    return [t for v in values for t in _tensors(v)]
 
 
 def _classes(profile) -> dict:

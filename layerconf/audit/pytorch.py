@@ -72,20 +72,12 @@ def default_step(model, batch) -> None:
     """DEFAULT_STEP."""
     import torch
     model.train()
-    out = model(batch)
-    loss = sum(t.float().square().mean() for t in _tensors(out) if t.is_floating_point())
+    outputs = hooked.tensors(model(batch), lambda x: isinstance(x, torch.Tensor))
+    loss = sum(t.float().square().mean() for t in outputs if t.is_floating_point())
     trainable = [p for p in model.parameters() if p.requires_grad]
     if trainable and getattr(loss, "requires_grad", False):
         loss.backward()
         torch.optim.SGD(trainable, lr=LR).step()
-
-
-def _tensors(out) -> list:
-    import torch
-    if isinstance(out, torch.Tensor):
-        return [out]
-    values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else []
-    return [t for v in values for t in _tensors(v)]
 
 
 def _classes(profile) -> dict:

@@ -26,8 +26,11 @@ def dtypes(dtype: str) -> dict:
     return {"dtype": DTYPES[dtype], "param_dtype": jnp.float64 if dtype == "float64" else jnp.float32}
 
 
-def to_jax(x, dtype: str) -> jax.Array:
-    return jnp.asarray(np.asarray(x, dtype=np.float64)).astype(DTYPES[dtype])
+def to_jax(x, dtype) -> jax.Array:
+    """x on JAX's default device in ``dtype`` (a name of DTYPES, or a dtype), rounded to nearest on the host, as a
+    user's NumPy batch arrives by jax.device_put: a cast on the device (``.astype``, ``jnp.asarray(x, dtype)``)
+    would compile one XLA program per shape and dtype in eager mode."""
+    return jax.device_put(np.asarray(x, dtype=np.float64).astype(np.dtype(DTYPES.get(dtype, dtype))))
 
 
 def to_numpy(a) -> np.ndarray:

@@ -136,7 +136,7 @@ class EqxBatchNorm(BatchNormLayer):
                 "beta": None if self.layer.bias is None else _jax.to_numpy(self.layer.bias)}
 
     def set_state(self, **arrays):
-        as_layer = lambda v: _jax.to_jax(v, "float64").astype(_jax.DTYPES[self.dtype])  # noqa: E731
+        as_layer = lambda v: _jax.to_jax(v, self.dtype)  # noqa: E731
         mean, var = self.state_.get(self.index)
         mean, var = (as_layer(arrays[k]) if k in arrays else v for k, v in (("running_mean", mean), ("running_var", var)))
         self.state_ = self.state_.set(self.index, (mean, var))
@@ -233,7 +233,7 @@ class EqxAttention(AttentionLayer):
             def where(m, attr=self.LINEARS[n], field=field):
                 return getattr(getattr(m, attr), field)
             old = where(self.layer)
-            new = jnp.asarray(a, dtype=old.dtype)
+            new = _jax.to_jax(a, old.dtype)
             self.layer = eqx.tree_at(where, self.layer, new.reshape(old.shape[::-1]).T if field == "weight" else new.reshape(old.shape))
 
 

@@ -18,7 +18,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
-import numpy as np
 
 from layerconf.adapters import _jax
 from layerconf.adapters.base import NestedModel
@@ -133,7 +132,7 @@ def make(jit: bool, bn_mode: str, kind: str, channels: int, native: dict, next_k
                     "kernel": _jax.to_numpy(self.model.head.weight).T.copy(), "bias": _jax.to_numpy(self.model.head.bias)}
 
         def set_state(self, **arrays):
-            value = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items()}
+            value = {k: _jax.to_jax(v, "float32") for k, v in arrays.items()}
             mean, var = self.state_.get(self.index)
             self.state_ = self.state_.set(self.index, (value.get("running_mean", mean), value.get("running_var", var)))
             if self.first_time is not None and {"running_mean", "running_var"} & value.keys():

@@ -13,6 +13,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import linen as nn
 from flax import serialization, traverse_util
@@ -28,7 +29,7 @@ STATE = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats",
 def _initial(module: nn.BatchNorm, shape: tuple, dtype: str) -> dict:
     """module.init's variables for a sample of ``shape``, once per configuration: the values are constants and
     JAX arrays immutable, so layers share them safely, and each new configuration costs a compilation."""
-    return module.init(jax.random.key(0), jnp.zeros(shape, _jax.DTYPES[dtype]), use_running_average=True)
+    return module.init(jax.random.key(0), _jax.to_jax(np.zeros(shape), dtype), use_running_average=True)
 
 
 def _bn_apply(module, variables, x, training: bool):
@@ -100,7 +101,7 @@ class LinenBatchNorm(BatchNormLayer):
         variables = {c: dict(v) for c, v in self.variables.items()}
         for key, value in arrays.items():
             collection, name = STATE[key]
-            variables[collection][name] = jnp.asarray(value, self.param_dtype)
+            variables[collection][name] = _jax.to_jax(value, self.param_dtype)
         self.variables = variables
 
     def freeze(self):
@@ -170,7 +171,7 @@ class LinenAttention(AttentionLayer):
         self.dtype, self.next_key = dtype, next_key
         self.module = nn.MultiHeadDotProductAttention(num_heads=heads, qkv_features=embed, out_features=embed,
                                                       **_jax.dtypes(dtype), **native)
-        x = _jax.to_jax(jnp.zeros((1, 1, embed)), dtype)
+        x = _jax.to_jax(np.zeros((1, 1, embed)), dtype)
         self.variables = self.module.init(jax.random.key(0), x, x, x, deterministic=True)
 
     def attend(self, query, key, value, training, weights=False):
@@ -189,7 +190,7 @@ class LinenAttention(AttentionLayer):
         params = jax.tree_util.tree_map(lambda a: a, self.variables["params"])
         for k, a in arrays.items():
             m, p = PROJECTIONS[k]
-            params[m] = {**params[m], p: jnp.asarray(a, dtype=params[m][p].dtype)}
+            params[m] = {**params[m], p: _jax.to_jax(a, params[m][p].dtype)}
         self.variables = {**self.variables, "params": params}
 
 

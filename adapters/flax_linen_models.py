@@ -122,7 +122,7 @@ def make(jit: bool, kind: str, channels: int, native: dict, next_key) -> NestedM
 
     class _Nested(NestedModel):
         def __init__(self):
-            self.variables = module.init(jax.random.key(0), jnp.zeros((2, channels), jnp.float32), False)
+            self.variables = module.init(jax.random.key(0), _jax.to_jax(np.zeros((2, channels)), "float32"), False)
             self.train, self.base_train, self.frozen = True, None, False
             self.paths = {**{key: (collection, "base", *entry, name) for key, (collection, name) in NAMES.items()},
                           "kernel": ("params", "head", "kernel"), "bias": ("params", "head", "bias")}
@@ -152,7 +152,7 @@ def make(jit: bool, kind: str, channels: int, native: dict, next_key) -> NestedM
         def set_state(self, **arrays):
             flat = traverse_util.flatten_dict(self.variables)
             for key, value in arrays.items():
-                flat[self.paths[key]] = jnp.asarray(np.asarray(value, np.float32))
+                flat[self.paths[key]] = _jax.to_jax(value, "float32")
             self.variables = traverse_util.unflatten_dict(flat)
 
         def freeze_base(self):

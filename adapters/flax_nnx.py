@@ -115,7 +115,7 @@ class NnxBatchNorm(BatchNormLayer):
 
     def set_state(self, **arrays):
         for key, value in arrays.items():
-            _replace(getattr(self.model.bn, STATE[key]), _jax.to_jax(value, "float64").astype(self.param_dtype))
+            _replace(getattr(self.model.bn, STATE[key]), _jax.to_jax(value, self.param_dtype))
 
     def freeze(self):
         self.wrt = FROZEN_BN
@@ -187,7 +187,7 @@ class NnxAttention(AttentionLayer):
         for k, a in arrays.items():
             m, p = PROJECTIONS[k]
             variable = getattr(getattr(self.module, m), p)
-            _replace(variable, jnp.asarray(a, dtype=variable.value.dtype))
+            _replace(variable, _jax.to_jax(a, variable.value.dtype))
 
 
 class NnxAdapter(Adapter):

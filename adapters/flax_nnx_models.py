@@ -13,6 +13,7 @@ import numpy as np
 import optax
 from flax import nnx, serialization
 
+from layerconf.adapters import _jax
 from layerconf.adapters.base import NestedModel, container, through
 
 NAMES = {"running_mean": "mean", "running_var": "var", "gamma": "scale", "beta": "bias"}
@@ -69,7 +70,7 @@ def make(kind: str, channels: int, native: dict, seed: int) -> NestedModel:
             node.train() if training else node.eval()
 
         def run(self, x):
-            h, p = self.model(jnp.asarray(np.asarray(x, np.float32)))
+            h, p = self.model(_jax.to_jax(x, "float32"))
             return np.asarray(h), np.asarray(p)
 
         def state_names(self):
@@ -82,7 +83,7 @@ def make(kind: str, channels: int, native: dict, seed: int) -> NestedModel:
         def set_state(self, **arrays):
             for key, value in arrays.items():
                 variable = self._variable(key)
-                new = jnp.asarray(np.asarray(value, np.float32))
+                new = _jax.to_jax(value, "float32")
                 variable.set_value(new) if hasattr(variable, "set_value") else setattr(variable, "value", new)
 
         def freeze_base(self):
@@ -90,7 +91,7 @@ def make(kind: str, channels: int, native: dict, seed: int) -> NestedModel:
 
         def sgd_step(self, x, t, lr):
             optimizer = nnx.Optimizer(self.model, optax.sgd(lr), wrt=self.wrt)
-            x, t = jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(np.asarray(t, np.float32))
+            x, t = _jax.to_jax(x, "float32"), _jax.to_jax(t, "float32")
             (loss, h), grads = nnx.value_and_grad(_loss, argnums=nnx.DiffState(0, self.wrt), has_aux=True)(self.model, x, t)
             optimizer.update(self.model, grads)
             return np.asarray(h), float(loss)

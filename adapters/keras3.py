@@ -11,6 +11,7 @@ keras.ops.convert_to_tensor / convert_to_numpy.
 import os
 
 import keras
+import ml_dtypes
 import numpy as np
 
 from layerconf import cache
@@ -18,7 +19,10 @@ from layerconf.adapters.keras_common import KerasAdapter, KerasRuntime
 
 
 def _tensor(x, dtype):
-    return keras.ops.convert_to_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+    """x as a tensor of ``dtype``, rounded to nearest on the host first, as a user's NumPy batch of that dtype
+    arrives: handed float64, convert_to_tensor casts on the device, one XLA program per shape on eager JAX."""
+    host = np.asarray(x, dtype=np.float64).astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    return keras.ops.convert_to_tensor(host, dtype=dtype)
 
 
 def _numpy(t):

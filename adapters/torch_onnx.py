@@ -43,6 +43,7 @@ EXAMPLE = 2   # the size of every dynamic dimension in the export example (expor
 SOURCE = cache.code_digest(__file__)   # how this module exports: part of a graph's key
 
 
+@functools.cache
 def _torchlib_listed_once() -> None:
     """Make the dynamo exporter list onnxscript's torchlib functions once per process, not once per export.
 
@@ -57,8 +58,7 @@ def _torchlib_listed_once() -> None:
         listed = apis.get_torchlib_ops
     except (ImportError, AttributeError):
         return
-    if not hasattr(listed, "cache_info"):
-        apis.get_torchlib_ops = functools.cache(listed)
+    apis.get_torchlib_ops = functools.cache(listed)
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, dynamic: list[int], dynamo: bool) -> onnx.ModelProto:
